@@ -1,0 +1,65 @@
+"""The click group, error handling and exit codes shared by every subcommand."""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import sys
+
+import click
+
+from .. import ShmringError, __version__
+from . import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+
+# Modules that add subcommands to `cli` when imported (each owns one group of commands).
+COMMAND_MODULES = ("shmring.cli._smoke",)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="shmring")
+def cli() -> None:
+    """shmring: zero-copy shared-memory rings for frames and messages between processes."""
+
+
+def _load_commands() -> None:
+    for module in COMMAND_MODULES:
+        importlib.import_module(module)
+
+
+def _error(message: str) -> None:
+    click.echo(f"shmring: error: {message}", err=True)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Dispatch ``argv`` and map every outcome to the documented exit codes."""
+    _load_commands()
+    try:
+        cli.main(args=argv, prog_name="shmring", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except click.UsageError as err:
+        err.show()
+        return EXIT_USAGE
+    except (click.Abort, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    except click.ClickException as err:
+        _error(err.format_message())
+        return EXIT_FAILURE
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except (ShmringError, OSError) as err:
+        if isinstance(err, OSError) and err.errno == errno.EPIPE:
+            return _quiet_broken_pipe()
+        _error(str(err))
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _quiet_broken_pipe() -> int:
+    # The reader of our stdout went away (e.g. `| head`): exit quietly, and point
+    # stdout at /dev/null so the interpreter's final flush does not complain.
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
