@@ -37,33 +37,64 @@ enum { WAIT_WOKEN = 0, WAIT_TIMED_OUT = 1, WAIT_VALUE_CHANGED = 2 };
 
 /* ---------- buffer access ---------------------------------------------- */
 
+/* An integer argument (anything with __index__) in [lo, hi], named in errors:
+ * a float is a TypeError, a value out of range (even beyond 64 bits) a ValueError. */
+static int
+as_integer(PyObject *obj, const char *what, long long lo, long long hi, long long *out)
+{
+    PyObject *index = PyNumber_Index(obj);
+    if (!index) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s must be an int, got %.100s", what, Py_TYPE(obj)->tp_name);
+        }
+        return -1;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(index, &overflow);
+    Py_DECREF(index);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow || v < lo || v > hi) {
+        PyErr_Format(PyExc_ValueError, "%s must be in %lld..%lld, got %R", what, lo, hi, obj);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 /* Get a pointer to the `width`-byte word at `offset` of `obj`.
  * On success the caller must PyBuffer_Release(view). */
 static void *
 word_at(PyObject *obj, PyObject *offset_obj, Py_ssize_t width, int writable, Py_buffer *view)
 {
-    Py_ssize_t offset = PyNumber_AsSsize_t(offset_obj, PyExc_OverflowError);
-    if (offset == -1 && PyErr_Occurred())
+    long long offset;
+    if (as_integer(offset_obj, "offset", 0, PY_SSIZE_T_MAX, &offset) < 0)
         return NULL;
     int flags = writable ? PyBUF_WRITABLE : PyBUF_SIMPLE;
     if (PyObject_GetBuffer(obj, view, flags) < 0) {
         if (PyErr_ExceptionMatches(PyExc_BufferError) || PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Clear();
+            /* Keep the exporter's reason ("Object is not writable.") in the message. */
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
             PyErr_Format(PyExc_TypeError,
-                         "buffer must be a %s contiguous buffer (mmap, bytearray, numpy array), got %.100s",
-                         writable ? "writable" : "readable", Py_TYPE(obj)->tp_name);
+                         "buffer must be a %s contiguous buffer (mmap, bytearray, numpy array), got %.100s (%S)",
+                         writable ? "writable" : "readable", Py_TYPE(obj)->tp_name, value ? value : Py_None);
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(tb);
         }
         return NULL;
     }
-    if (offset < 0 || offset > view->len - width) {
-        PyErr_Format(PyExc_ValueError, "offset %zd out of range for a %zd-byte word in a %zd-byte buffer",
+    if (offset > view->len - width) {
+        PyErr_Format(PyExc_ValueError, "offset %lld out of range for a %zd-byte word in a %zd-byte buffer",
                      offset, width, view->len);
         PyBuffer_Release(view);
         return NULL;
     }
     char *p = (char *)view->buf + offset;
     if (((uintptr_t)p) % (uintptr_t)width != 0) {
-        PyErr_Format(PyExc_ValueError, "offset %zd is not %zd-byte aligned (address %p)", offset, width, (void *)p);
+        PyErr_Format(PyExc_ValueError, "offset %lld is not %zd-byte aligned (address %p)", offset, width, (void *)p);
         PyBuffer_Release(view);
         return NULL;
     }
@@ -74,26 +105,35 @@ static int
 check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t lo, Py_ssize_t hi)
 {
     if (nargs < lo || nargs > hi) {
-        PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", name, lo, hi, nargs);
+        if (lo == hi)
+            PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd arguments (%zd given)", name, lo, nargs);
+        else
+            PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", name, lo, hi, nargs);
         return -1;
     }
     return 0;
 }
 
-/* A value for a `bits`-wide unsigned word: 0 <= v < 2**bits. */
+/* A value for a `bits`-wide unsigned word: 0 <= v < 2**bits. Accepts any
+ * __index__ integer (numpy scalars included). */
 static int
 as_word(PyObject *obj, int bits, const char *what, uint64_t *out)
 {
-    unsigned long long v = PyLong_AsUnsignedLongLong(obj);
-    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+    PyObject *index = PyNumber_Index(obj);
+    if (!index) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Clear();
-            PyErr_Format(PyExc_ValueError, "%s must be in 0..2**%d-1", what, bits);
+            PyErr_Format(PyExc_TypeError, "%s must be an int, got %.100s", what, Py_TYPE(obj)->tp_name);
         }
         return -1;
     }
-    if (bits == 32 && v > UINT32_MAX) {
-        PyErr_Format(PyExc_ValueError, "%s must be in 0..2**32-1, got %llu", what, v);
+    unsigned long long v = PyLong_AsUnsignedLongLong(index);
+    Py_DECREF(index);
+    if ((v == (unsigned long long)-1 && PyErr_Occurred()) || (bits == 32 && v > UINT32_MAX)) {
+        if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_OverflowError))
+            return -1;
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s must be in 0..2**%d-1, got %R", what, bits, obj);
         return -1;
     }
     *out = (uint64_t)v;
@@ -156,8 +196,9 @@ as_word(PyObject *obj, int bits, const char *what, uint64_t *out)
         (void)m;                                                                 \
         Py_buffer view;                                                          \
         if (check_nargs(#NAME, nargs, 3, 3) < 0) return NULL;                    \
-        long long delta = PyLong_AsLongLong(args[2]);                            \
-        if (delta == -1 && PyErr_Occurred()) return NULL;                        \
+        long long delta;                                                         \
+        if (as_integer(args[2], "delta", LLONG_MIN, LLONG_MAX, &delta) < 0)      \
+            return NULL;                                                         \
         T *p = word_at(args[0], args[1], sizeof(T), 1, &view);                   \
         if (!p) return NULL;                                                     \
         T old = __atomic_fetch_add(p, (T)delta, __ATOMIC_SEQ_CST);               \
@@ -300,13 +341,10 @@ futex_wake(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (check_nargs("futex_wake", nargs, 2, 3) < 0)
         return NULL;
     if (nargs > 2 && args[2] != Py_None) {
-        n = PyLong_AsLong(args[2]);
-        if (n == -1 && PyErr_Occurred())
+        long long v;
+        if (as_integer(args[2], "n (waiters to wake; None for all)", 1, INT_MAX, &v) < 0)
             return NULL;
-        if (n < 1 || n > INT_MAX) {
-            PyErr_Format(PyExc_ValueError, "n must be in 1..%d or None (all), got %ld", INT_MAX, n);
-            return NULL;
-        }
+        n = (long)v;
     }
     uint32_t *p = word_at(args[0], args[1], 4, 0, &view);
     if (!p)
@@ -329,16 +367,10 @@ parse_range(PyObject *const *args, int *fd, off_t *start, off_t *length)
     *fd = PyObject_AsFileDescriptor(args[0]);
     if (*fd < 0)
         return -1;
-    long long s = PyLong_AsLongLong(args[1]);
-    if (s == -1 && PyErr_Occurred())
+    long long s, n;
+    if (as_integer(args[1], "lock start", 0, LLONG_MAX, &s) < 0 ||
+        as_integer(args[2], "lock length", 1, LLONG_MAX - s, &n) < 0)
         return -1;
-    long long n = PyLong_AsLongLong(args[2]);
-    if (n == -1 && PyErr_Occurred())
-        return -1;
-    if (s < 0 || n < 1) {
-        PyErr_Format(PyExc_ValueError, "lock range needs start >= 0 and length >= 1, got start=%lld length=%lld", s, n);
-        return -1;
-    }
     *start = (off_t)s;
     *length = (off_t)n;
     return 0;
@@ -383,6 +415,12 @@ ofd_lock(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
             Py_RETURN_TRUE;
         if (!wait && (err == EAGAIN || err == EACCES))
             Py_RETURN_FALSE;
+        if (err == EBADF && fcntl(fd, F_GETFD) != -1) {
+            /* The descriptor is open, so EBADF means its access mode does not allow the lock type. */
+            PyErr_Format(PyExc_ValueError, "an %s lock needs a descriptor opened for %s; fd %d is not",
+                         exclusive ? "exclusive" : "shared", exclusive ? "writing" : "reading", fd);
+            return NULL;
+        }
         if (err == EINTR) {
             if (PyErr_CheckSignals() < 0)
                 return NULL;
