@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import mmap
+import operator
 import os
 import re
 import secrets
@@ -99,6 +100,28 @@ def _open_error(err: OSError, path: Path) -> Exception:
     return err
 
 
+def _as_size(size: object) -> int:
+    """``size`` as an int (numpy integers welcome); a float or bool is a TypeError."""
+    if isinstance(size, bool):
+        raise TypeError(f"segment size must be an int (bytes), got {size!r}")
+    try:
+        return operator.index(size)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"segment size must be an int (bytes), got {size!r}") from None
+
+
+def _create_file(tmp: Path, path: Path, mode: int) -> int:
+    """Create the hidden temporary file; a refused directory is a SegmentPermissionError."""
+    try:
+        return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except PermissionError as err:
+        raise SegmentPermissionError(
+            f"permission denied creating segment {path} ({err.strerror}): "
+            f"the directory {path.parent} is not writable by this user",
+            path=str(path),
+        ) from None
+
+
 def _file_kind(mode: int) -> str:
     for test, kind in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
                        (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")):
@@ -153,6 +176,7 @@ class Segment:
             SegmentExistsError: the name is taken.
             NoSpaceError: the directory's filesystem cannot hold ``size`` more bytes.
         """
+        size = _as_size(size)
         if size <= 0:
             raise ValueError(f"segment size must be > 0 bytes, got {size}")
         if not 0 <= mode <= 0o777:
@@ -163,9 +187,9 @@ class Segment:
         if size > _free_bytes(path.parent):
             raise _no_space(path, size)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        fd = _create_file(tmp, path, mode)
         try:
-            seg = cls._build(tmp, fd, size, mode, init)
+            seg = cls._build(tmp, fd, size, mode, init, path)
         except BaseException:
             os.close(fd)
             os.unlink(tmp)
@@ -182,7 +206,7 @@ class Segment:
 
     @classmethod
     def _build(cls, tmp: Path, fd: int, size: int, mode: int,
-               init: Callable[[mmap.mmap], None] | None) -> Segment:
+               init: Callable[[mmap.mmap], None] | None, path: Path) -> Segment:
         os.fchmod(fd, mode)  # open() applied the umask; the caller asked for exactly `mode`
         try:
             # tmpfs allocates pages lazily; reserving them now turns "no memory"
@@ -190,7 +214,8 @@ class Segment:
             os.posix_fallocate(fd, 0, size)
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EFBIG):
-                raise _no_space(tmp, size) from err
+                # Name the segment the user asked for, not the hidden temporary file.
+                raise _no_space(path, size) from err
             if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
                 raise
             os.ftruncate(fd, size)  # a filesystem without fallocate: best effort
@@ -247,10 +272,11 @@ class Segment:
             kind = _file_kind(st.st_mode)
             raise LayoutError(f"{path} is a {kind}, not a segment", path=str(path),
                               field="file type", expected="regular file", found=kind)
-        if st.st_size < max(min_size, 1):
+        needed = max(min_size, 1)  # an empty file cannot be mapped
+        if st.st_size < needed:
             raise LayoutError(
-                f"segment {path} is truncated: {st.st_size} bytes, at least {min_size} expected",
-                path=str(path), field="file size", expected=min_size, found=st.st_size,
+                f"segment {path} is truncated: {st.st_size} bytes, at least {needed} expected",
+                path=str(path), field="file size", expected=needed, found=st.st_size,
             )
         prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
         return mmap.mmap(fd, st.st_size, mmap.MAP_SHARED, prot)

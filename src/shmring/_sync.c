@@ -63,6 +63,39 @@ as_integer(PyObject *obj, const char *what, long long lo, long long hi, long lon
     return 0;
 }
 
+/* Borrow obj's bytes. Every refusal of a read-only buffer is the same TypeError
+ * (exporters disagree: mmap says BufferError, numpy ValueError); other
+ * problems (a closed mmap, a strided array) keep the exporter's own error. */
+static int
+get_buffer(PyObject *obj, Py_buffer *view, int writable)
+{
+    if (PyObject_GetBuffer(obj, view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) == 0)
+        return 0;
+    if (writable && !PyErr_ExceptionMatches(PyExc_TypeError)) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) == 0) { /* readable: so it is read-only */
+            PyBuffer_Release(view);
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(tb);
+            PyErr_Format(PyExc_TypeError,
+                         "buffer must be a writable contiguous buffer (mmap, bytearray, numpy array), "
+                         "got a read-only %.100s", Py_TYPE(obj)->tp_name);
+            return -1;
+        }
+        PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+    }
+    if (PyErr_ExceptionMatches(PyExc_BufferError) || PyErr_ExceptionMatches(PyExc_TypeError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "buffer must be a %s contiguous buffer (mmap, bytearray, numpy array), got %.100s",
+                     writable ? "writable" : "readable", Py_TYPE(obj)->tp_name);
+    }
+    return -1;
+}
+
 /* Get a pointer to the `width`-byte word at `offset` of `obj`.
  * On success the caller must PyBuffer_Release(view). */
 static void *
@@ -71,21 +104,8 @@ word_at(PyObject *obj, PyObject *offset_obj, Py_ssize_t width, int writable, Py_
     long long offset;
     if (as_integer(offset_obj, "offset", 0, PY_SSIZE_T_MAX, &offset) < 0)
         return NULL;
-    int flags = writable ? PyBUF_WRITABLE : PyBUF_SIMPLE;
-    if (PyObject_GetBuffer(obj, view, flags) < 0) {
-        if (PyErr_ExceptionMatches(PyExc_BufferError) || PyErr_ExceptionMatches(PyExc_TypeError)) {
-            /* Keep the exporter's reason ("Object is not writable.") in the message. */
-            PyObject *type, *value, *tb;
-            PyErr_Fetch(&type, &value, &tb);
-            PyErr_Format(PyExc_TypeError,
-                         "buffer must be a %s contiguous buffer (mmap, bytearray, numpy array), got %.100s (%S)",
-                         writable ? "writable" : "readable", Py_TYPE(obj)->tp_name, value ? value : Py_None);
-            Py_XDECREF(type);
-            Py_XDECREF(value);
-            Py_XDECREF(tb);
-        }
+    if (get_buffer(obj, view, writable) < 0)
         return NULL;
-    }
     if (offset > view->len - width) {
         PyErr_Format(PyExc_ValueError, "offset %lld out of range for a %zd-byte word in a %zd-byte buffer",
                      offset, width, view->len);
