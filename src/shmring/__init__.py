@@ -18,25 +18,35 @@ from ._errors import (
     WaitTimeout,
     WouldBlock,
 )
+from ._frame import Frame
 from ._locks import Lease, RangeLock
+from ._reader import Reader
+from ._ring import Ring
 from ._segment import Segment
+from ._subscription import Subscription
+from ._writer import Writer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BrokenError",
     "ClosedError",
+    "Frame",
     "FrameError",
     "LayoutError",
     "Lease",
     "NoSpaceError",
     "RangeLock",
+    "Reader",
+    "Ring",
     "Segment",
     "SegmentExistsError",
     "SegmentNotFoundError",
     "SegmentPermissionError",
     "ShmringError",
+    "Subscription",
     "WaitTimeout",
     "WouldBlock",
+    "Writer",
     "__version__",
 ]

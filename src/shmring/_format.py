@@ -1,0 +1,271 @@
+"""The native ring layout, version 1: the only module that knows an offset.
+
+docs/format.md is the normative description; this module implements it and
+names every offset once. All integers are little-endian::
+
+    0        4096                4096+stride              4096+slots*stride
+    +--------+-------------------+-------------------+ ... +
+    | header | slot 0            | slot 1            |     |
+    +--------+-------------------+-------------------+ ... +
+
+    header page (4096 bytes), 64-byte cache lines:
+      line 0   identity   magic "SHMRING\\0", version, header bytes, total bytes,
+                          slots, policy, slot stride, slot bytes, meta bytes,
+                          reader entries, created ns
+      line 1   schema     has schema, ndim, dtype typestr, shape[4]
+      line 2   write      write_seq u64 (frames committed), writer lock byte
+      line 3   notify     notify u32 (futex), waiters u32
+      line 4   queue      queue_seq u64 (next frame a queue reader claims)
+      line 5   space      space u32 (futex), waiters u32
+      line 6   writer     writer-lock wake word (2 x u32)
+      line 7   lease bytes (writer presence at its first byte)
+      1024     reader table: READER_ENTRIES entries of 64 bytes
+
+    slot (stride a multiple of 4096):
+      0    seqlock u64    odd 2s+1: frame s being written; even 2s+2: frame s committed
+      8    seq u64        16 payload bytes u64   24 timestamp ns (CLOCK_REALTIME)
+      32   monotonic ns   40 flags u32           44 meta length u32
+      48   dtype typestr (8 ASCII bytes, NUL padded)   56 ndim u32
+      64   shape u64[4]   96..127 reserved
+      128  metadata (UTF-8 JSON object, meta_bytes at most)
+      payload at a 64-byte aligned offset after the metadata area
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from ._errors import LayoutError
+
+MAGIC = b"SHMRING\x00"
+VERSION = 1
+HEADER_BYTES = 4096
+PAGE = 4096
+LINE = 64
+MAX_DIMS = 4
+READER_ENTRIES = 48
+MAX_SLOTS = 1 << 20
+
+POLICIES = ("overwrite", "block", "drop")
+
+# -- header: identity (line 0) and schema (line 1) -------------------------
+_IDENTITY = struct.Struct("<8sIIQIIQQIIQ")  # see field order in pack_identity
+_SCHEMA = struct.Struct("<II8s4Q")
+OFF_IDENTITY = 0
+OFF_SCHEMA = 64
+
+# -- header: hot words, each group on its own cache line --------------------
+OFF_WRITE_SEQ = 128          # u64: number of frames committed (next seq to write)
+OFF_NOTIFY = 192             # u32 futex word, bumped after commits readers wait for
+OFF_NOTIFY_WAITERS = 196     # u32 readers asleep on OFF_NOTIFY
+OFF_QUEUE_SEQ = 256          # u64: next frame a queue-mode reader claims
+OFF_SPACE = 320              # u32 futex word, bumped when readers release frames
+OFF_SPACE_WAITERS = 324      # u32 writers asleep on OFF_SPACE
+OFF_WRITER_WAKE = 384        # WakeWord (2 x u32) of the shared-writer lock
+
+# -- lock bytes (file offsets used only for OFD locks, never read or written) --
+LOCK_WRITER_PRESENCE = 448   # writers hold it while attached: exclusive, or shared
+LOCK_WRITER_PUT = 449        # shared writers take it around each put
+LOCK_UNLINK = 450            # reserved
+
+# -- reader table -----------------------------------------------------------
+OFF_READERS = 1024
+READER_ENTRY = 64
+R_CURSOR = 0        # u64 next seq this reader reads
+R_RELEASE = 8       # u64 frames < this are released (block policy waits on it)
+R_ATTACHED_NS = 16  # u64 CLOCK_REALTIME at attach
+R_ACTIVE_NS = 24    # u64 CLOCK_REALTIME of the last get
+R_LOST = 32         # u64 frames this reader missed
+R_RECEIVED = 40     # u64 frames this reader got
+R_STATE = 48        # u32 STATE_*
+R_PID = 52          # u32 informational only (liveness is the lease)
+R_NAME = 56         # 8 ASCII bytes
+NAME_BYTES = 8
+STATE_FREE, STATE_BROADCAST, STATE_QUEUE = 0, 1, 2
+NO_PIN = (1 << 64) - 1  # R_RELEASE of a reader that pins nothing
+
+# -- slot header --------------------------------------------------------------
+SLOT_HEADER = 128
+S_SEQLOCK = 0
+_SLOT_FIELDS = struct.Struct("<QQQQII8sI4x4Q")  # seq..shape, packed at S_SEQ
+S_SEQ = 8
+S_META = SLOT_HEADER
+
+ALLOWED_KINDS = "biufc"
+
+
+def _round_up(n: int, to: int) -> int:
+    return -(-n // to) * to
+
+
+def reader_offset(index: int) -> int:
+    """Offset of reader entry ``index``; its first byte is also its lease byte."""
+    return OFF_READERS + index * READER_ENTRY
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A fixed frame type: numpy ``typestr`` (e.g. ``'<u2'``) and shape."""
+
+    typestr: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Sizes of one ring and every offset derived from them."""
+
+    slots: int
+    slot_bytes: int
+    meta_bytes: int
+    policy: str
+    created_ns: int = 0
+    schema: Schema | None = None
+
+    @property
+    def payload_offset(self) -> int:
+        """Offset of the payload inside a slot (64-byte aligned)."""
+        return _round_up(SLOT_HEADER + self.meta_bytes, LINE)
+
+    @property
+    def slot_stride(self) -> int:
+        return _round_up(self.payload_offset + self.slot_bytes, PAGE)
+
+    @property
+    def total_bytes(self) -> int:
+        return HEADER_BYTES + self.slots * self.slot_stride
+
+    def slot_offset(self, seq: int) -> int:
+        """Offset of the slot that frame ``seq`` lives in."""
+        return HEADER_BYTES + (seq % self.slots) * self.slot_stride
+
+
+def check_sizes(slots: int, slot_bytes: int, meta_bytes: int, policy: str) -> None:
+    """Raise ValueError naming the parameter when a requested size is out of range."""
+    if not isinstance(slots, int) or not 2 <= slots <= MAX_SLOTS:
+        raise ValueError(f"slots must be an int in 2..{MAX_SLOTS}, got {slots!r}")
+    if not isinstance(slot_bytes, int) or slot_bytes < 1:
+        raise ValueError(f"slot_bytes must be an int >= 1, got {slot_bytes!r}")
+    if not isinstance(meta_bytes, int) or not 0 <= meta_bytes <= 1 << 20:
+        raise ValueError(f"meta_bytes must be an int in 0..{1 << 20}, got {meta_bytes!r}")
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {policy!r}")
+
+
+# -- header encode / decode ----------------------------------------------------
+
+def write_header(buf: memoryview | bytearray, layout: Layout) -> None:
+    """Write the identity and schema lines of a fresh (zero-filled) ring."""
+    _IDENTITY.pack_into(
+        buf, OFF_IDENTITY, MAGIC, VERSION, HEADER_BYTES, layout.total_bytes, layout.slots,
+        POLICIES.index(layout.policy), layout.slot_stride, layout.slot_bytes, layout.meta_bytes,
+        READER_ENTRIES, layout.created_ns,
+    )
+    schema = layout.schema
+    shape = list(schema.shape) + [0] * (MAX_DIMS - len(schema.shape)) if schema else [0] * MAX_DIMS
+    _SCHEMA.pack_into(
+        buf, OFF_SCHEMA, 1 if schema else 0, len(schema.shape) if schema else 0,
+        schema.typestr.encode("ascii") if schema else b"", *shape,
+    )
+
+
+def _mismatch(name: str, field: str, expected: object, found: object, why: str = "") -> LayoutError:
+    text = f"{name}: not a shmring ring of layout v{VERSION}: {field} is {found!r}, expected {expected}"
+    return LayoutError(text + (f" ({why})" if why else ""), field=field, expected=expected, found=found)
+
+
+def read_header(buf: bytes | memoryview, file_size: int, name: str) -> Layout:
+    """Parse and validate a ring header against the file size.
+
+    Raises:
+        LayoutError: naming the first field that is not what layout v1 requires.
+    """
+    if file_size < HEADER_BYTES:
+        raise _mismatch(name, "file size", f">= {HEADER_BYTES}", file_size, "truncated")
+    (magic, version, header_bytes, total, slots, policy, stride, slot_bytes, meta_bytes,
+     entries, created_ns) = _IDENTITY.unpack_from(buf, OFF_IDENTITY)
+    if magic != MAGIC:
+        why = "this is a legacy SharedMem file" if magic[:4] == b"\x73\x19\x03\x11" else ""
+        raise _mismatch(name, "magic", repr(MAGIC), magic, why)
+    if version != VERSION:
+        raise _mismatch(name, "version", VERSION, version, "written by another shmring version")
+    _expect(name, "header bytes", HEADER_BYTES, header_bytes)
+    _expect(name, "reader entries", READER_ENTRIES, entries)
+    if policy >= len(POLICIES):
+        raise _mismatch(name, "policy", f"0..{len(POLICIES) - 1}", policy)
+    try:
+        check_sizes(slots, slot_bytes, meta_bytes, POLICIES[policy])
+    except ValueError as err:
+        raise _mismatch(name, "sizes", "in range", (slots, slot_bytes, meta_bytes), str(err)) from None
+    layout = Layout(slots, slot_bytes, meta_bytes, POLICIES[policy], created_ns, _read_schema(buf, name))
+    _expect(name, "slot stride", layout.slot_stride, stride)
+    _expect(name, "total bytes", layout.total_bytes, total)
+    if file_size != total:
+        raise _mismatch(name, "file size", total, file_size, "the file is truncated or was extended")
+    return layout
+
+
+def _expect(name: str, field: str, expected: int, found: int) -> None:
+    if expected != found:
+        raise _mismatch(name, field, expected, found)
+
+
+def _read_schema(buf: bytes | memoryview, name: str) -> Schema | None:
+    has, ndim, typestr, *shape = _SCHEMA.unpack_from(buf, OFF_SCHEMA)
+    if not has:
+        return None
+    if not 1 <= ndim <= MAX_DIMS:
+        raise _mismatch(name, "schema ndim", f"1..{MAX_DIMS}", ndim)
+    text = typestr.rstrip(b"\x00").decode("ascii", "replace")
+    if not is_valid_typestr(text):
+        raise _mismatch(name, "schema dtype", "a numpy typestr like '<u2'", text)
+    return Schema(text, tuple(shape[:ndim]))
+
+
+def is_valid_typestr(text: str) -> bool:
+    """Whether ``text`` is a typestr shmring stores: byte order, kind b/i/u/f/c, item size."""
+    return (len(text) >= 3 and text[0] in "<>|=" and text[1] in ALLOWED_KINDS
+            and text[2:].isdigit() and 0 < int(text[2:]) <= 32)
+
+
+# -- slot header ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SlotHeader:
+    """The fields a writer stores before committing a slot."""
+
+    seq: int
+    payload_bytes: int
+    timestamp_ns: int
+    monotonic_ns: int
+    flags: int
+    meta_len: int
+    typestr: str
+    shape: tuple[int, ...]
+
+
+def pack_slot(buf: memoryview | bytearray, offset: int, h: SlotHeader) -> None:
+    """Write every slot header field but the seqlock (the protocol writes that)."""
+    shape = h.shape + (0,) * (MAX_DIMS - len(h.shape))
+    _SLOT_FIELDS.pack_into(buf, offset + S_SEQ, h.seq, h.payload_bytes, h.timestamp_ns, h.monotonic_ns,
+                           h.flags, h.meta_len, h.typestr.encode("ascii"), len(h.shape), *shape)
+
+
+def unpack_slot(buf: bytes | memoryview, offset: int) -> SlotHeader:
+    """Read the slot header fields after the seqlock (validate before trusting them)."""
+    seq, nbytes, ts, mono, flags, meta_len, typestr, ndim, *shape = _SLOT_FIELDS.unpack_from(
+        buf, offset + S_SEQ)
+    ndim = min(ndim, MAX_DIMS)
+    return SlotHeader(seq, nbytes, ts, mono, flags, meta_len,
+                      typestr.rstrip(b"\x00").decode("ascii", "replace"), tuple(shape[:ndim]))
+
+
+def committed(seq: int) -> int:
+    """Seqlock value of a slot holding committed frame ``seq``."""
+    return 2 * seq + 2
+
+
+def writing(seq: int) -> int:
+    """Seqlock value of a slot while frame ``seq`` is written into it."""
+    return 2 * seq + 1

@@ -1,0 +1,158 @@
+"""The reader table and the two wake-up words of a ring (notify and space).
+
+Both sides of a ring meet here: readers publish how far they have read and
+released; writers under ``block``/``drop`` compute how far they may write;
+anyone can list the readers with their liveness (a lease on the entry's first
+byte, see ``_locks``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from . import _format as F
+from . import _sync
+from ._locks import Lease
+
+
+class WakeChannel:
+    """A futex word plus a sleeper count: sleepers register, wakers skip the syscall when none do.
+
+    Ordering (all read-modify-writes are sequentially consistent): a sleeper
+    reads the word, registers, re-checks its condition, then sleeps only if
+    the word still holds the value read. A waker changes the condition, then
+    reads the sleeper count and bumps + wakes only if someone registered.
+    Either the waker sees the sleeper, or the sleeper's re-check sees the
+    change: no wake-up is ever lost.
+    """
+
+    def __init__(self, buf: Any, word: int, sleepers: int) -> None:
+        self.buf = buf
+        self.word = word
+        self.sleepers = sleepers
+
+    def value(self) -> int:
+        return _sync.load32(self.buf, self.word)
+
+    def register(self) -> None:
+        _sync.fetch_add32(self.buf, self.sleepers, 1)
+
+    def unregister(self) -> None:
+        _sync.fetch_add32(self.buf, self.sleepers, -1)
+
+    def sleep(self, seen: int, timeout: float | None) -> int:
+        return _sync.futex_wait(self.buf, self.word, seen, timeout)
+
+    def wake(self) -> None:
+        if _sync.load32(self.buf, self.sleepers):
+            self.wake_all()
+
+    def wake_all(self) -> None:
+        _sync.fetch_add32(self.buf, self.word, 1)
+        _sync.futex_wake(self.buf, self.word)
+
+
+@dataclass(frozen=True)
+class ReaderInfo:
+    """One row of the reader table, as ``Ring.stats()`` reports it."""
+
+    index: int
+    name: str
+    mode: str
+    alive: bool
+    cursor: int
+    lag: int
+    lost: int
+    received: int
+    attached_ns: int
+    active_ns: int
+    pid: int
+
+
+class ReaderTable:
+    """Access to the READER_ENTRIES entries of a mapped ring header."""
+
+    def __init__(self, buf: Any, probe_fd: int) -> None:
+        self.buf = buf
+        self.probe_fd = probe_fd  # a description holding no lease, for liveness queries
+
+    def load(self, index: int, field: int) -> int:
+        return _sync.load64(self.buf, F.reader_offset(index) + field)
+
+    def store(self, index: int, field: int, value: int) -> None:
+        _sync.store64(self.buf, F.reader_offset(index) + field, value)
+
+    def state(self, index: int) -> int:
+        return _sync.load32(self.buf, F.reader_offset(index) + F.R_STATE)
+
+    def alive(self, index: int) -> bool:
+        return Lease.is_held(self.probe_fd, F.reader_offset(index))
+
+    def claim(self, fd: int) -> tuple[int, Lease] | None:
+        """Lease the first entry nobody holds; None when all are held by live readers."""
+        for index in range(F.READER_ENTRIES):
+            lease = Lease.try_take(fd, F.reader_offset(index))
+            if lease is not None:
+                return index, lease
+        return None
+
+    def init_entry(self, index: int, *, state: int, cursor: int, release: int, name: str) -> None:
+        """Fill a claimed entry; the state goes last so a scan never sees half an entry."""
+        off = F.reader_offset(index)
+        _sync.store32(self.buf, off + F.R_STATE, F.STATE_FREE)
+        for field, value in ((F.R_CURSOR, cursor), (F.R_RELEASE, release), (F.R_LOST, 0),
+                             (F.R_RECEIVED, 0), (F.R_ATTACHED_NS, time.time_ns()),
+                             (F.R_ACTIVE_NS, 0)):
+            self.store(index, field, value)
+        _sync.store32(self.buf, off + F.R_PID, os.getpid() & 0xFFFFFFFF)
+        raw = name.encode("ascii", "replace")[: F.NAME_BYTES].ljust(F.NAME_BYTES, b"\x00")
+        self.buf[off + F.R_NAME: off + F.R_NAME + F.NAME_BYTES] = raw
+        _sync.store32(self.buf, off + F.R_STATE, state)
+
+    def free(self, index: int) -> None:
+        _sync.store32(self.buf, F.reader_offset(index) + F.R_STATE, F.STATE_FREE)
+
+    def pin_floor(self, write_seq: int, queue_seq: int, *, reap: bool) -> int:
+        """The oldest frame some reader still needs: writers may not overwrite it.
+
+        Returns ``NO_PIN`` when no reader constrains the writer. Unclaimed
+        queue frames count only while a queue reader lives. With ``reap``,
+        entries whose lease is gone (their reader died) are freed instead.
+        """
+        floor = F.NO_PIN
+        queue_alive = False
+        for index in range(F.READER_ENTRIES):
+            state = self.state(index)
+            if state == F.STATE_FREE:
+                continue
+            if reap and not self.alive(index):
+                self.free(index)
+                continue
+            floor = min(floor, self.load(index, F.R_RELEASE))
+            queue_alive |= state == F.STATE_QUEUE
+        if queue_alive:
+            floor = min(floor, queue_seq)
+        return floor
+
+    def rows(self, write_seq: int) -> list[ReaderInfo]:
+        """Every entry in use, with its liveness."""
+        out = []
+        for index in range(F.READER_ENTRIES):
+            state = self.state(index)
+            if state == F.STATE_FREE:
+                continue
+            off = F.reader_offset(index)
+            cursor = self.load(index, F.R_CURSOR)
+            name = bytes(self.buf[off + F.R_NAME: off + F.R_NAME + F.NAME_BYTES]).rstrip(b"\x00")
+            out.append(ReaderInfo(
+                index=index, name=name.decode("ascii", "replace"),
+                mode="queue" if state == F.STATE_QUEUE else "broadcast", alive=self.alive(index),
+                cursor=cursor, lag=max(0, write_seq - cursor), lost=self.load(index, F.R_LOST),
+                received=self.load(index, F.R_RECEIVED), attached_ns=self.load(index, F.R_ATTACHED_NS),
+                active_ns=self.load(index, F.R_ACTIVE_NS),
+                pid=_sync.load32(self.buf, off + F.R_PID),
+            ))
+        return out

@@ -1,0 +1,272 @@
+"""``Writer``: publishes frames into a ring, by copy (:meth:`put`) or in place (:meth:`reserve`).
+
+Commit protocol for frame ``seq`` in its slot (docs/format.md, "Protocol"):
+
+1. wait for space (``block``), or give up (``drop``), or just go (``overwrite``);
+2. seqlock := 2*seq+1 (odd: readers that look now retry), then a fence so
+   no byte of the frame becomes visible before the odd mark;
+3. header, metadata, payload;
+4. seqlock := 2*seq+2 (store-release: everything above is visible first);
+5. write_seq += 1 (sequentially consistent), then wake readers only if one sleeps.
+
+A writer that dies between 2 and 5 leaves the slot odd and write_seq
+unchanged: no reader ever sees that frame, and the next writer reuses the slot.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _format as F
+from . import _meta, _sync
+from ._errors import ClosedError, FrameError, WaitTimeout, WouldBlock
+from ._locks import RangeLock, WakeWord, reopen
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
+
+    from ._ring import Ring, _Mapping
+
+_MAX_FLAGS = (1 << 32) - 1
+
+
+def _as_array(data: Any) -> np.ndarray[Any, Any]:
+    """The frame as a C-contiguous array: arrays as they are, bytes-like as uint8."""
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data)
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(f"put() takes a numpy array or a bytes-like object, got {type(data).__name__}") from None
+    return np.frombuffer(view.cast("B") if view.ndim != 1 or view.format != "B" else view, dtype=np.uint8)
+
+
+class Writer:
+    """Writes frames into a ring. Make one with ``Ring.writer()``.
+
+    Exclusive by default: the writer holds an exclusive lock on the ring's
+    writer byte for its lifetime (the kernel drops it if the process dies).
+    Writers made with ``shared=True`` hold it shared, coexist, and serialise
+    each put on the ring's writer lock.
+    """
+
+    def __init__(self, ring: Ring, *, shared: bool) -> None:
+        self._ring = ring
+        m = ring._mapping()
+        self._presence: int | None = reopen(m.seg.fd)
+        if not _sync.ofd_lock(self._presence, F.LOCK_WRITER_PRESENCE, 1, not shared, False):
+            os.close(self._presence)
+            self._presence = None
+            raise WouldBlock(
+                f"ring {ring.name!r} already has a live writer; one writer at a time, or pass "
+                "shared=True to every writer", name=ring.name)
+        self.shared = shared
+        self._put_lock = (RangeLock(m.seg.fd, F.LOCK_WRITER_PUT, wake=WakeWord(m.buf, F.OFF_WRITER_WAKE))
+                          if shared else None)
+        self._space_until = 0  # frames below this seq are known to have room
+
+    # -- publishing ------------------------------------------------------------
+
+    def put(
+        self,
+        data: Any,
+        meta: Mapping[str, Any] | None = None,
+        flags: int = 0,
+        timeout: float | None = None,
+    ) -> int | None:
+        """Copy one frame into the ring and publish it.
+
+        Args:
+            data: a numpy array (any bool/int/float/complex dtype, up to 4 dims;
+                copied to C order if needed) or a bytes-like object (sent as uint8).
+            meta: small dict of str to int/float/str/bool, returned equal to readers.
+            flags: 32-bit user flags (``BUFH_UYVY``, ``BUFH_MAT_RGB``, or your own).
+            timeout: ``block`` policy: seconds to wait for room (None: forever).
+
+        Returns:
+            The frame's sequence number; None under the ``drop`` policy when full.
+
+        Raises:
+            FrameError: frame, metadata or schema do not fit the ring (nothing written).
+            WaitTimeout: ``block`` policy and no room within ``timeout``.
+        """
+        arr = _as_array(data)
+        header, meta_raw = self._prepare(arr.shape, arr.dtype, meta, flags)
+        with self._slot(timeout) as seq:
+            if seq is None:
+                return None
+            m = self._ring._mapping()
+            off = self._open_slot(m, seq, header, meta_raw)
+            start = off + m.layout.payload_offset
+            m.u8[start:start + arr.nbytes] = arr.reshape(-1).view(np.uint8)
+            self._commit(m, seq, off)
+        return seq
+
+    @contextmanager
+    def reserve(
+        self,
+        shape: tuple[int, ...] | int,
+        dtype: DTypeLike = np.uint8,
+        meta: Mapping[str, Any] | None = None,
+        flags: int = 0,
+        timeout: float | None = None,
+    ) -> Iterator[np.ndarray[Any, Any]]:
+        """Zero-copy put: yield a writable numpy view of the next slot; commit on exit.
+
+        The frame is published when the ``with`` block ends normally and
+        abandoned (never seen by readers) when it raises. Under ``drop``
+        with the ring full, raises :class:`WouldBlock` (there is no slot).
+
+        Args and Raises: as :meth:`put`, with ``shape`` and ``dtype`` of the frame.
+        """
+        dims = (shape,) if isinstance(shape, int) else tuple(shape)
+        dt = np.dtype(dtype)
+        header, meta_raw = self._prepare(dims, dt, meta, flags)
+        with self._slot(timeout) as seq:
+            if seq is None:
+                raise WouldBlock(f"ring {self._ring.name!r} is full (drop policy)")
+            m = self._ring._mapping()
+            off = self._open_slot(m, seq, header, meta_raw)
+            start = off + m.layout.payload_offset
+            view = m.u8[start:start + header.payload_bytes].view(dt).reshape(dims)
+            try:
+                yield view
+            finally:
+                del view
+            self._commit(m, seq, off)
+
+    # -- the protocol steps --------------------------------------------------------
+
+    def _prepare(self, shape: tuple[int, ...], dtype: np.dtype[Any], meta: Mapping[str, Any] | None,
+                 flags: int) -> tuple[F.SlotHeader, bytes]:
+        ring = self._ring
+        layout = ring._mapping().layout
+        if dtype.kind not in F.ALLOWED_KINDS or dtype.fields is not None:
+            raise FrameError(f"dtype {dtype} is not supported: use a bool, integer, float or complex type")
+        if len(shape) > F.MAX_DIMS:
+            raise FrameError(f"frames have at most {F.MAX_DIMS} dims, got shape {shape}")
+        if not 0 <= flags <= _MAX_FLAGS:
+            raise ValueError(f"flags must fit in 32 bits (0..{_MAX_FLAGS}), got {flags}")
+        nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        if nbytes > layout.slot_bytes:
+            raise FrameError(f"frame of {nbytes:,} bytes ({shape} {dtype}) does not fit ring {ring.name!r}: "
+                             f"slot_bytes is {layout.slot_bytes:,}", size=nbytes, limit=layout.slot_bytes)
+        schema = layout.schema
+        if schema is not None and (dtype.str, tuple(shape)) != (schema.typestr, schema.shape):
+            raise FrameError(f"ring {ring.name!r} takes {schema.shape} {np.dtype(schema.typestr)} frames, "
+                             f"got {tuple(shape)} {dtype}", expected=(schema.shape, schema.typestr),
+                             found=(tuple(shape), dtype.str))
+        meta_raw = _meta.encode(meta, layout.meta_bytes)
+        header = F.SlotHeader(0, nbytes, 0, 0, flags, len(meta_raw), dtype.str, tuple(shape))
+        return header, meta_raw
+
+    @contextmanager
+    def _slot(self, timeout: float | None) -> Iterator[int | None]:
+        """Hold the right to write the next frame: its seq, or None if dropped."""
+        if self._presence is None:
+            raise ClosedError(f"writer of ring {self._ring.name!r} was closed")
+        lock = self._put_lock
+        if lock is not None:
+            lock.acquire(timeout)
+        try:
+            m = self._ring._mapping()
+            seq = _sync.load64(m.buf, F.OFF_WRITE_SEQ)
+            yield seq if self._await_space(m, seq, timeout) else None
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _open_slot(self, m: _Mapping, seq: int, header: F.SlotHeader, meta_raw: bytes) -> int:
+        off = m.layout.slot_offset(seq)
+        _sync.store64(m.buf, off + F.S_SEQLOCK, F.writing(seq))
+        _sync.fence()  # the odd mark is visible before any byte of the new frame
+        stamped = F.SlotHeader(seq, header.payload_bytes, time.time_ns(), time.monotonic_ns(),
+                               header.flags, header.meta_len, header.typestr, header.shape)
+        F.pack_slot(m.buf, off, stamped)
+        if meta_raw:
+            m.buf[off + F.S_META: off + F.S_META + len(meta_raw)] = meta_raw
+        return off
+
+    def _commit(self, m: _Mapping, seq: int, off: int) -> None:
+        _sync.store64(m.buf, off + F.S_SEQLOCK, F.committed(seq))  # release: frame before mark
+        _sync.fetch_add64(m.buf, F.OFF_WRITE_SEQ, 1)
+        m.notify.wake()
+
+    # -- full ring -------------------------------------------------------------------
+
+    def _await_space(self, m: _Mapping, seq: int, timeout: float | None) -> bool:
+        """Whether frame ``seq`` may be written now, waiting under ``block``."""
+        if m.layout.policy == "overwrite" or seq < self._space_until:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reap = False
+        while True:
+            seen = m.space.value()
+            if self._has_space(m, seq, reap):
+                return True
+            if m.layout.policy == "drop":
+                if not reap:  # a dead reader may be what fills the ring: look once more
+                    reap = True
+                    continue
+                return False
+            self._sleep_for_space(m, seen, seq, deadline, timeout)
+            reap = True
+
+    def _has_space(self, m: _Mapping, seq: int, reap: bool) -> bool:
+        floor = m.table.pin_floor(seq, m.queue_seq(), reap=reap)
+        if floor == F.NO_PIN:
+            self._space_until = seq + 1
+            return True
+        self._space_until = floor + m.layout.slots
+        return seq < self._space_until
+
+    def _sleep_for_space(self, m: _Mapping, seen: int, seq: int, deadline: float | None,
+                         timeout: float | None) -> None:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise WaitTimeout(
+                f"ring {self._ring.name!r} stayed full for {timeout} s: frame {seq} waits for "
+                f"readers to release frame {seq - m.layout.slots}", timeout=timeout)
+        m.space.register()
+        try:
+            if not self._has_space(m, seq, reap=False):
+                # Readers that die release nothing and wake nobody: re-check (and
+                # reap them) at least every RECHECK_S seconds.
+                from ._ring import RECHECK_S
+
+                m.space.sleep(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
+        finally:
+            m.space.unregister()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Detach this writer (the ring and its frames stay). Idempotent."""
+        if self._put_lock is not None:
+            self._put_lock.close()
+            self._put_lock = None
+        if self._presence is not None:
+            os.close(self._presence)
+            self._presence = None
+
+    @property
+    def closed(self) -> bool:
+        return self._presence is None
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_presence", None) is not None:
+            self.close()
