@@ -12,7 +12,7 @@ from .. import ShmringError, __version__
 from . import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 # Modules that add subcommands to `cli` when imported (each owns one group of commands).
-COMMAND_MODULES = ("shmring.cli._smoke",)
+COMMAND_MODULES = ("shmring.cli._smoke", "shmring.cli._legacy")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,5 @@
+"""``python -m shmring.cli``: the same as the ``shmring`` command."""
+
+from . import main
+
+raise SystemExit(main())
