@@ -19,12 +19,14 @@ from ._errors import (
     WouldBlock,
 )
 from ._frame import Frame
+from ._legacy_locker import Locker
 from ._locks import Lease, RangeLock
 from ._reader import Reader
 from ._ring import Ring
 from ._segment import Segment
 from ._subscription import Subscription
 from ._writer import Writer
+from .legacy import SharedMem
 
 __version__ = "0.1.0"
 
@@ -35,6 +37,7 @@ __all__ = [
     "FrameError",
     "LayoutError",
     "Lease",
+    "Locker",
     "NoSpaceError",
     "RangeLock",
     "Reader",
@@ -43,6 +46,7 @@ __all__ = [
     "SegmentExistsError",
     "SegmentNotFoundError",
     "SegmentPermissionError",
+    "SharedMem",
     "ShmringError",
     "Subscription",
     "WaitTimeout",
