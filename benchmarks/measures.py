@@ -1,0 +1,156 @@
+"""What is measured, and the loops each worker runs for it.
+
+Every loop sends ``warm + n`` stamped messages (``check.stamp``) and the
+receiving side verifies each one (``check.verify``); only the last ``n`` are
+timed, so the first touch of every slot and lazy connection set-up stay out.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .check import stamp, verify
+from .transports.base import Receiver, Sender
+
+MiB = 1 << 20
+RECV_TIMEOUT = 20.0  # seconds a receiver waits for one message before it calls it lost
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One row family of the table: a message size and what is timed."""
+
+    name: str
+    kind: str  # "rtt" | "msg" | "copy" | "inplace"
+    nbytes: int
+    shape: tuple[int, ...]
+    dtype: str = "uint8"
+    depth: int = 64
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # profile -> (warm, n)
+
+    def plan(self, quick: bool) -> tuple[int, int]:
+        return self.counts["quick" if quick else "full"]
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.kind].format(size=_size(self.nbytes))
+
+
+LABELS = {
+    "rtt": "{size} round trip",
+    "msg": "{size} one-way",
+    "copy": "{size} frame, copy-in",
+    "inplace": "{size} frame, in place",
+}
+
+
+def _size(nbytes: int) -> str:
+    if nbytes >= MiB:
+        return f"{nbytes // MiB} MiB"
+    if nbytes >= 1024:
+        return f"{nbytes // 1024} KiB"
+    return f"{nbytes} B"
+
+
+def _frame(name: str, kind: str, mib: int, side: int, n_full: int, n_quick: int) -> Measure:
+    shape = (side // 2, side) if mib == 1 else (side, side)
+    counts = {"full": (10, n_full), "quick": (10, n_quick)}
+    return Measure(name, kind, mib * MiB, shape, "uint16", depth=8, counts=counts)
+
+
+MEASURES: dict[str, Measure] = {
+    m.name: m
+    for m in [
+        Measure("rtt64", "rtt", 64, (64,), counts={"full": (500, 5000), "quick": (200, 1500)}),
+        Measure("msg64", "msg", 64, (64,), counts={"full": (2000, 50000), "quick": (1000, 10000)}),
+        Measure("msg4k", "msg", 4096, (4096,), counts={"full": (2000, 30000), "quick": (1000, 6000)}),
+        _frame("copy1M", "copy", 1, 1024, 256, 64),
+        _frame("copy8M", "copy", 8, 2048, 32, 10),
+        _frame("copy32M", "copy", 32, 4096, 12, 6),
+        _frame("inplace1M", "inplace", 1, 1024, 2000, 400),
+        _frame("inplace8M", "inplace", 8, 2048, 2000, 400),
+        _frame("inplace32M", "inplace", 32, 4096, 2000, 400),
+    ]
+}
+
+
+# ----------------------------------------------------------------- worker loops
+# Each returns a small dict of raw numbers; the runner turns them into metrics.
+
+
+def producer(tx: Sender, rx: Receiver | None, p: dict[str, Any]) -> dict[str, Any]:
+    total, nbytes = p["warm"] + p["n"], p["nbytes"]
+    if p["kind"] == "inplace":
+        for seq in range(total):
+            with tx.loan() as arr:
+                stamp(arr.reshape(-1).view(np.uint8), seq, nbytes)
+        return {}
+    src = np.empty(p["shape"], p["dtype"])
+    u8 = src.reshape(-1).view(np.uint8)
+    u8[:] = np.arange(nbytes, dtype=np.uint64).astype(np.uint8)  # real data, not a zero page
+    for seq in range(total):
+        stamp(u8, seq, nbytes)
+        tx.send(src)
+    return {}
+
+
+def consumer(tx: Sender | None, rx: Receiver, p: dict[str, Any]) -> dict[str, Any]:
+    warm, total, nbytes = p["warm"], p["warm"] + p["n"], p["nbytes"]
+    t0 = c0 = 0.0
+    for seq in range(total):
+        if seq == warm:
+            t0, c0 = time.perf_counter(), time.process_time()
+        buf = rx.recv(RECV_TIMEOUT)
+        verify(buf, seq, nbytes)
+        rx.release()
+    return {"n": p["n"], "secs": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+
+
+def ping(tx: Sender, rx: Receiver, p: dict[str, Any]) -> dict[str, Any]:
+    warm, total, nbytes = p["warm"], p["warm"] + p["n"], p["nbytes"]
+    src = np.zeros(nbytes, np.uint8)
+    lat = np.empty(total, np.int64)
+    clock = time.perf_counter_ns
+    for seq in range(total):
+        stamp(src, seq, nbytes)
+        t = clock()
+        tx.send(src)
+        buf = rx.recv(RECV_TIMEOUT)
+        lat[seq] = clock() - t
+        verify(buf, seq, nbytes)
+        rx.release()
+    return latency_summary(lat[warm:])
+
+
+def pong(tx: Sender, rx: Receiver, p: dict[str, Any]) -> dict[str, Any]:
+    total, nbytes = p["warm"] + p["n"], p["nbytes"]
+    src = np.zeros(nbytes, np.uint8)
+    for seq in range(total):
+        buf = rx.recv(RECV_TIMEOUT)
+        verify(buf, seq, nbytes)
+        rx.release()
+        stamp(src, seq, nbytes)
+        tx.send(src)
+    return {}
+
+
+def latency_summary(lat_ns: np.ndarray) -> dict[str, Any]:
+    us = lat_ns / 1e3
+    return {"n": int(us.size), "median_us": float(np.median(us)), "p99_us": float(np.percentile(us, 99))}
+
+
+ROLES: dict[str, Callable[..., dict[str, Any]]] = {
+    "producer": producer,
+    "consumer": consumer,
+    "ping": ping,
+    "pong": pong,
+}
+
+
+def roles_for(kind: str) -> tuple[str, str]:
+    """The roles of worker A and worker B."""
+    return ("ping", "pong") if kind == "rtt" else ("producer", "consumer")

@@ -1,0 +1,99 @@
+"""shmring's native ring (issue 3), written against its public API contract."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import numpy as np
+
+from .base import ChannelSpec, Receiver, Sender, Transport
+
+
+def _ring_class() -> Any:
+    import shmring
+
+    return shmring.Ring
+
+
+class _Sender(Sender):
+    def __init__(self, spec: ChannelSpec, name: str) -> None:
+        self.ring = _ring_class().open(name)
+        self.w = self.ring.writer()
+        self.shape, self.dtype = spec.shape, np.dtype(spec.dtype)
+
+    def send(self, buf: np.ndarray) -> None:
+        self.w.put(buf, timeout=30.0)
+
+    @contextlib.contextmanager
+    def loan(self) -> Iterator[np.ndarray]:
+        with self.w.reserve(self.shape, self.dtype) as arr:
+            yield arr
+
+    def close(self) -> None:
+        self.w.close()
+        self.ring.close()
+
+
+class _Receiver(Receiver):
+    def __init__(self, name: str, spin: float | None) -> None:
+        self.ring = _ring_class().open(name)
+        self.r = self.ring.reader(start="next")
+        self.kw: dict[str, Any] = {"view": True}
+        if spin is not None:
+            self.kw["spin"] = spin
+        self.frame: Any = None
+
+    def recv(self, timeout: float) -> Any:
+        self.frame = self.r.get(timeout=timeout, **self.kw)
+        return self.frame.data
+
+    def release(self) -> None:
+        self.frame.release()
+        self.frame = None
+
+    def close(self) -> None:
+        self.r.close()
+        self.ring.close()
+
+
+class ShmringTransport(Transport):
+    """``block`` policy (lossless), ``put`` to copy in, ``reserve`` in place, view reads."""
+
+    zero_copy_write = True
+
+    def __init__(self, spin: float | None = None) -> None:
+        self.spin = spin
+        self.name = "shmring" if spin is None else "shmring-spin"
+        how = "blocks on the futex" if spin is None else f"spins {spin * 1e6:.0f} us, then blocks"
+        self.description = f"shmring.Ring, policy=block, view reads; reader {how}"
+
+    def unavailable(self) -> str | None:
+        try:
+            _ring_class()
+        except (ImportError, AttributeError):
+            return "shmring.Ring not available yet"
+        return None
+
+    def _name(self, spec: ChannelSpec) -> str:
+        return f"bench-{spec.key}-{spec.index}"
+
+    def setup(self, key: str, specs: list[ChannelSpec]) -> Any:
+        ring = _ring_class()
+        return [
+            ring.create(
+                self._name(s), slots=s.depth, slot_bytes=s.nbytes, policy="block"
+            )
+            for s in specs
+        ]
+
+    def teardown(self, handle: Any) -> None:
+        for ring in handle:
+            ring.unlink()
+            ring.close()
+
+    def sender(self, spec: ChannelSpec) -> Sender:
+        return _Sender(spec, self._name(spec))
+
+    def receiver(self, spec: ChannelSpec) -> Receiver:
+        return _Receiver(self._name(spec), self.spin)
