@@ -10,7 +10,9 @@ Both are open-file-description (OFD) locks, ``F_OFD_SETLK[W]``/``F_OFD_GETLK``:
   the file (through ``/proc/self/fd``), so two objects in one process exclude
   each other exactly as two processes do.
 * A ``fork()`` child shares its parent's descriptions and so its locks: a
-  child must open segments anew instead of using inherited handles.
+  child must open segments anew instead of using inherited handles. An
+  inherited :class:`RangeLock` refuses to work in the child (its ``release``
+  would otherwise unlock the parent's lock).
 
 Waiting: the kernel can sleep on a lock (``F_OFD_SETLKW``) but offers no
 timeout. A wait with a deadline therefore sleeps on a futex *release word*
@@ -87,6 +89,10 @@ class RangeLock:
 
     Usable as a context manager. Threads of one process share a
     ``RangeLock`` object safely: they queue on an in-process lock first.
+    Not re-entrant: a thread that acquires it twice waits for itself.
+    After ``fork()`` the child's copy is unusable (``acquire`` raises
+    ClosedError, ``release`` does nothing): the open file description, and so
+    the lock, is the parent's.
 
     Args:
         fd: any open descriptor of the file (the lock opens its own description).
@@ -115,6 +121,7 @@ class RangeLock:
         self._wake = wake
         self._thread_lock = threading.Lock()
         self._held = False
+        self._pid = os.getpid()  # the process whose lock this is (see fork() above)
 
     @property
     def held(self) -> bool:
@@ -133,6 +140,7 @@ class RangeLock:
         """
         if timeout is not None and timeout < 0:
             raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
+        self._require_fd()  # before the thread lock, which a fork() child may inherit locked
         deadline = None if timeout is None else time.monotonic() + timeout
         if not self._thread_lock.acquire(timeout=-1 if timeout is None else timeout):
             return self._timed_out(timeout)
@@ -179,7 +187,9 @@ class RangeLock:
 
     def release(self) -> None:
         """Release the lock (a no-op when not held)."""
-        if not self._held:
+        if not self._held or self._pid != os.getpid():
+            # In a fork() child the description, and so the lock, is the parent's:
+            # unlocking it here would let a third process in under the parent.
             return
         self._held = False
         _sync.ofd_unlock(self._require_fd(), self.start, self.length)
@@ -201,6 +211,11 @@ class RangeLock:
     def _require_fd(self) -> int:
         if self._fd is None:
             raise ClosedError("the lock was closed")
+        if self._pid != os.getpid():
+            raise ClosedError(
+                f"this lock on bytes {self.start}..{self.start + self.length - 1} was inherited through "
+                f"fork() from process {self._pid}; open the segment again in this process"
+            )
         return self._fd
 
     def __enter__(self) -> RangeLock:
