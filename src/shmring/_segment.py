@@ -110,16 +110,31 @@ def _as_size(size: object) -> int:
         raise TypeError(f"segment size must be an int (bytes), got {size!r}") from None
 
 
+def _no_access(path: Path, err: OSError) -> SegmentPermissionError:
+    return SegmentPermissionError(
+        f"permission denied creating segment {path} ({err.strerror}): "
+        f"this user may not search or write the directory {path.parent}",
+        path=str(path),
+    )
+
+
+def _refuse_taken(path: Path) -> None:
+    """Fail early (and cheaply) when the name is taken; ``link()`` settles races later."""
+    try:
+        os.lstat(path)  # any kind of file, a dangling symlink included, takes the name
+    except FileNotFoundError:
+        return
+    except PermissionError as err:
+        raise _no_access(path, err) from None
+    raise SegmentExistsError(f"segment {path} already exists", path=str(path))
+
+
 def _create_file(tmp: Path, path: Path, mode: int) -> int:
     """Create the hidden temporary file; a refused directory is a SegmentPermissionError."""
     try:
         return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     except PermissionError as err:
-        raise SegmentPermissionError(
-            f"permission denied creating segment {path} ({err.strerror}): "
-            f"the directory {path.parent} is not writable by this user",
-            path=str(path),
-        ) from None
+        raise _no_access(path, err) from None
 
 
 def _file_kind(mode: int) -> str:
@@ -182,8 +197,7 @@ class Segment:
         if not 0 <= mode <= 0o777:
             raise ValueError(f"mode must be permission bits 0o000..0o777, got {mode:#o}")
         path = resolve(name_or_path, directory)
-        if path.exists() or path.is_symlink():
-            raise SegmentExistsError(f"segment {path} already exists", path=str(path))
+        _refuse_taken(path)
         if size > _free_bytes(path.parent):
             raise _no_space(path, size)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")

@@ -197,3 +197,15 @@ def unprivileged_opener(path: str) -> None:
         ok = isinstance(err, PermissionError) and path in str(err)
         sys.exit(0 if ok else EXIT_OTHER)
     sys.exit(EXIT_OTHER)
+
+
+def unprivileged_creator(directory: str, name: str) -> None:
+    """Drop to user nobody and create ``name``: exit 0 iff SegmentPermissionError naming the directory."""
+    os.setgid(65534)
+    os.setuid(65534)
+    try:
+        Segment.create(name, 4096, directory=directory).close()
+    except SegmentPermissionError as err:
+        ok = isinstance(err, PermissionError) and directory in str(err)
+        sys.exit(0 if ok else EXIT_OTHER)
+    sys.exit(EXIT_OTHER)
