@@ -14,8 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from shmring import Lease, RangeLock, Segment, SegmentExistsError, SegmentPermissionError
-from shmring import _sync
+from shmring import Lease, RangeLock, Segment, SegmentExistsError, SegmentPermissionError, _sync
 from shmring._locks import WakeWord
 
 #: Control segment layout (byte offsets), each word on its own cache line.

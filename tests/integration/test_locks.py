@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+import _children_foundation as kids
 import pytest
 
-import _children_foundation as kids
 import shmring._locks as locks_module
 from shmring import ClosedError, Lease, RangeLock, Segment, ShmringError, WaitTimeout, _sync
 from shmring._locks import WakeWord
@@ -144,9 +144,8 @@ def test_zero_timeout_tries_once_and_with_statement_uses_the_lock_timeout(spawn,
     lock = RangeLock(control.fd, LOCK, timeout=0.1)
 
     assert lock.acquire(timeout=0) is False
-    with pytest.raises(WaitTimeout, match="after 0.1 s"):
-        with lock:
-            pytest.fail("the body ran without the lock")
+    with pytest.raises(WaitTimeout, match="after 0.1 s"), lock:
+        pytest.fail("the body ran without the lock")
     lock.close()
 
 

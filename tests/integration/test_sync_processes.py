@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+import _children_foundation as kids
 import pytest
 
-import _children_foundation as kids
 from shmring import Segment, _sync
 
 JOIN_S = 30.0
