@@ -170,6 +170,7 @@ class Reader:
         while True:
             q, write_seq = m.queue_seq(), m.write_seq()
             if q >= write_seq:
+                self._publish_release(m)  # drop a pin left by a lost claim race
                 return None
             if write_seq - q > slots:
                 if _sync.cas64(m.buf, F.OFF_QUEUE_SEQ, q, write_seq - slots) == q:

@@ -40,7 +40,8 @@ _MAX_FLAGS = (1 << 32) - 1
 def _as_array(data: Any) -> np.ndarray[Any, Any]:
     """The frame as a C-contiguous array: arrays as they are, bytes-like as uint8."""
     if isinstance(data, np.ndarray):
-        return np.ascontiguousarray(data)
+        # (np.ascontiguousarray would turn a 0-d array into 1-d)
+        return data if data.flags.c_contiguous else data.copy(order="C")
     try:
         view = memoryview(data)
     except TypeError:
@@ -154,15 +155,15 @@ class Writer:
             raise FrameError(f"frames have at most {F.MAX_DIMS} dims, got shape {shape}")
         if not 0 <= flags <= _MAX_FLAGS:
             raise ValueError(f"flags must fit in 32 bits (0..{_MAX_FLAGS}), got {flags}")
-        nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
-        if nbytes > layout.slot_bytes:
-            raise FrameError(f"frame of {nbytes:,} bytes ({shape} {dtype}) does not fit ring {ring.name!r}: "
-                             f"slot_bytes is {layout.slot_bytes:,}", size=nbytes, limit=layout.slot_bytes)
         schema = layout.schema
         if schema is not None and (dtype.str, tuple(shape)) != (schema.typestr, schema.shape):
             raise FrameError(f"ring {ring.name!r} takes {schema.shape} {np.dtype(schema.typestr)} frames, "
                              f"got {tuple(shape)} {dtype}", expected=(schema.shape, schema.typestr),
                              found=(tuple(shape), dtype.str))
+        nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        if nbytes > layout.slot_bytes:
+            raise FrameError(f"frame of {nbytes:,} bytes ({shape} {dtype}) does not fit ring {ring.name!r}: "
+                             f"slot_bytes is {layout.slot_bytes:,}", size=nbytes, limit=layout.slot_bytes)
         meta_raw = _meta.encode(meta, layout.meta_bytes)
         header = F.SlotHeader(0, nbytes, 0, 0, flags, len(meta_raw), dtype.str, tuple(shape))
         return header, meta_raw
