@@ -12,10 +12,31 @@ from .. import ShmringError, __version__
 from . import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 # Modules that add subcommands to `cli` when imported (each owns one group of commands).
-COMMAND_MODULES = ("shmring.cli._smoke", "shmring.cli._legacy")
+COMMAND_MODULES = (
+    "shmring.cli._demo",
+    "shmring.cli._rings",
+    "shmring.cli._io",
+    "shmring.cli._watch",
+    "shmring.cli._legacy",
+)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OutputClosed(Exception):
+    """Our stdout's reader went away; raised instead of click's own EPIPE handling (exit 1)."""
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except OSError as err:
+            # click turns EPIPE into exit status 1; `shmring get X | head -1` is a success.
+            if err.errno == errno.EPIPE:
+                raise _OutputClosed() from err
+            raise
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="shmring")
 def cli() -> None:
     """shmring: zero-copy shared-memory rings for frames and messages between processes."""
@@ -45,7 +66,7 @@ def run(argv: list[str] | None = None) -> int:
     except click.ClickException as err:
         _error(err.format_message())
         return EXIT_FAILURE
-    except BrokenPipeError:
+    except (BrokenPipeError, _OutputClosed):
         return _quiet_broken_pipe()
     except (ShmringError, OSError) as err:
         if isinstance(err, OSError) and err.errno == errno.EPIPE:
