@@ -18,7 +18,7 @@ WAIT_S = 30.0
 
 def shmring(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "shmring.cli", "legacy", *args],
-                          capture_output=True, text=True, timeout=WAIT_S)
+                          capture_output=True, text=True, timeout=WAIT_S, check=False)
 
 
 def start(*args: str) -> subprocess.Popen[str]:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+import _legacy_children as kids
 import pytest
 
-import _legacy_children as kids
 from shmring import FrameError, Locker, SharedMem, WaitTimeout
 from shmring.legacy import Buf, answer, send
 

@@ -16,8 +16,8 @@ SIG = 0x11031973
 
 
 def _header(item_size: int = 8, item_alloc: int = 3, **fields: int) -> dict[str, int]:
-    values = dict(signature=SIG, memsize=32 + (20 + item_size) * item_alloc, flags=0,
-                  item_size=item_size, item_alloc=item_alloc, head=0, tail=0, count=0)
+    values = {"signature": SIG, "memsize": 32 + (20 + item_size) * item_alloc, "flags": 0,
+              "item_size": item_size, "item_alloc": item_alloc, "head": 0, "tail": 0, "count": 0}
     values.update(fields)
     return values
 
