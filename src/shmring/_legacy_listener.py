@@ -56,7 +56,7 @@ class BufListener:
                     self.delivered += 1
                 elif not self._stopping.is_set():
                     signal.sleep(seen, self._poll_interval)
-        except Exception as err:  # handed to stop(): a thread has nobody else to tell
+        except Exception as err:  # noqa: BLE001 - handed to stop(): a thread has nobody else to tell
             self.error = err
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -25,68 +25,44 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import TracebackType
-from typing import Any, Union
+from typing import Any
 
 from . import _legacy_format as fmt
 from ._errors import (
     LayoutError,
     SegmentExistsError,
-    SegmentNotFoundError,
-    SegmentPermissionError,
 )
 from ._legacy_buffers import as_payload, infer_dims
+from ._legacy_files import (
+    NameOrPath,
+    adopt,
+    checked_header,
+    create_queue,
+    legacy_path,
+    open_segment,
+    reopen_if_replaced,
+)
 from ._legacy_format import BUFH_MAT_RGB, BUFH_UYVY, MemHeader
 from ._legacy_listener import BufListener
 from ._legacy_locker import Locker
 from ._legacy_message import answer, send
-from ._legacy_queue import Buf, live_header, put_slot, take_slot, write_header_if_blank
-from ._segment import Segment, validate_name
+from ._legacy_queue import Buf, live_header, put_slot, take_slot
+from ._legacy_raw import RawAccess
+from ._segment import Segment
 
 __all__ = ["BUFH_MAT_RGB", "BUFH_UYVY", "Buf", "BufListener", "Locker", "SharedMem", "answer",
            "legacy_path", "send"]
 
 log = logging.getLogger(__name__)
 
-#: Where the original put a bare name: ``/tmp/smem_<name>``.
-DEFAULT_DIR = "/tmp"
-PREFIX = "smem_"
 #: Seconds between looks at the queue when waiting for a producer that cannot signal (an original).
 DEFAULT_POLL_INTERVAL = 0.01
 #: Seconds a header update waits for the Locker before giving up (shmring holds it for microseconds).
 LOCK_TIMEOUT = 10.0
 
-NameOrPath = Union[str, "os.PathLike[str]"]
 
-
-def legacy_path(name_or_path: NameOrPath, directory: str | os.PathLike[str] | None = None) -> Path:
-    """The file of a legacy name: ``camera1`` -> ``/tmp/smem_camera1``; a path (str with '/', or PathLike) as given."""
-    if isinstance(name_or_path, os.PathLike):
-        return Path(name_or_path)
-    if not isinstance(name_or_path, str):
-        raise TypeError(f"name_or_path must be a str or os.PathLike, got {name_or_path!r}")
-    if "/" in name_or_path:
-        return Path(name_or_path)
-    return Path(directory if directory is not None else DEFAULT_DIR) / f"{PREFIX}{validate_name(name_or_path)}"
-
-
-def _open_segment(path: Path, writable: bool | None, min_size: int) -> Segment:
-    if writable is not None:
-        return Segment.open(path, min_size=min_size, writable=writable)
-    try:
-        return Segment.open(path, min_size=min_size)
-    except SegmentPermissionError:
-        return Segment.open(path, min_size=min_size, writable=False)  # read-only where that is all we may
-
-
-def _checked_header(seg: Segment) -> MemHeader:
-    header = fmt.read_header(seg.mapping())
-    fmt.validate_header(header, seg.size, seg.path)
-    return header
-
-
-class SharedMem:
+class SharedMem(RawAccess):
     """A legacy SharedMem file: a FIFO queue of image buffers, or raw bytes.
 
     Build one with :meth:`create`, :meth:`open`, :meth:`create_raw` or
@@ -130,39 +106,20 @@ class SharedMem:
             LayoutError: ``exist_ok`` found a file of another layout or geometry.
             ValueError: sizes out of range (memsize must fit in 32 bits).
         """
-        size = fmt.check_geometry(item_size, item_alloc)
         path = legacy_path(name_or_path, directory)
-        header = fmt.new_header(item_size, item_alloc)
-
-        def init(buf: Any) -> None:
-            buf[: len(header)] = header
-
         try:
-            seg = Segment.create(path, size, mode=mode, init=init)
+            seg = create_queue(path, item_size, item_alloc, mode)
         except SegmentExistsError:
             if not exist_ok:
                 raise
-            return cls._adopt(path, item_size, item_alloc)
+            locker = Locker.for_file(path, timeout=LOCK_TIMEOUT)
+            try:
+                seg, header = adopt(path, item_size, item_alloc, locker)
+            except BaseException:
+                locker.close()
+                raise
+            return cls(seg, header, locker)
         return cls(seg, fmt.read_header(seg.mapping()), Locker.for_file(path, timeout=LOCK_TIMEOUT))
-
-    @classmethod
-    def _adopt(cls, path: Path, item_size: int, item_alloc: int) -> SharedMem:
-        seg = Segment.open(path, min_size=fmt.MEM_HEADER.size)
-        locker = Locker.for_file(path, timeout=LOCK_TIMEOUT)
-        try:
-            with locker:
-                write_header_if_blank(seg.mapping(), seg.size, item_size, item_alloc)
-            header = _checked_header(seg)
-            for field, wanted in (("item_size", item_size), ("item_alloc", item_alloc)):
-                if getattr(header, field) != wanted:
-                    raise LayoutError(f"{path} exists with {field} {getattr(header, field)}, not {wanted}",
-                                      path=str(path), field=field, expected=wanted,
-                                      found=getattr(header, field))
-        except BaseException:
-            seg.close()
-            locker.close()
-            raise
-        return cls(seg, header, locker)
 
     @classmethod
     def open(cls, name_or_path: NameOrPath, *, writable: bool | None = None,
@@ -181,9 +138,9 @@ class SharedMem:
                 or the file size, head/tail/count out of range, truncated file.
         """
         path = legacy_path(name_or_path, directory)
-        seg = _open_segment(path, writable, fmt.MEM_HEADER.size)
+        seg = open_segment(path, writable, fmt.MEM_HEADER.size)
         try:
-            header = _checked_header(seg)
+            header = checked_header(seg)
             locker = Locker.for_file(path, timeout=LOCK_TIMEOUT)
         except BaseException:
             seg.close()
@@ -212,7 +169,7 @@ class SharedMem:
                  directory: str | os.PathLike[str] | None = None) -> SharedMem:
         """Open any regular file for raw :meth:`read`/:meth:`write` (the seed's header-less self-test)."""
         path = legacy_path(name_or_path, directory)
-        seg = _open_segment(path, writable, 1)
+        seg = open_segment(path, writable, 1)
         try:
             return cls(seg, None, Locker.for_file(path, timeout=LOCK_TIMEOUT))
         except BaseException:
@@ -240,21 +197,6 @@ class SharedMem:
         self.close()
 
     # -- facts -----------------------------------------------------------
-
-    @property
-    def path(self) -> Path:
-        """The legacy file."""
-        return self._seg.path
-
-    @property
-    def size(self) -> int:
-        """The file's size in bytes."""
-        return self._seg.size
-
-    @property
-    def writable(self) -> bool:
-        """Whether this handle may change the file."""
-        return self._seg.writable
 
     @property
     def raw(self) -> bool:
@@ -388,22 +330,15 @@ class SharedMem:
         return take_slot(buf, live_header(buf, self._queue_header(), self.path), dtype, shape)
 
     def _reattach_if_replaced(self) -> bool:
-        if not self._seg.replaced():
+        fresh = reopen_if_replaced(self._seg)
+        if fresh is None:
             return False
-        try:
-            seg = Segment.open(self.path, min_size=fmt.MEM_HEADER.size, writable=self._seg.writable)
-        except (SegmentNotFoundError, LayoutError):
-            return False  # gone, or being re-created right now: look again next time
-        try:
-            header = _checked_header(seg)
-        except LayoutError:
-            seg.close()  # header not written yet (signature 0): look again next time
-            return False
-        old, self._seg, self._header = self._seg, seg, header
+        old = self._seg
+        self._seg, self._header = fresh
         old.close()
         self.reattached += 1
         log.info("%s was re-created (item_size %d, item_alloc %d); re-attached", self.path,
-                 header.item_size, header.item_alloc)
+                 self._header.item_size, self._header.item_alloc)
         return True
 
     def on_buf(self, callback: Callable[[Buf], object], *, poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -432,60 +367,12 @@ class SharedMem:
         listener.start()
         return listener
 
-    # -- raw bytes -------------------------------------------------------
-
-    def read(self, pos: int, n: int) -> bytes:
-        """Return ``n`` raw bytes at offset ``pos`` (no lock, no header needed).
-
-        Raises:
-            ValueError: the range leaves the file (message names pos, n and the size).
-        """
-        self._check_range(pos, n)
-        return bytes(self._seg.mapping()[pos : pos + n])
-
-    def write(self, pos: int, data: bytes | bytearray | memoryview) -> None:
-        """Write raw bytes at offset ``pos`` and wake shmring readers waiting on this file.
-
-        Raises:
-            ValueError: the range leaves the file.
-        """
-        self._require_writable("write")
-        payload = memoryview(data).cast("B")
-        self._check_range(pos, len(payload))
-        self._seg.mapping()[pos : pos + len(payload)] = payload
-        self._locker.data_signal.announce()
-
-    def wait_write(self, seen: int, timeout: float) -> int:
-        """Sleep up to ``timeout`` s until a shmring :meth:`write`/put after ``seen``; return the new mark.
-
-        ``seen`` is a previous return value (or :meth:`write_mark`). Original
-        writers never signal, so callers must still look every ``timeout`` seconds.
-        """
-        self._locker.data_signal.sleep(seen, timeout)
-        return self._locker.data_signal.snapshot()
-
-    def write_mark(self) -> int:
-        """The current value of the write signal, for :meth:`wait_write`."""
-        return self._locker.data_signal.snapshot()
-
-    def _check_range(self, pos: int, n: int) -> None:
-        size = self._seg.size
-        if pos < 0 or n < 0 or pos + n > size:
-            raise ValueError(f"range pos={pos} n={n} leaves {self.path} ({size} bytes): "
-                             f"need 0 <= pos and pos + n <= {size}")
-
     def _queue_header(self) -> MemHeader:
         self._seg.mapping()  # ClosedError after close()
         if self._header is None:
             raise LayoutError(f"{self.path} was opened raw (no MemHeader): use SharedMem.open for the queue",
                               path=str(self.path), field="header", expected="MemHeader", found="raw file")
         return self._header
-
-    def _require_writable(self, what: str) -> None:
-        self._seg.mapping()
-        if not self._seg.writable:
-            raise SegmentPermissionError(f"{what} needs write access; {self.path} was opened read-only",
-                                         path=str(self.path))
 
     def _forget(self, listener: BufListener) -> None:
         if listener in self._listeners:
