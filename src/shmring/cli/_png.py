@@ -56,17 +56,18 @@ def _sample(image: np.ndarray[Any, Any], limit: int = 250_000) -> np.ndarray[Any
     return np.asarray(flat, dtype=np.float64).ravel()
 
 
-def asinh_stretch(image: np.ndarray[Any, Any], softening: float = 0.1) -> np.ndarray[Any, Any]:
-    """Map a 2-D frame to uint8 with an asinh stretch: faint noise visible, bright stars not saturated.
+def asinh_stretch(image: np.ndarray[Any, Any], softening: float = 0.02) -> np.ndarray[Any, Any]:
+    """Map a frame to uint8 with an asinh stretch: faint stars visible, bright ones not saturated.
 
-    Black is the median (the sky), white the 99.95th percentile; ``softening``
+    Black is the median (the sky), white the brightest pixel; ``softening``
     is where the curve turns from linear to logarithmic, as a fraction of that range.
     """
     sample = _sample(image)
     sample = sample[np.isfinite(sample)]
     if sample.size == 0:
-        return np.zeros(image.shape[:2], dtype=np.uint8)
-    low, high = np.percentile(sample, [50.0, 99.95])
+        return np.zeros(image.shape, dtype=np.uint8)
+    low = float(np.median(sample))
+    high = float(np.nanmax(np.where(np.isfinite(image), image, low)))
     span = max(float(high - low), 1e-12)
     x = np.clip((np.asarray(image, dtype=np.float32) - low) / span, 0.0, None)
     y = np.arcsinh(x / softening) / np.arcsinh(1.0 / softening)
