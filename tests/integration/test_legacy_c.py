@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import shutil
 import subprocess
 import time
@@ -155,3 +156,22 @@ def test_python_producer_beside_c_consumer_gaps_equal_drops(peer: Path, tmp_path
         assert bytes.fromhex(fields[6]) == kids.pattern(int(fields[1]), 64)[0][:64]
     missing = sum(b - a - 1 for a, b in zip([0, *counters[:-1]], counters))
     assert missing == dropped, f"Python dropped {dropped}, the C consumer saw {missing} missing"
+
+
+def test_grabber_restart_is_followed_by_a_live_python_consumer(peer: Path, tmp_path: Path) -> None:
+    path = tmp_path / "smem_grabber"
+    _run(peer, "create", str(path), str(ITEM_SIZE), str(ITEM_ALLOC))
+    got: queue.Queue[tuple[bytes, int, int, int, int]] = queue.Queue()
+    with SharedMem.open(path) as mem:
+        listener = mem.on_buf(got.put, poll_interval=0.01)
+        try:
+            _run(peer, "run", str(path), "p1")
+            assert got.get(timeout=WAIT_S).put_counter == 1
+            # The C++ init(): delete the file, create a new one (other geometry), start putting.
+            _run(peer, "create", str(path), "32", "2")
+            _run(peer, "run", str(path), "p1")
+            buf = got.get(timeout=WAIT_S)
+        finally:
+            listener.stop()
+        assert buf == (kids.pattern(1, 32)[0], 1, 1, 2, 0x12345678 ^ 1)
+        assert mem.reattached == 1 and mem.item_size == 32
