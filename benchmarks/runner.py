@@ -108,7 +108,7 @@ class Runner:
             return  # reported once; a library that lost data is not timed again
         warm, n = m.plan(self.quick)
         params = {"kind": m.kind, "nbytes": m.nbytes, "shape": m.shape, "dtype": m.dtype,
-                  "depth": m.depth, "warm": warm, "n": n}
+                  "depth": m.depth, "warm": warm, "n": n, "quick": self.quick}
         cpu_a, cpu_b = PLACEMENTS[place]
         role_a, role_b = roles_for(m.kind)
         cmd = {"subject": subject, "params": params, "specs": None}
@@ -202,5 +202,5 @@ def run(subjects: list[str], measures: list[str] | None = None, *, quick: bool =
 
         transports = registry()
     runner = Runner(transports, subjects, measures or list(MEASURES),
-                    placements or list(PLACEMENTS), reps or (2 if quick else 5), quick)
+                    placements or list(PLACEMENTS), reps or (1 if quick else 5), quick)
     return runner.run(progress)

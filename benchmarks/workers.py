@@ -31,10 +31,14 @@ def _open_ends(t: Transport, role: str, specs: list[Any], barrier: Any) -> tuple
     # Receivers first, then everyone waits, then senders: nobody sends into the void.
     rx_chan = {"consumer": 0, "pong": 0, "ping": 1}.get(role)
     tx_chan = {"producer": 0, "ping": 0, "pong": 1}.get(role)
-    rx = t.receiver(specs[rx_chan]) if rx_chan is not None else None
-    barrier.wait(BARRIER_SECS)
-    tx = t.sender(specs[tx_chan]) if tx_chan is not None else None
-    barrier.wait(BARRIER_SECS)
+    # (or senders first where the transport needs that order to be lossless).
+    tx = rx = None
+    for step in ("tx", "rx") if t.senders_first else ("rx", "tx"):
+        if step == "rx" and rx_chan is not None:
+            rx = t.receiver(specs[rx_chan])
+        if step == "tx" and tx_chan is not None:
+            tx = t.sender(specs[tx_chan])
+        barrier.wait(BARRIER_SECS)
     return tx, rx
 
 

@@ -73,6 +73,7 @@ class Transport:
     name = "?"
     description = ""
     zero_copy_write = False
+    senders_first = False  # open the sending ends before the receiving ones
 
     def unavailable(self) -> str | None:
         """Why this transport cannot run here, or None when it can."""

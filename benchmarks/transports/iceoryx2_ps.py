@@ -29,7 +29,7 @@ def _get_node() -> Any:
     global _node
     if _node is None:
         iox = _iox()
-        iox.set_log_level_from_env_or(iox.LogLevel.Warn)
+        iox.set_log_level_from_env_or(iox.LogLevel.Error)
         _node = iox.NodeBuilder.new().create(iox.ServiceType.Ipc)
     return _node
 
@@ -129,6 +129,10 @@ class Iceoryx2Transport(Transport):
     name = "iceoryx2"
     description = "iceoryx2 pub/sub Slice[u8], loans, RetryUntilDelivered, event listener"
     zero_copy_write = True
+    # With the subscriber created first, iceoryx2 0.10 did not hold the publisher back
+    # when the subscriber's buffer was full (samples were lost despite
+    # RetryUntilDelivered, cf. upstream issue #1697); created publisher-first it blocks.
+    senders_first = True
 
     def unavailable(self) -> str | None:
         try:

@@ -82,6 +82,13 @@ class ShmPosixTransport(Transport):
     description = "multiprocessing.shared_memory slots + posix_ipc semaphores (hand-rolled)"
     zero_copy_write = True
 
+    def prepare(self, max_frame_bytes: int) -> None:
+        # Start the parent's resource tracker before the workers fork, so they share it
+        # (each would otherwise start its own and "clean up" our segments at exit).
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+
     def unavailable(self) -> str | None:
         try:
             import posix_ipc  # noqa: F401
