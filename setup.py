@@ -2,12 +2,13 @@
 
 from setuptools import Extension, setup
 
+FLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
+
 setup(
     ext_modules=[
-        Extension(
-            "shmring._sync",
-            sources=["src/shmring/_sync.c"],
-            extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
-        )
+        # Atomics, futexes and OFD locks on any buffer: the primitives.
+        Extension("shmring._sync", sources=["src/shmring/_sync.c"], extra_compile_args=FLAGS),
+        # The ring's per-frame protocol steps, one call per put or get.
+        Extension("shmring._core", sources=["src/shmring/_core.c"], extra_compile_args=FLAGS),
     ]
 )

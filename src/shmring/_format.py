@@ -269,3 +269,25 @@ def committed(seq: int) -> int:
 def writing(seq: int) -> int:
     """Seqlock value of a slot while frame ``seq`` is written into it."""
     return 2 * seq + 1
+
+
+# -- the C fast path's view of the layout -----------------------------------------
+
+_S_FIELD_OFFSETS = {  # slot header fields after the seqlock, in _SLOT_FIELDS order
+    "s_seq": 8, "s_payload_bytes": 16, "s_timestamp": 24, "s_monotonic": 32, "s_flags": 40,
+    "s_meta_len": 44, "s_dtype": 48, "s_ndim": 56, "s_shape": 64,
+}
+
+
+def core_offsets(layout: Layout) -> dict[str, int]:
+    """Every offset and size ``shmring._core.Core`` needs, so the C code computes none itself."""
+    return {
+        "write_seq": OFF_WRITE_SEQ, "notify": OFF_NOTIFY, "notify_waiters": OFF_NOTIFY_WAITERS,
+        "queue_seq": OFF_QUEUE_SEQ, "space": OFF_SPACE, "space_waiters": OFF_SPACE_WAITERS,
+        "header_bytes": HEADER_BYTES, "slot_stride": layout.slot_stride,
+        "payload_offset": layout.payload_offset, "slots": layout.slots, "slot_bytes": layout.slot_bytes,
+        "meta_bytes": layout.meta_bytes, "s_seqlock": S_SEQLOCK, "s_meta": S_META, **_S_FIELD_OFFSETS,
+        "readers": OFF_READERS, "reader_entry": READER_ENTRY, "reader_count": READER_ENTRIES,
+        "r_cursor": R_CURSOR, "r_release": R_RELEASE, "r_active": R_ACTIVE_NS, "r_lost": R_LOST,
+        "r_received": R_RECEIVED,
+    }

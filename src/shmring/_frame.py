@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ._errors import ClosedError
+
+
+class ViewOwner(Protocol):
+    """What a view frame reports back to: the reader that pinned its slot."""
+
+    def _unpin(self, seq: int) -> None: ...
+
+    def _still_committed(self, seq: int) -> bool: ...
 
 
 class Frame:
@@ -24,13 +31,10 @@ class Frame:
         is_view: True when ``data`` is a read-only view of the slot.
     """
 
-    __slots__ = ("_data", "_release", "_valid", "seq", "timestamp_ns", "monotonic_ns", "meta",
-                 "flags", "lost", "is_view")
+    __slots__ = ("_data", "_owner", "seq", "timestamp_ns", "monotonic_ns", "meta", "flags", "lost", "is_view")
 
     def __init__(self, data: np.ndarray[Any, Any], seq: int, timestamp_ns: int, monotonic_ns: int,
-                 meta: dict[str, Any], flags: int, lost: int,
-                 release: Callable[[], None] | None = None,
-                 valid: Callable[[], bool] | None = None) -> None:
+                 meta: dict[str, Any], flags: int, lost: int, owner: ViewOwner | None = None) -> None:
         self._data: np.ndarray[Any, Any] | None = data
         self.seq = seq
         self.timestamp_ns = timestamp_ns
@@ -38,9 +42,8 @@ class Frame:
         self.meta = meta
         self.flags = flags
         self.lost = lost
-        self.is_view = release is not None
-        self._release = release
-        self._valid = valid
+        self.is_view = owner is not None
+        self._owner = owner
 
     @property
     def data(self) -> np.ndarray[Any, Any]:
@@ -65,14 +68,14 @@ class Frame:
         """Whether the data still is frame ``seq`` (a view under ``overwrite`` can be overwritten)."""
         if self._data is None:
             return False
-        return self._valid() if self._valid is not None else True
+        return self._owner._still_committed(self.seq) if self._owner is not None else True
 
     def release(self) -> None:
         """End a view: unpins its slot (``block`` policy). A no-op for copies; idempotent."""
-        release, self._release = self._release, None
-        if release is not None:
+        owner, self._owner = self._owner, None
+        if owner is not None:
             self._data = None
-            release()
+            owner._unpin(self.seq)
 
     def __enter__(self) -> Frame:
         return self

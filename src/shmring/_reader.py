@@ -13,6 +13,8 @@ announces (the ring's name re-created by someone else).
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,6 +26,7 @@ import numpy as np
 from . import _format as F
 from . import _meta, _sync
 from ._errors import BrokenError, ClosedError, ShmringError, WaitTimeout
+from ._core import MODE_COPY, MODE_INTO, MODE_VIEW
 from ._frame import Frame
 from ._ring import RECHECK_S
 from ._subscription import Subscription, aiterate
@@ -145,119 +148,65 @@ class Reader:
     # -- one attempt ------------------------------------------------------------
 
     def _take(self, m: _Mapping, view: bool, out: np.ndarray[Any, Any] | None) -> Frame | None:
-        return self._take_queued(m, view, out) if self.queue else self._take_next(m, view, out)
-
-    def _take_next(self, m: _Mapping, view: bool, out: np.ndarray[Any, Any] | None) -> Frame | None:
-        slots = m.layout.slots
-        while True:
-            k = self._cursor
-            write_seq = m.write_seq()
-            if k >= write_seq:
-                return None
-            if write_seq - k > slots:  # overwritten before we got to it
-                self._skip(m, write_seq - slots - k)
-                continue
-            frame = self._read_slot(m, k, view, out)
-            if frame is not None:
-                self._advance(m, k, view)
-                return frame
-            # The writer lapped us while we read: resume at the oldest frame
-            # it cannot be overwriting right now.
-            self._skip(m, max(k + 1, m.write_seq() - slots + 1) - k)
-
-    def _take_queued(self, m: _Mapping, view: bool, out: np.ndarray[Any, Any] | None) -> Frame | None:
-        slots = m.layout.slots
-        while True:
-            q, write_seq = m.queue_seq(), m.write_seq()
-            if q >= write_seq:
-                self._publish_release(m)  # drop a pin left by a lost claim race
-                return None
-            if write_seq - q > slots:
-                if _sync.cas64(m.buf, F.OFF_QUEUE_SEQ, q, write_seq - slots) == q:
-                    self._pending_lost += write_seq - slots - q
-                continue
-            # Pin before claiming, so a blocked writer cannot reuse the slot in between.
-            m.table.store(self._index, F.R_RELEASE, q)
-            if _sync.cas64(m.buf, F.OFF_QUEUE_SEQ, q, q + 1) != q:
-                continue
-            frame = self._read_slot(m, q, view, out)
-            if frame is None:
-                self._pending_lost += 1
-                m.table.store(self._index, F.R_RELEASE, F.NO_PIN)
-                continue
-            self._cursor = q
-            self._advance(m, q, view)
-            return frame
-
-    def _read_slot(self, m: _Mapping, k: int, view: bool, out: np.ndarray[Any, Any] | None) -> Frame | None:
-        """Frame ``k`` from its slot, or None if the writer overwrote it meanwhile."""
-        off = m.layout.slot_offset(k)
-        mark = _sync.load64(m.buf, off + F.S_SEQLOCK)
-        if mark != F.committed(k):
+        """The next frame if one is there (one call into the C fast path), else None."""
+        mode = MODE_VIEW if view else (MODE_COPY if out is None else MODE_INTO)
+        pin = min(self._held) if self._held else F.NO_PIN
+        if self.queue:
+            got = m.core.read_queued(self._index, mode, out, pin)
+        else:
+            got = m.core.read(self._index, self._cursor, mode, out, pin)
+        if got is None:
             return None
-        h = F.unpack_slot(m.buf, off)
-        problem = _slot_problem(h, k, m.layout)
-        meta_raw = b"" if problem or not h.meta_len else bytes(m.buf[off + F.S_META: off + F.S_META + h.meta_len])
-        data = None if problem else self._payload(m, off, h, view, out)
-        _sync.fence()  # every read above completes before the second look at the mark
-        if _sync.load64(m.buf, off + F.S_SEQLOCK) != mark:
+        if type(got) is int:  # frames lost, nothing to read yet
+            self._note_lost(got)
+            if not self.queue:
+                self._cursor += got
             return None
-        if problem or data is None:
-            raise BrokenError(f"ring {self._ring.name!r}: slot of frame {k} is corrupt ({problem})")
+        if type(got) is str:
+            raise BrokenError(f"ring {self._ring.name!r}: {got}", name=self._ring.name)
+        if len(got) == 2:
+            raise ValueError(f"out holds {out.nbytes if out is not None else 0:,} bytes, the frame "
+                             f"needs {got[1]:,}; the frame is lost to this reader")
+        return self._frame(m, got, view, out)
+
+    def _frame(self, m: _Mapping, got: tuple[Any, ...], view: bool, out: np.ndarray[Any, Any] | None) -> Frame:
+        seq, lost, ts, mono, flags, typestr, shape, meta_raw, payload = got
+        self._cursor = seq + 1
+        self.received += 1
+        self._note_lost(lost)
         lost, self._pending_lost = self._pending_lost, 0
-        if not view:
-            return Frame(data, k, h.timestamp_ns, h.monotonic_ns, _meta.decode(meta_raw), h.flags, lost)
-        return Frame(data, k, h.timestamp_ns, h.monotonic_ns, _meta.decode(meta_raw), h.flags, lost,
-                     release=lambda: self._unpin(k),
-                     valid=lambda: _sync.load64(m.buf, off + F.S_SEQLOCK) == mark)
-
-    @staticmethod
-    def _payload(m: _Mapping, off: int, h: F.SlotHeader, view: bool,
-                 out: np.ndarray[Any, Any] | None) -> np.ndarray[Any, Any]:
-        start = off + m.layout.payload_offset
-        src = m.u8[start:start + h.payload_bytes].view(np.dtype(h.typestr)).reshape(h.shape)
+        dtype = _dtype(typestr)
+        meta = _meta.decode(meta_raw) if meta_raw else {}
         if view:
-            src.flags.writeable = False
-            return src
+            data = np.ndarray(shape, dtype, m.readonly, payload)  # read-only: built on a read-only view
+            self._held.add(seq)
+            return Frame(data, seq, ts, mono, meta, flags, lost, owner=self)
         if out is None:
-            return src.copy()
-        if out.shape != src.shape or out.dtype != src.dtype:
-            raise ValueError(f"out must be {src.shape} {src.dtype} for frame of that type, "
-                             f"got {out.shape} {out.dtype}")
-        np.copyto(out, src)
-        return out
+            return Frame(np.ndarray(shape, dtype, payload), seq, ts, mono, meta, flags, lost)
+        if out.dtype != dtype or out.shape != shape:
+            raise ValueError(f"out must be {shape} {dtype} for frame {seq}, got {out.shape} {out.dtype}; "
+                             "the frame is lost to this reader")
+        return Frame(out, seq, ts, mono, meta, flags, lost)
 
     # -- bookkeeping ---------------------------------------------------------------
 
-    def _advance(self, m: _Mapping, k: int, view: bool) -> None:
-        self.received += 1
-        if view:
-            self._held.add(k)
-        if not self.queue:
-            self._cursor = k + 1
-            m.table.store(self._index, F.R_CURSOR, k + 1)
-        else:
-            m.table.store(self._index, F.R_CURSOR, k + 1)
-        self._publish_release(m)
-        m.table.store(self._index, F.R_RECEIVED, self.received)
-        m.table.store(self._index, F.R_ACTIVE_NS, time.time_ns())
-
-    def _publish_release(self, m: _Mapping) -> None:
-        if self._held:
-            floor = min(self._held)
-        else:
-            floor = F.NO_PIN if self.queue else self._cursor
-        m.table.store(self._index, F.R_RELEASE, floor)
-        m.space.wake()  # a writer blocked on a full ring may go on
+    def _note_lost(self, n: int) -> None:
+        self.lost += n
+        self._pending_lost += n
 
     def _unpin(self, k: int) -> None:
         self._held.discard(k)
-        if self._lease is not None and not self._ring.closed:
-            self._publish_release(self._ring._mapping())
+        if self._lease is None or self._ring.closed:
+            return
+        floor = min(self._held) if self._held else (F.NO_PIN if self.queue else self._cursor)
+        self._ring._mapping().core.set_release(self._index, floor)
+
+    def _still_committed(self, seq: int) -> bool:
+        return not self._ring.closed and self._ring._mapping().core.still_committed(seq)
 
     def _skip(self, m: _Mapping, n: int) -> None:
-        self._pending_lost += n
-        self.lost += n
+        """Jump ``n`` frames ahead (``latest()``), counting them lost."""
+        self._note_lost(n)
         self._cursor += n
         m.table.store(self._index, F.R_CURSOR, self._cursor)
         m.table.store(self._index, F.R_LOST, self.lost)
@@ -267,12 +216,10 @@ class Reader:
     # -- waiting -------------------------------------------------------------------
 
     def _spin(self, m: _Mapping, seconds: float, view: bool, out: np.ndarray[Any, Any] | None) -> Frame | None:
-        until = time.perf_counter() + seconds
-        position = self._cursor
-        word = F.OFF_QUEUE_SEQ if self.queue else F.OFF_WRITE_SEQ
-        while time.perf_counter() < until:
-            if _sync.load64(m.buf, F.OFF_WRITE_SEQ) > (_sync.load64(m.buf, word) if self.queue else position):
-                return self._take(m, view, out)
+        # Busy-wait in C (GIL released) for the ring to move past what we have seen.
+        beyond = m.queue_seq() if self.queue else self._cursor
+        if m.core.spin(F.OFF_WRITE_SEQ, beyond, seconds):
+            return self._take(m, view, out)
         return None
 
     def _sleep_once(self, m: _Mapping, deadline: float | None, timeout: float | None, view: bool,
@@ -341,14 +288,6 @@ class Reader:
                 pass
 
 
-def _slot_problem(h: F.SlotHeader, k: int, layout: F.Layout) -> str:
-    """Why a committed slot header cannot be frame ``k`` of this ring ('' if it can)."""
-    if h.seq != k:
-        return f"sequence {h.seq}, expected {k}"
-    if h.payload_bytes > layout.slot_bytes or h.meta_len > layout.meta_bytes:
-        return f"{h.payload_bytes} payload / {h.meta_len} metadata bytes exceed the ring's sizes"
-    if not F.is_valid_typestr(h.typestr):
-        return f"dtype {h.typestr!r}"
-    if np.dtype(h.typestr).itemsize * int(np.prod(h.shape, dtype=np.int64)) != h.payload_bytes:
-        return f"shape {h.shape} of {h.typestr} does not make {h.payload_bytes} bytes"
-    return ""
+@functools.lru_cache(maxsize=64)
+def _dtype(typestr: bytes) -> np.dtype[Any]:
+    return np.dtype(typestr.decode("ascii"))

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _format as F
 from . import _segment, _sync
+from ._core import Core
 from ._errors import BrokenError, ClosedError, LayoutError
 from ._locks import Lease, reopen
 from ._segment import NameOrPath, Segment
@@ -31,6 +32,18 @@ log = logging.getLogger("shmring")
 #: a peer that died, or the ring's name now pointing at another file.
 RECHECK_S = 0.5
 
+# Bumped in every fork() child: handles made before the fork refuse to work
+# there (cheaper than asking os.getpid() on every put and get).
+_fork_generation = 0
+
+
+def _after_fork_in_child() -> None:
+    global _fork_generation
+    _fork_generation += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 class _Mapping:
     """One attachment to a ring file: the mapping, its views and wake channels."""
@@ -40,6 +53,8 @@ class _Mapping:
         self.layout = layout
         self.buf = seg.mapping()
         self.u8 = np.frombuffer(self.buf, dtype=np.uint8)
+        self.readonly = memoryview(self.buf).toreadonly()  # base of zero-copy reader views
+        self.core = Core(self.buf, F.core_offsets(layout))
         self.probe_fd = reopen(seg.fd)
         self.table = ReaderTable(self.buf, self.probe_fd)
         self.notify = WakeChannel(self.buf, F.OFF_NOTIFY, F.OFF_NOTIFY_WAITERS)
@@ -56,9 +71,10 @@ class _Mapping:
 
     def close(self) -> None:
         os.close(self.probe_fd)
+        self.core.release()
         # numpy views handed to users keep the mmap exported; then the pages
         # stay mapped until the last view is garbage-collected.
-        del self.u8, self.table, self.notify, self.space, self.buf
+        del self.u8, self.readonly, self.table, self.notify, self.space, self.buf, self.core
         try:
             self.seg.close()
         except BufferError:
@@ -103,6 +119,7 @@ class Ring:
         self.reattach = reattach
         self._children: weakref.WeakSet[Any] = weakref.WeakSet()
         self._pid = os.getpid()
+        self._generation = _fork_generation
         self._set_layout(layout)
 
     def _set_layout(self, layout: F.Layout) -> None:
@@ -331,7 +348,7 @@ class Ring:
     def _mapping(self) -> _Mapping:
         if self._m is None:
             raise ClosedError(f"ring {self.name!r} was closed")
-        if os.getpid() != self._pid:
+        if self._generation != _fork_generation:
             raise BrokenError(
                 f"ring {self.name!r} was opened in process {self._pid} and used after fork() in "
                 f"{os.getpid()}: a child shares its parent's locks, so it must Ring.open() anew")

@@ -15,10 +15,10 @@ unchanged: no reader ever sees that frame, and the next writer reuses the slot.
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +72,10 @@ class Writer:
         self._put_lock = (RangeLock(m.seg.fd, F.LOCK_WRITER_PUT, wake=WakeWord(m.buf, F.OFF_WRITER_WAKE))
                           if shared else None)
         self._space_until = 0  # frames below this seq are known to have room
+        # A sole writer under overwrite neither locks nor waits: put() is one C call.
+        self._unguarded = not shared and m.layout.policy == "overwrite"
+        self._checked_key: tuple[Any, ...] | None = None
+        self._checked_typestr = b""
 
     # -- publishing ------------------------------------------------------------
 
@@ -99,18 +103,19 @@ class Writer:
             WaitTimeout: ``block`` policy and no room within ``timeout``.
         """
         arr = _as_array(data)
-        header, meta_raw = self._prepare(arr.shape, arr.dtype, meta, flags)
-        with self._slot(timeout) as seq:
-            if seq is None:
-                return None
-            m = self._ring._mapping()
-            off = self._open_slot(m, seq, header, meta_raw)
-            start = off + m.layout.payload_offset
-            m.u8[start:start + arr.nbytes] = arr.reshape(-1).view(np.uint8)
-            self._commit(m, seq, off)
-        return seq
+        typestr = self._typestr(arr.shape, arr.dtype)
+        meta_raw = self._encode_meta(meta, flags)
+        m = self._ring._mapping()
+        if self._unguarded:  # a sole writer that never waits: straight to the fast path
+            return m.core.put(None, arr, typestr, arr.shape, flags, meta_raw)
+        seq = self._claim(m, timeout)
+        if seq is None:
+            return None
+        try:
+            return m.core.put(seq, arr, typestr, arr.shape, flags, meta_raw)
+        finally:
+            self._unclaim()
 
-    @contextmanager
     def reserve(
         self,
         shape: tuple[int, ...] | int,
@@ -118,87 +123,77 @@ class Writer:
         meta: Mapping[str, Any] | None = None,
         flags: int = 0,
         timeout: float | None = None,
-    ) -> Iterator[np.ndarray[Any, Any]]:
-        """Zero-copy put: yield a writable numpy view of the next slot; commit on exit.
+    ) -> Reservation:
+        """Zero-copy put: ``with writer.reserve(shape, dtype) as arr:`` fills the slot in place.
 
-        The frame is published when the ``with`` block ends normally and
-        abandoned (never seen by readers) when it raises. Under ``drop``
-        with the ring full, raises :class:`WouldBlock` (there is no slot).
+        ``arr`` is a writable numpy view of the next slot. The frame is
+        published when the ``with`` block ends normally and abandoned (never
+        seen by readers; the slot is reused) when it raises. Under ``drop``
+        with the ring full, entering raises :class:`WouldBlock`.
 
         Args and Raises: as :meth:`put`, with ``shape`` and ``dtype`` of the frame.
         """
         dims = (shape,) if isinstance(shape, int) else tuple(shape)
         dt = np.dtype(dtype)
-        header, meta_raw = self._prepare(dims, dt, meta, flags)
-        with self._slot(timeout) as seq:
-            if seq is None:
-                raise WouldBlock(f"ring {self._ring.name!r} is full (drop policy)")
-            m = self._ring._mapping()
-            off = self._open_slot(m, seq, header, meta_raw)
-            start = off + m.layout.payload_offset
-            view = m.u8[start:start + header.payload_bytes].view(dt).reshape(dims)
-            try:
-                yield view
-            finally:
-                del view
-            self._commit(m, seq, off)
+        return Reservation(self, dims, dt, self._typestr(dims, dt), self._encode_meta(meta, flags), flags,
+                           timeout)
 
-    # -- the protocol steps --------------------------------------------------------
+    # -- checks, cached per frame type -------------------------------------------------
 
-    def _prepare(self, shape: tuple[int, ...], dtype: np.dtype[Any], meta: Mapping[str, Any] | None,
-                 flags: int) -> tuple[F.SlotHeader, bytes]:
+    def _typestr(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> bytes:
+        """The dtype's typestr once (shape, dtype) is known to fit; checked once per type."""
+        key = (shape, dtype)
+        if key != self._checked_key:
+            self._check_frame(shape, dtype)
+            self._checked_key, self._checked_typestr = key, dtype.str.encode("ascii")
+        return self._checked_typestr
+
+    def _check_frame(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
         ring = self._ring
         layout = ring._mapping().layout
         if dtype.kind not in F.ALLOWED_KINDS or dtype.fields is not None:
             raise FrameError(f"dtype {dtype} is not supported: use a bool, integer, float or complex type")
         if len(shape) > F.MAX_DIMS:
             raise FrameError(f"frames have at most {F.MAX_DIMS} dims, got shape {shape}")
-        if not 0 <= flags <= _MAX_FLAGS:
-            raise ValueError(f"flags must fit in 32 bits (0..{_MAX_FLAGS}), got {flags}")
         schema = layout.schema
         if schema is not None and (dtype.str, tuple(shape)) != (schema.typestr, schema.shape):
             raise FrameError(f"ring {ring.name!r} takes {schema.shape} {np.dtype(schema.typestr)} frames, "
                              f"got {tuple(shape)} {dtype}", expected=(schema.shape, schema.typestr),
                              found=(tuple(shape), dtype.str))
-        nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        nbytes = dtype.itemsize * math.prod(shape)
         if nbytes > layout.slot_bytes:
             raise FrameError(f"frame of {nbytes:,} bytes ({shape} {dtype}) does not fit ring {ring.name!r}: "
                              f"slot_bytes is {layout.slot_bytes:,}", size=nbytes, limit=layout.slot_bytes)
-        meta_raw = _meta.encode(meta, layout.meta_bytes)
-        header = F.SlotHeader(0, nbytes, 0, 0, flags, len(meta_raw), dtype.str, tuple(shape))
-        return header, meta_raw
 
-    @contextmanager
-    def _slot(self, timeout: float | None) -> Iterator[int | None]:
-        """Hold the right to write the next frame: its seq, or None if dropped."""
+    def _encode_meta(self, meta: Mapping[str, Any] | None, flags: int) -> bytes | None:
+        if not 0 <= flags <= _MAX_FLAGS:
+            raise ValueError(f"flags must fit in 32 bits (0..{_MAX_FLAGS}), got {flags}")
+        if not meta:
+            return None
+        return _meta.encode(meta, self._ring._mapping().layout.meta_bytes)
+
+    def _claim(self, m: _Mapping, timeout: float | None) -> int | None:
+        """The seq to write next, holding the put lock if shared; None if dropped."""
         if self._presence is None:
             raise ClosedError(f"writer of ring {self._ring.name!r} was closed")
+        if self._unguarded:
+            return _sync.load64(m.buf, F.OFF_WRITE_SEQ)
         lock = self._put_lock
         if lock is not None:
             lock.acquire(timeout)
         try:
-            m = self._ring._mapping()
             seq = _sync.load64(m.buf, F.OFF_WRITE_SEQ)
-            yield seq if self._await_space(m, seq, timeout) else None
-        finally:
-            if lock is not None:
-                lock.release()
+            if self._await_space(m, seq, timeout):
+                return seq
+        except BaseException:
+            self._unclaim()
+            raise
+        self._unclaim()
+        return None
 
-    def _open_slot(self, m: _Mapping, seq: int, header: F.SlotHeader, meta_raw: bytes) -> int:
-        off = m.layout.slot_offset(seq)
-        _sync.store64(m.buf, off + F.S_SEQLOCK, F.writing(seq))
-        _sync.fence()  # the odd mark is visible before any byte of the new frame
-        stamped = F.SlotHeader(seq, header.payload_bytes, time.time_ns(), time.monotonic_ns(),
-                               header.flags, header.meta_len, header.typestr, header.shape)
-        F.pack_slot(m.buf, off, stamped)
-        if meta_raw:
-            m.buf[off + F.S_META: off + F.S_META + len(meta_raw)] = meta_raw
-        return off
-
-    def _commit(self, m: _Mapping, seq: int, off: int) -> None:
-        _sync.store64(m.buf, off + F.S_SEQLOCK, F.committed(seq))  # release: frame before mark
-        _sync.fetch_add64(m.buf, F.OFF_WRITE_SEQ, 1)
-        m.notify.wake()
+    def _unclaim(self) -> None:
+        if self._put_lock is not None:
+            self._put_lock.release()
 
     # -- full ring -------------------------------------------------------------------
 
@@ -256,6 +251,7 @@ class Writer:
         if self._presence is not None:
             os.close(self._presence)
             self._presence = None
+        self._unguarded = False
 
     @property
     def closed(self) -> bool:
@@ -271,3 +267,38 @@ class Writer:
     def __del__(self) -> None:
         if getattr(self, "_presence", None) is not None:
             self.close()
+
+
+class Reservation:
+    """The context manager :meth:`Writer.reserve` returns: a slot lent for in-place writing."""
+
+    __slots__ = ("_writer", "_dims", "_dtype", "_typestr", "_meta", "_flags", "_timeout", "_seq", "_m")
+
+    def __init__(self, writer: Writer, dims: tuple[int, ...], dtype: np.dtype[Any], typestr: bytes,
+                 meta: bytes | None, flags: int, timeout: float | None) -> None:
+        self._writer = writer
+        self._dims, self._dtype, self._typestr = dims, dtype, typestr
+        self._meta, self._flags, self._timeout = meta, flags, timeout
+        self._seq: int | None = None
+
+    def __enter__(self) -> np.ndarray[Any, Any]:
+        w = self._writer
+        m = self._m = w._ring._mapping()
+        seq = w._claim(m, self._timeout)
+        if seq is None:
+            raise WouldBlock(f"ring {w._ring.name!r} is full (drop policy)")
+        nbytes = self._dtype.itemsize * math.prod(self._dims)
+        try:
+            self._seq, start = m.core.open_slot(seq, nbytes, self._typestr, self._dims, self._flags, self._meta)
+        except BaseException:
+            w._unclaim()
+            raise
+        return np.ndarray(self._dims, self._dtype, m.buf, start)
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if et is None:  # an exception abandons the frame: its slot stays odd, unpublished
+                self._m.core.commit(self._seq)  # type: ignore[arg-type]
+        finally:
+            self._writer._unclaim()
