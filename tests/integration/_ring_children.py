@@ -86,3 +86,19 @@ def hold_writer(name: str, ready: Any) -> None:
     ready.put("writer")
     time.sleep(600)
     writer.close()
+
+
+def write_shared(name: str, writer_id: int, count: int, ready: Any, go: Any) -> None:
+    """A shared-mode writer: frame words are (writer_id << 24 | i), all equal within a frame."""
+    with shmring.Ring.open(name) as ring, ring.writer(shared=True) as writer:
+        ready.put(writer_id)
+        go.wait(30)
+        for i in range(count):
+            writer.put(np.full(FRAME_WORDS, writer_id << 24 | i, dtype=np.uint32), timeout=30)
+
+
+def spin_reader(name: str, results: Any, ready: Any) -> None:
+    with shmring.Ring.open(name) as ring, ring.reader() as reader:
+        ready.put("spinning")
+        frame = reader.get(timeout=30, spin=0.5)
+        results.put((frame.seq, intact(frame)))

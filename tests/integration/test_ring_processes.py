@@ -216,3 +216,57 @@ def test_many_attach_and_close_cycles_leak_no_descriptors_or_mappings(shm_dir: P
     assert census() == before
     for ring in rings:
         ring.close()
+
+
+def test_shared_writers_in_two_processes_never_collide(shm_dir: Path, unique_name: str, spawn: Any) -> None:
+    from _ring_children import write_shared
+
+    ring = _create(unique_name, "block")
+    reader = ring.reader()
+    ready, go = SPAWN.Queue(), SPAWN.Event()
+    for writer_id in (1, 2):
+        spawn(write_shared, unique_name, writer_id, 3000, ready, go)
+    _collect(ready, 2, "shared writers attached")
+    go.set()
+    seen: dict[int, list[int]] = {1: [], 2: []}
+    for expected_seq in range(6000):
+        frame = reader.get(timeout=30)
+        assert frame.seq == expected_seq
+        word = int(frame.data[0])
+        assert (frame.data == word).all(), f"frame {frame.seq} mixes two writers' data"
+        seen[word >> 24].append(word & 0xFFFFFF)
+    assert seen == {1: list(range(3000)), 2: list(range(3000))}
+    ring.close()
+
+
+def test_spin_then_block_reader_gets_a_frame_from_another_process(shm_dir: Path, unique_name: str,
+                                                                  spawn: Any) -> None:
+    from _ring_children import spin_reader
+
+    ring = _create(unique_name, "overwrite")
+    results, ready = SPAWN.Queue(), SPAWN.Queue()
+    spawn(spin_reader, unique_name, results, ready)
+    _collect(ready, 1, "spinning reader attached")
+    with ring.writer() as writer:
+        writer.put(frame_for(0))
+    assert _collect(results, 1, "spin reader result") == [(0, True)]
+    ring.close()
+
+
+# fork() in a threaded test process warns on newer Pythons; these children only touch the ring.
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_fork_child_that_opens_the_ring_anew_works(shm_dir: Path, unique_name: str) -> None:
+    ring = _create(unique_name, "overwrite")
+    reader = ring.reader()
+    pid = os.fork()
+    if pid == 0:  # the child: inherited handles are refused, a fresh open works
+        try:
+            with shmring.Ring.open(unique_name) as own, own.writer() as writer:
+                writer.put(frame_for(0))
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    frame = reader.get(timeout=5)
+    assert frame.seq == 0 and intact(frame)
+    ring.close()
