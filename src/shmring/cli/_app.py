@@ -55,7 +55,8 @@ def run(argv: list[str] | None = None) -> int:
     """Dispatch ``argv`` and map every outcome to the documented exit codes."""
     _load_commands()
     try:
-        cli.main(args=argv, prog_name="shmring", standalone_mode=False)
+        # Without standalone mode click returns ctx.exit()'s code instead of raising it.
+        code = cli.main(args=argv, prog_name="shmring", standalone_mode=False)
     except click.exceptions.Exit as done:
         return int(done.exit_code)
     except click.UsageError as err:
@@ -73,7 +74,7 @@ def run(argv: list[str] | None = None) -> int:
             return _quiet_broken_pipe()
         _error(str(err))
         return EXIT_FAILURE
-    return EXIT_OK
+    return code if isinstance(code, int) else EXIT_OK
 
 
 def _quiet_broken_pipe() -> int:

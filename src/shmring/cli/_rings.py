@@ -177,7 +177,7 @@ def rm(names: tuple[str, ...], force: bool) -> None:
             R.note(f"shmring: error: {err}")
             failed += 1
     if failed:
-        raise click.exceptions.Exit(1)
+        click.get_current_context().exit(1)
 
 
 def _remove(target: str | Path, force: bool) -> None:

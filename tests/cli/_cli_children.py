@@ -1,0 +1,23 @@
+"""Targets for spawned processes in the CLI tests (importable by the child interpreter)."""
+
+from __future__ import annotations
+
+from multiprocessing.connection import Connection
+
+from shmring import Ring
+
+
+def hold_writer(name: str, conn: Connection) -> None:
+    """Attach a writer to ring ``name``, say so, and keep it until told (or 60 s)."""
+    with Ring.open(name) as ring, ring.writer():
+        conn.send("attached")
+        conn.poll(60.0)
+
+
+def write_and_exit(name: str, frames: int) -> None:
+    """Attach a writer and a reader, write ``frames`` frames, and exit without closing anything."""
+    ring = Ring.open(name)
+    ring.reader(name="gone")
+    writer = ring.writer()
+    for k in range(frames):
+        writer.put(bytes([k]) * 16)

@@ -1,0 +1,32 @@
+"""Run the ``shmring`` command as users do: a separate process, through its real entry point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+#: Longest any one command may take before the test fails (every wait bounded).
+COMMAND_TIMEOUT_S = 60.0
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def shmring(shm_dir: Path, tmp_path: Path) -> Run:
+    """``shmring(*args)`` -> CompletedProcess, run in ``tmp_path`` with $SHMRING_DIR = ``shm_dir``."""
+
+    def run(*args: str, timeout: float = COMMAND_TIMEOUT_S, check: int | None = 0) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "shmring.cli", *args], capture_output=True, text=True,
+                              timeout=timeout, cwd=tmp_path)
+        if check is not None:
+            assert done.returncode == check, (
+                f"shmring {' '.join(args)} exited {done.returncode}, expected {check}\n"
+                f"stdout: {done.stdout}\nstderr: {done.stderr}")
+        return done
+
+    return run
+
