@@ -33,6 +33,7 @@ names every offset once. All integers are little-endian::
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
 
@@ -93,6 +94,9 @@ S_SEQ = 8
 S_META = SLOT_HEADER
 
 ALLOWED_KINDS = "biufc"
+
+Buffer = bytes | bytearray | memoryview | mmap.mmap
+WritableBuffer = bytearray | memoryview | mmap.mmap
 
 
 def _round_up(n: int, to: int) -> int:
@@ -155,7 +159,7 @@ def check_sizes(slots: int, slot_bytes: int, meta_bytes: int, policy: str) -> No
 
 # -- header encode / decode ----------------------------------------------------
 
-def write_header(buf: memoryview | bytearray, layout: Layout) -> None:
+def write_header(buf: WritableBuffer, layout: Layout) -> None:
     """Write the identity and schema lines of a fresh (zero-filled) ring."""
     _IDENTITY.pack_into(
         buf, OFF_IDENTITY, MAGIC, VERSION, HEADER_BYTES, layout.total_bytes, layout.slots,
@@ -175,7 +179,7 @@ def _mismatch(name: str, field: str, expected: object, found: object, why: str =
     return LayoutError(text + (f" ({why})" if why else ""), field=field, expected=expected, found=found)
 
 
-def read_header(buf: bytes | memoryview, file_size: int, name: str) -> Layout:
+def read_header(buf: Buffer, file_size: int, name: str) -> Layout:
     """Parse and validate a ring header against the file size.
 
     Raises:
@@ -211,7 +215,7 @@ def _expect(name: str, field: str, expected: int, found: int) -> None:
         raise _mismatch(name, field, expected, found)
 
 
-def _read_schema(buf: bytes | memoryview, name: str) -> Schema | None:
+def _read_schema(buf: Buffer, name: str) -> Schema | None:
     has, ndim, typestr, *shape = _SCHEMA.unpack_from(buf, OFF_SCHEMA)
     if not has:
         return None
@@ -245,14 +249,14 @@ class SlotHeader:
     shape: tuple[int, ...]
 
 
-def pack_slot(buf: memoryview | bytearray, offset: int, h: SlotHeader) -> None:
+def pack_slot(buf: WritableBuffer, offset: int, h: SlotHeader) -> None:
     """Write every slot header field but the seqlock (the protocol writes that)."""
     shape = h.shape + (0,) * (MAX_DIMS - len(h.shape))
     _SLOT_FIELDS.pack_into(buf, offset + S_SEQ, h.seq, h.payload_bytes, h.timestamp_ns, h.monotonic_ns,
                            h.flags, h.meta_len, h.typestr.encode("ascii"), len(h.shape), *shape)
 
 
-def unpack_slot(buf: bytes | memoryview, offset: int) -> SlotHeader:
+def unpack_slot(buf: Buffer, offset: int) -> SlotHeader:
     """Read the slot header fields after the seqlock (validate before trusting them)."""
     seq, nbytes, ts, mono, flags, meta_len, typestr, ndim, *shape = _SLOT_FIELDS.unpack_from(
         buf, offset + S_SEQ)

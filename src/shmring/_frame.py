@@ -31,7 +31,7 @@ class Frame:
         is_view: True when ``data`` is a read-only view of the slot.
     """
 
-    __slots__ = ("_data", "_owner", "seq", "timestamp_ns", "monotonic_ns", "meta", "flags", "lost", "is_view")
+    __slots__ = ("_data", "_owner", "flags", "is_view", "lost", "meta", "monotonic_ns", "seq", "timestamp_ns")
 
     def __init__(self, data: np.ndarray[Any, Any], seq: int, timestamp_ns: int, monotonic_ns: int,
                  meta: dict[str, Any], flags: int, lost: int, owner: ViewOwner | None = None) -> None:

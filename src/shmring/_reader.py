@@ -14,7 +14,6 @@ announces (the ring's name re-created by someone else).
 from __future__ import annotations
 
 import functools
-import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _format as F
-from . import _meta, _sync
-from ._errors import BrokenError, ClosedError, ShmringError, WaitTimeout
+from . import _meta
 from ._core import MODE_COPY, MODE_INTO, MODE_VIEW
+from ._errors import BrokenError, ClosedError, ShmringError, WaitTimeout
 from ._frame import Frame
 from ._ring import RECHECK_S
 from ._subscription import Subscription, aiterate

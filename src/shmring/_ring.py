@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import time
 import weakref
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from ._writer import Writer
 
 log = logging.getLogger("shmring")
+_Child = TypeVar("_Child", "Writer", "Reader")
 
 #: Longest a blocked call sleeps before re-checking what no futex announces:
 #: a peer that died, or the ring's name now pointing at another file.
@@ -176,7 +178,7 @@ class Ring:
                              f"bytes, more than slot_bytes={slot_bytes:,}")
         layout = F.Layout(slots, slot_bytes, meta_bytes, policy, time.time_ns(), schema)
         seg = Segment.create(name, layout.total_bytes, directory=directory, mode=mode,
-                             init=lambda buf: F.write_header(buf, layout))  # type: ignore[arg-type]
+                             init=lambda buf: F.write_header(buf, layout))
         return cls(seg, layout)
 
     @classmethod
@@ -295,7 +297,7 @@ class Ring:
 
         return self._adopt(Reader(self, start=start, queue=queue, name=name))
 
-    def _adopt(self, child: Any) -> Any:
+    def _adopt(self, child: _Child) -> _Child:
         self._children.add(child)
         return child
 
@@ -325,7 +327,7 @@ class Ring:
         out["readers"] = [row.__dict__ for row in self.readers()]
         return out
 
-    def readers(self) -> list[ReaderInfo]:
+    def readers(self) -> builtins.list[ReaderInfo]:
         """One row per reader entry in use, live or dead."""
         m = self._mapping()
         return m.table.rows(m.write_seq())

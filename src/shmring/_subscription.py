@@ -44,13 +44,13 @@ class Subscription:
                 frame = self._reader.get(view=self._view)
             except ClosedError:
                 return
-            except BaseException as err:  # ends the subscription; stop() re-raises it
+            except BaseException as err:  # noqa: BLE001 -- ends the subscription; stop() re-raises it
                 self.error = err
                 return
             try:
                 self._callback(frame)
                 self.delivered += 1
-            except BaseException as err:
+            except BaseException as err:  # noqa: BLE001 -- a callback error ends it; stop() re-raises
                 log.error("shmring: subscription callback raised %r; subscription ended", err)
                 self.error = err
                 return

@@ -272,7 +272,7 @@ class Writer:
 class Reservation:
     """The context manager :meth:`Writer.reserve` returns: a slot lent for in-place writing."""
 
-    __slots__ = ("_writer", "_dims", "_dtype", "_typestr", "_meta", "_flags", "_timeout", "_seq", "_m")
+    __slots__ = ("_dims", "_dtype", "_flags", "_m", "_meta", "_seq", "_timeout", "_typestr", "_writer")
 
     def __init__(self, writer: Writer, dims: tuple[int, ...], dtype: np.dtype[Any], typestr: bytes,
                  meta: bytes | None, flags: int, timeout: float | None) -> None:

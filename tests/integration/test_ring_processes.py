@@ -9,12 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-
-import shmring
-from conftest import SPAWN
-
 from _ring_children import (
     FRAME_WORDS,
     attach_and_idle,
@@ -25,6 +20,9 @@ from _ring_children import (
     read_all,
     write_frames,
 )
+from conftest import SPAWN
+
+import shmring
 
 FRAMES = 10_000
 
@@ -189,7 +187,7 @@ def test_view_under_overwrite_reports_when_it_was_overwritten(shm_dir: Path, uni
     assert not view.valid()
     view.release()
     with pytest.raises(shmring.ClosedError, match="released"):
-        view.data
+        _ = view.data
     ring.close()
 
 
