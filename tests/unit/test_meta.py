@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shmring import FrameError
-from shmring import _meta
+from shmring import FrameError, _meta
 
 
 def test_values_come_back_equal_with_their_types_and_key_case() -> None:
