@@ -333,3 +333,23 @@ def test_numpy_only_reader_example_reads_the_latest_frame(shm_dir: Path, unique_
         seq, data, meta = example["read_latest"](str(shm_dir / unique_name))
     assert seq == 4 and data.dtype == np.int32 and data.shape == (8, 9) and (data == 4).all()
     assert meta == {"EXPTIME": 2.0}
+
+
+def test_a_frame_written_from_the_spec_alone_is_read_back(shm_dir: Path, unique_name: str) -> None:
+    """A foreign writer that follows docs/format.md by hand, read by shmring's C fast path."""
+    from shmring import _sync
+
+    with shmring.Ring.create(unique_name, slots=2, slot_bytes=64, meta_bytes=64) as ring:
+        reader = ring.reader()
+        buf = ring._mapping().buf
+        slot = 4096  # frame 0 lives in slot 0, right after the header page
+        _sync.store64(buf, slot, 1)  # seqlock odd: being written
+        struct.pack_into("<QQQQII8sI4x4Q", buf, slot + 8, 0, 12, 111, 222, 5, 9, b"<i2", 2, 2, 3, 0, 0)
+        buf[slot + 128: slot + 137] = b'{"K": 1} '[:9]
+        payload = slot + ring._mapping().layout.payload_offset
+        buf[payload: payload + 12] = np.arange(6, dtype="<i2").tobytes()
+        _sync.store64(buf, slot, 2)  # seqlock 2*0+2: committed
+        _sync.fetch_add64(buf, 128, 1)  # write_seq
+        frame = reader.get(timeout=1)
+    assert (frame.seq, frame.timestamp_ns, frame.monotonic_ns, frame.flags) == (0, 111, 222, 5)
+    assert frame.data.tolist() == [[0, 1, 2], [3, 4, 5]] and frame.meta == {"K": 1}
