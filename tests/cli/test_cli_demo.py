@@ -54,7 +54,7 @@ def test_ctrl_c_stops_every_process_and_removes_the_ring(shm_dir: Path, tmp_path
         pids = [int(p) for p in match.group(1).split(",")]
         assert len(pids) == 3 and len(os.listdir(shm_dir)) == 1
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=COMMAND_TIMEOUT_S)
+        _, err = proc.communicate(timeout=COMMAND_TIMEOUT_S)
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert os.listdir(shm_dir) == [], "the ring was not removed"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import COMMAND_TIMEOUT_S, Run
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from _cli_children import hold_writer, write_and_exit
-
 from conftest import Run
+
 from shmring import Ring
 
 SPAWN_TIMEOUT_S = 60.0

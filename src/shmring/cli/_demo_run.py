@@ -76,7 +76,7 @@ class DemoRun:
         self.conns.append(ours)
 
     def _wait_ready(self) -> None:
-        pending = dict(zip(self.conns, self.procs))
+        pending = dict(zip(self.conns, self.procs, strict=True))
         deadline = time.monotonic() + READY_TIMEOUT_S
         while pending:
             remaining = deadline - time.monotonic()

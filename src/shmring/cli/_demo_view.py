@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -26,14 +27,14 @@ class Monitor:
     def __init__(self, board: Board, ring: Ring, seconds: float) -> None:
         self.board = board
         self.ring_name = ring.name
-        self.frame_bytes = int(ring.dtype.itemsize * int(ring.shape[0] * ring.shape[1])) if ring.shape else 0
+        self.frame_bytes = int(ring.dtype.itemsize * int(np.prod(ring.shape))) if ring.dtype and ring.shape else 0
         self.shape = list(ring.shape or ())
         self.dtype = str(ring.dtype)
         self.seconds = seconds
         self._last: tuple[float, list[float]] = (time.monotonic(), self._counts())
         self._rates = [0.0] * (board.readers + 1)
-        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                                  TimeRemainingColumn())
+        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                  TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn())
         self._task = self._progress.add_task(f"demo on ring {ring.name}", total=seconds)
         self._live: Live | None = None
 
@@ -55,7 +56,7 @@ class Monitor:
         now, counts = time.monotonic(), self._counts()
         then, before = self._last
         if now - then >= 0.2:
-            self._rates = [(c - b) / (now - then) for c, b in zip(counts, before)]
+            self._rates = [(c - b) / (now - then) for c, b in zip(counts, before, strict=True)]
             self._last = (now, counts)
         self._progress.update(self._task, completed=self.seconds if final else min(elapsed, self.seconds))
         if self._live is not None:

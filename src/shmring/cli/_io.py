@@ -86,7 +86,7 @@ def get(name: str, count: int, output: Path | None, timeout: float | None, start
         as_json: bool) -> None:
     """Get frames from ring NAME: JSON lines on stdout (seq, timestamp, shape, dtype, meta, lost), or files with -o."""
     with Ring.open(ring_argument(name)) as ring, ring.reader(start=start, queue=queue, name="cli-get") as reader:
-        for index in range(count):
+        for _ in range(count):
             _get_one(reader, output, count, timeout, as_json)
 
 

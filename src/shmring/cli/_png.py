@@ -71,7 +71,8 @@ def asinh_stretch(image: np.ndarray[Any, Any], softening: float = 0.02) -> np.nd
     span = max(float(high - low), 1e-12)
     x = np.clip((np.asarray(image, dtype=np.float32) - low) / span, 0.0, None)
     y = np.arcsinh(x / softening) / np.arcsinh(1.0 / softening)
-    return np.clip(np.nan_to_num(y) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    out: np.ndarray[Any, Any] = np.clip(np.nan_to_num(y) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def to_png_image(frame: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -43,7 +43,7 @@ def console() -> Console:
     return Console(highlight=False, soft_wrap=False, width=200 if wide else None)
 
 
-def nbytes(n: int | float | None) -> str:
+def nbytes(n: float | None) -> str:
     """``33554432`` -> ``"32 MiB"``."""
     if n is None:
         return "-"

@@ -50,7 +50,7 @@ def pixel_sum(flat: np.ndarray[Any, Any]) -> int | float:
     return int(np.sum(flat, dtype=np.uint64 if flat.dtype.kind == "u" else np.int64))
 
 
-def checksum(flat: np.ndarray[Any, Any], total: int | float | None = None) -> bytes:
+def checksum(flat: np.ndarray[Any, Any], total: float | None = None) -> bytes:
     """8 bytes summarising ``flat`` (its :func:`pixel_sum`, or ``total`` if already known)."""
     total = pixel_sum(flat) if total is None else total
     if isinstance(total, float):
@@ -96,7 +96,7 @@ class StarField:
         self._noise = self._draw_noise(rng)
         h, w = shape
         self._pos = rng.uniform((0, 0), (h, w), size=(_STARS, 2))
-        self._vel = rng.normal(0.0, 0.6, size=(_STARS, 2)) + (0.2, 0.5)  # slow common drift
+        self._vel = rng.normal(0.0, 0.6, size=(_STARS, 2)) + np.array([0.2, 0.5])  # slow common drift
         self._peak = self.levels.peak * rng.uniform(0.05, 1.0, size=_STARS) ** 2
         self._width = rng.uniform(1.2, 2.0, size=_STARS)
         self._rng = rng
@@ -116,7 +116,7 @@ class StarField:
         self._pos = (self._pos + self._vel) % (h, w)
         jitter = self._rng.normal(0.0, 0.15, size=2)  # seeing moves the whole field a little
         corners, stamps = self._stamps(self._pos + jitter)
-        for (y0, x0), star in zip(corners, stamps):
+        for (y0, x0), star in zip(corners, stamps, strict=True):
             self._add(out, int(y0), int(x0), star)
         stamp(out, seq)
 
