@@ -23,7 +23,7 @@ from .measures import latency_summary
 
 RTT_FLOORS = ("pipe", "futex", "spin")
 COPY_FLOOR = "copyto"
-SPIN_CAP_SECS = 2.0  # a busy-poll trial on one core stops after this, with what it got
+SPIN_CAP_SECS = 1.0  # a busy-poll trial on one core stops after this, with what it got
 SPIN_CAP_QUICK_SECS = 0.5
 
 _PING, _PONG = 0, 64  # the two words, a cache line apart

@@ -65,15 +65,15 @@ def _frame(name: str, kind: str, mib: int, side: int, n_full: int, n_quick: int)
 MEASURES: dict[str, Measure] = {
     m.name: m
     for m in [
-        Measure("rtt64", "rtt", 64, (64,), counts={"full": (500, 5000), "quick": (100, 1000)}),
-        Measure("msg64", "msg", 64, (64,), counts={"full": (2000, 50000), "quick": (500, 5000)}),
-        Measure("msg4k", "msg", 4096, (4096,), counts={"full": (2000, 30000), "quick": (500, 4000)}),
-        _frame("copy1M", "copy", 1, 1024, 256, 32),
-        _frame("copy8M", "copy", 8, 2048, 32, 6),
-        _frame("copy32M", "copy", 32, 4096, 12, 4),
-        _frame("inplace1M", "inplace", 1, 1024, 2000, 200),
-        _frame("inplace8M", "inplace", 8, 2048, 2000, 200),
-        _frame("inplace32M", "inplace", 32, 4096, 2000, 200),
+        Measure("rtt64", "rtt", 64, (64,), counts={"full": (300, 3000), "quick": (100, 1000)}),
+        Measure("msg64", "msg", 64, (64,), counts={"full": (1000, 20000), "quick": (500, 5000)}),
+        Measure("msg4k", "msg", 4096, (4096,), counts={"full": (1000, 10000), "quick": (500, 4000)}),
+        _frame("copy1M", "copy", 1, 1024, 96, 32),
+        _frame("copy8M", "copy", 8, 2048, 12, 6),
+        _frame("copy32M", "copy", 32, 4096, 6, 4),
+        _frame("inplace1M", "inplace", 1, 1024, 800, 200),
+        _frame("inplace8M", "inplace", 8, 2048, 800, 200),
+        _frame("inplace32M", "inplace", 32, 4096, 800, 200),
     ]
 }
 

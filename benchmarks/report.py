@@ -108,7 +108,7 @@ def markdown(results: dict[str, Any]) -> str:
                f"Python {mach['python']}, numpy {mach['numpy']}.  ")
     vers = ", ".join(f"{k} {v}" for k, v in mach.get("versions", {}).items())
     out.append(f"Versions: {vers}.  ")
-    out.append(f"Profile: {'quick' if cfg['quick'] else 'full'}, {cfg['reps']} repetitions "
+    out.append(f"Profile: {'quick' if cfg['quick'] else 'full'}, {cfg['reps']} repetition(s) "
                "interleaved round-robin across subjects; cells are `median [min–max]`.")
     out.append("")
     for s, why in results["skipped"].items():
