@@ -13,7 +13,6 @@ announces (the ring's name re-created by someone else).
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -147,45 +146,56 @@ class Reader:
     # -- one attempt ------------------------------------------------------------
 
     def _take(self, m: _Mapping, view: bool, out: np.ndarray[Any, Any] | None) -> Frame | None:
-        """The next frame if one is there (one call into the C fast path), else None."""
+        """The next frame if one is there (one call into the C fast path), else None.
+
+        This is the per-frame hot path: it stays flat on purpose.
+        """
         mode = MODE_VIEW if view else (MODE_COPY if out is None else MODE_INTO)
-        pin = min(self._held) if self._held else F.NO_PIN
+        pin = min(self._held) if self._held else _NO_PIN
         if self.queue:
             got = m.core.read_queued(self._index, mode, out, pin)
         else:
             got = m.core.read(self._index, self._cursor, mode, out, pin)
-        if got is None:
+        if got.__class__ is not tuple or len(got) != 9:
+            self._no_frame(got, out)
             return None
-        if type(got) is int:  # frames lost, nothing to read yet
-            self._note_lost(got)
-            if not self.queue:
-                self._cursor += got
-            return None
-        if type(got) is str:
-            raise BrokenError(f"ring {self._ring.name!r}: {got}", name=self._ring.name)
-        if len(got) == 2:
-            raise ValueError(f"out holds {out.nbytes if out is not None else 0:,} bytes, the frame "
-                             f"needs {got[1]:,}; the frame is lost to this reader")
-        return self._frame(m, got, view, out)
-
-    def _frame(self, m: _Mapping, got: tuple[Any, ...], view: bool, out: np.ndarray[Any, Any] | None) -> Frame:
         seq, lost, ts, mono, flags, typestr, shape, meta_raw, payload = got
         self._cursor = seq + 1
         self.received += 1
+        if lost or self._pending_lost:
+            lost = self._take_lost(lost)
+        dtype = _DTYPES.get(typestr) or _dtype(typestr)
+        meta = _meta.decode(meta_raw) if meta_raw else {}
+        if mode == MODE_COPY:
+            return Frame(np.ndarray(shape, dtype, payload), seq, ts, mono, meta, flags, lost)
+        if view:
+            self._held.add(seq)  # pins the slot under block until the frame is released
+            return Frame(np.ndarray(shape, dtype, m.readonly, payload), seq, ts, mono, meta, flags, lost, self)
+        if out.dtype != dtype or out.shape != shape:  # type: ignore[union-attr]
+            raise ValueError(f"out must be {shape} {dtype} for frame {seq}, got {out.shape} {out.dtype}; "  # type: ignore[union-attr]
+                             "the frame is lost to this reader")
+        return Frame(out, seq, ts, mono, meta, flags, lost)  # type: ignore[arg-type]
+
+    def _no_frame(self, got: object, out: np.ndarray[Any, Any] | None) -> None:
+        """Handle what the fast path returns instead of a frame: nothing, a skip, or a problem."""
+        if got is None:
+            return
+        if isinstance(got, int):  # frames lost, nothing to read yet
+            self._note_lost(got)
+            if not self.queue:
+                self._cursor += got
+            return
+        if isinstance(got, str):
+            raise BrokenError(f"ring {self._ring.name!r}: {got}", name=self._ring.name)
+        needed = got[1]  # type: ignore[index]
+        raise ValueError(f"out holds {out.nbytes if out is not None else 0:,} bytes, the frame "
+                         f"needs {needed:,}; the frame is lost to this reader")
+
+    def _take_lost(self, lost: int) -> int:
+        """Frames lost just before the one being returned (including earlier skips)."""
         self._note_lost(lost)
         lost, self._pending_lost = self._pending_lost, 0
-        dtype = _dtype(typestr)
-        meta = _meta.decode(meta_raw) if meta_raw else {}
-        if view:
-            data = np.ndarray(shape, dtype, m.readonly, payload)  # read-only: built on a read-only view
-            self._held.add(seq)
-            return Frame(data, seq, ts, mono, meta, flags, lost, owner=self)
-        if out is None:
-            return Frame(np.ndarray(shape, dtype, payload), seq, ts, mono, meta, flags, lost)
-        if out.dtype != dtype or out.shape != shape:
-            raise ValueError(f"out must be {shape} {dtype} for frame {seq}, got {out.shape} {out.dtype}; "
-                             "the frame is lost to this reader")
-        return Frame(out, seq, ts, mono, meta, flags, lost)
+        return lost
 
     # -- bookkeeping ---------------------------------------------------------------
 
@@ -287,6 +297,11 @@ class Reader:
                 pass
 
 
-@functools.lru_cache(maxsize=64)
+_NO_PIN = F.NO_PIN
+_DTYPES: dict[bytes, np.dtype[Any]] = {}
+
+
 def _dtype(typestr: bytes) -> np.dtype[Any]:
-    return np.dtype(typestr.decode("ascii"))
+    """The dtype of a typestr, cached (the C side has validated it)."""
+    dtype = _DTYPES[typestr] = np.dtype(typestr.decode("ascii"))
+    return dtype
