@@ -23,7 +23,7 @@ from ._legacy_locker import Locker
 from ._locks import Lease, RangeLock
 from ._reader import Reader
 from ._ring import Ring
-from ._segment import Segment
+from ._segment import Segment, segment_dir
 from ._subscription import Subscription
 from ._writer import Writer
 from .legacy import SharedMem
@@ -53,4 +53,5 @@ __all__ = [
     "WouldBlock",
     "Writer",
     "__version__",
+    "segment_dir",
 ]

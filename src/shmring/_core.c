@@ -246,8 +246,6 @@ open_slot(Core *self, uint64_t seq, uint64_t nbytes, PyObject *typestr, PyObject
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* no byte of the frame before the odd mark */
     *U64(self, slot + self->o.s_seq) = seq;
     *U64(self, slot + self->o.s_payload_bytes) = nbytes;
-    *U64(self, slot + self->o.s_timestamp) = now_ns(CLOCK_REALTIME);
-    *U64(self, slot + self->o.s_monotonic) = now_ns(CLOCK_MONOTONIC);
     *U32(self, slot + self->o.s_flags) = (uint32_t)flags;
     *U32(self, slot + self->o.s_meta_len) = (uint32_t)mlen;
     memset(AT(self, slot + self->o.s_dtype), 0, TYPESTR_BYTES);
@@ -260,11 +258,14 @@ open_slot(Core *self, uint64_t seq, uint64_t nbytes, PyObject *typestr, PyObject
     return 0;
 }
 
-/* Steps 5-7: even mark (release), publish, wake sleepers. */
+/* Steps 5-7: stamp, even mark (release), publish, wake sleepers. The time is
+ * taken at commit, so a frame filled in place reports when it was published. */
 static void
 commit_slot(Core *self, uint64_t seq)
 {
     Py_ssize_t slot = slot_at(self, seq);
+    *U64(self, slot + self->o.s_timestamp) = now_ns(CLOCK_REALTIME);
+    *U64(self, slot + self->o.s_monotonic) = now_ns(CLOCK_MONOTONIC);
     __atomic_store_n(U64(self, slot + self->o.s_seqlock), 2 * seq + 2, __ATOMIC_RELEASE);
     __atomic_fetch_add(U64(self, self->o.write_seq), 1, __ATOMIC_SEQ_CST);
     wake_if_sleeping(self, self->o.notify, self->o.notify_waiters);
@@ -340,6 +341,34 @@ Core_commit(Core *self, PyObject *arg)
     if (seq == (uint64_t)-1 && PyErr_Occurred())
         return NULL;
     commit_slot(self, seq);
+    Py_RETURN_NONE;
+}
+
+/* set_meta(seq, meta|None): replace the metadata of a frame opened with open_slot(), before commit. */
+static PyObject *
+Core_set_meta(Core *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || require_open(self) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "set_meta(seq, meta)");
+        return NULL;
+    }
+    uint64_t seq = PyLong_AsUnsignedLongLong(args[0]);
+    if (seq == (uint64_t)-1 && PyErr_Occurred())
+        return NULL;
+    char *m = NULL;
+    Py_ssize_t mlen = 0;
+    if (args[1] != Py_None && PyBytes_AsStringAndSize(args[1], &m, &mlen) < 0)
+        return NULL;
+    Py_ssize_t slot = slot_at(self, seq);
+    if ((uint64_t)mlen > self->o.meta_bytes ||
+        __atomic_load_n(U64(self, slot + self->o.s_seqlock), __ATOMIC_RELAXED) != 2 * seq + 1) {
+        PyErr_SetString(PyExc_ValueError, "set_meta: metadata too large, or the frame is not open");
+        return NULL;
+    }
+    *U32(self, slot + self->o.s_meta_len) = (uint32_t)mlen;
+    if (mlen)
+        memcpy(AT(self, slot + self->o.s_meta), m, (size_t)mlen);
     Py_RETURN_NONE;
 }
 
@@ -723,6 +752,8 @@ static PyMethodDef Core_methods[] = {
     {"open_slot", (PyCFunction)(void (*)(void))Core_open_slot, METH_FASTCALL,
      "open_slot(seq|None, nbytes, typestr, shape, flags, meta|None) -> (seq, payload offset)."},
     {"commit", (PyCFunction)Core_commit, METH_O, "commit(seq): publish a frame opened with open_slot()."},
+    {"set_meta", (PyCFunction)(void (*)(void))Core_set_meta, METH_FASTCALL,
+     "set_meta(seq, meta|None): replace an open frame's metadata before commit()."},
     {"read", (PyCFunction)(void (*)(void))Core_read, METH_FASTCALL,
      "read(index, cursor, mode, out, pin): broadcast read of the next frame."},
     {"read_queued", (PyCFunction)(void (*)(void))Core_read_queued, METH_FASTCALL,

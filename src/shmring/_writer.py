@@ -295,10 +295,25 @@ class Reservation:
             raise
         return np.ndarray(self._dims, self._dtype, m.buf, start)
 
+    def set_meta(self, meta: Mapping[str, Any] | None) -> None:
+        """Replace the frame's metadata before it is committed (e.g. a checksum of the pixels).
+
+        Use the reservation object itself: ``res = w.reserve(...)``, ``with res as arr:``,
+        then ``res.set_meta({...})`` inside the block.
+
+        Raises:
+            FrameError: the metadata does not fit ``meta_bytes``.
+            ClosedError: outside the ``with`` block.
+        """
+        if self._seq is None:
+            raise ClosedError("set_meta() works only inside the reservation's with block")
+        self._m.core.set_meta(self._seq, self._writer._encode_meta(meta, self._flags))
+
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> None:
+        seq, self._seq = self._seq, None
         try:
             if et is None:  # an exception abandons the frame: its slot stays odd, unpublished
-                self._m.core.commit(self._seq)  # type: ignore[arg-type]
+                self._m.core.commit(seq)  # type: ignore[arg-type]
         finally:
             self._writer._unclaim()

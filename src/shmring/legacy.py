@@ -51,8 +51,8 @@ from ._legacy_queue import Buf, live_header, put_slot, take_slot
 from ._legacy_raw import RawAccess
 from ._segment import Segment
 
-__all__ = ["BUFH_MAT_RGB", "BUFH_UYVY", "Buf", "BufListener", "Locker", "SharedMem", "answer",
-           "legacy_path", "send"]
+__all__ = ["BUFH_MAT_RGB", "BUFH_UYVY", "Buf", "BufListener", "Locker", "MemHeader", "SharedMem", "answer",
+           "inspect", "legacy_path", "send"]
 
 log = logging.getLogger(__name__)
 
@@ -382,3 +382,25 @@ class SharedMem(RawAccess):
         kind = "raw" if self._header is None else f"{self._header.item_alloc}x{self._header.item_size}"
         return f"<SharedMem {str(self._seg.path)!r} {kind}{' closed' if self._seg.closed else ''}>"
 
+
+
+def inspect(path: str | os.PathLike[str]) -> MemHeader | None:
+    """Read a legacy file's header without opening it for use: no Locker, no lock, no write.
+
+    Returns:
+        The validated header; None for a file with no signature (the seed's raw
+        self-test and send/answer files carry no header).
+
+    Raises:
+        LayoutError: the signature is there but the header does not describe a
+            consistent queue in this file (naming the field, expected and found).
+        OSError: the file cannot be read.
+    """
+    with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        raw = f.read(fmt.MEM_HEADER.size)
+    if len(raw) < fmt.MEM_HEADER.size or fmt.read_header(raw).signature != fmt.SIGNATURE:
+        return None
+    header = fmt.read_header(raw)
+    fmt.validate_header(header, size, path)
+    return header

@@ -127,7 +127,7 @@ def test_c_producer_beside_python_consumer_gaps_equal_drops(peer: Path, tmp_path
             _reap(proc)
     dropped = int(out.split()[-1])
     end_counter = buf.put_counter
-    missing = sum(b - a - 1 for a, b in zip([0, *counters], [*counters, end_counter]))
+    missing = sum(b - a - 1 for a, b in zip([0, *counters], [*counters, end_counter], strict=True))
     assert missing == dropped, f"C dropped {dropped}, Python saw {missing} missing of {end_counter}"
 
 
@@ -154,7 +154,7 @@ def test_python_producer_beside_c_consumer_gaps_equal_drops(peer: Path, tmp_path
     counters = [int(fields[1]) for fields in lines]
     for fields in lines[:-1]:
         assert bytes.fromhex(fields[6]) == kids.pattern(int(fields[1]), 64)[0][:64]
-    missing = sum(b - a - 1 for a, b in zip([0, *counters[:-1]], counters))
+    missing = sum(b - a - 1 for a, b in zip([0, *counters[:-1]], counters, strict=True))
     assert missing == dropped, f"Python dropped {dropped}, the C consumer saw {missing} missing"
 
 

@@ -111,6 +111,22 @@ def test_reserve_commits_on_exit_and_abandons_on_error(ring: Any) -> None:
         assert w.put(b"next") == 1, "the abandoned slot is reused"
 
 
+def test_reserve_can_set_metadata_from_the_pixels_and_is_stamped_at_commit(ring: Any) -> None:
+    import time
+
+    with ring.writer() as w, ring.reader() as r:
+        res = w.reserve((4, 4), np.uint16, meta={"stage": "filling"})
+        with res as arr:
+            arr[:] = 3
+            filled_ns = time.time_ns()
+            res.set_meta({"SUM": int(arr.sum())})
+        with pytest.raises(shmring.ClosedError, match="inside the reservation"):
+            res.set_meta({"late": True})
+        frame = r.get(timeout=1)
+    assert frame.meta == {"SUM": 48}
+    assert frame.timestamp_ns >= filled_ns, "the time stamp is taken when the frame is published"
+
+
 def test_drop_policy_returns_none_when_full(shm_dir: Path, unique_name: str) -> None:
     with shmring.Ring.create(unique_name, slots=2, slot_bytes=8, policy="drop") as ring:
         w, r = ring.writer(), ring.reader()

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import SPAWN
 
 import shmring
-from conftest import SPAWN
 
 pytestmark = pytest.mark.slow
 

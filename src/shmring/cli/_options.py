@@ -22,8 +22,7 @@ _ALLOWED_KINDS = "biufc"
 
 def ring_dir() -> Path:
     """Where bare ring names live: ``$SHMRING_DIR`` or /dev/shm (the library's rule)."""
-    # The library keeps this rule in a private module; ask it rather than repeat it.
-    from .._segment import segment_dir
+    from .. import segment_dir
 
     return segment_dir()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import RangeLock, Ring, ShmringError
-from .._legacy_format import MEM_HEADER, SIGNATURE, read_header, validate_header
+from ..legacy import inspect as inspect_legacy
 
 #: How old a creator's hidden temporary file must be before gc calls it stale:
 #: creation takes milliseconds, so a minute-old one was left by a crash.
@@ -52,19 +52,13 @@ def legacy_row(path: Path) -> dict[str, Any]:
     """One ``ls`` row for an original SharedMem file (read, never locked or written)."""
     row: dict[str, Any] = {"name": path.name, "path": str(path), "layout": "legacy"}
     try:
-        with open(path, "rb", buffering=0) as f:
-            size = os.fstat(f.fileno()).st_size
-            raw = f.read(MEM_HEADER.size)
-    except OSError as err:
-        return {**row, "layout": "unreadable", "problem": err.strerror}
-    if len(raw) < MEM_HEADER.size or read_header(raw).signature != SIGNATURE:
-        # The seed's raw self-test and send/answer files carry no header.
-        return {**row, "layout": "legacy raw", "size": size, "problem": None}
-    header = read_header(raw)
-    try:
-        validate_header(header, size, path)
+        header = inspect_legacy(path)
     except ShmringError as err:
         return {**row, "layout": "corrupt", "problem": str(err)}
+    except OSError as err:
+        return {**row, "layout": "unreadable", "problem": err.strerror}
+    if header is None:  # the seed's raw self-test and send/answer files carry no header
+        return {**row, "layout": "legacy raw", "size": path.stat().st_size, "problem": None}
     return {**row, "slots": header.item_alloc, "slot_bytes": header.item_size, "policy": "drop",
             "frames": None, "queued": header.count, "head": header.head, "tail": header.tail,
             "flags": header.flags, "memsize": header.memsize, "problem": None}
