@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-#: Longest any one command may take before the test fails (every wait bounded).
-COMMAND_TIMEOUT_S = 60.0
-
-Run = Callable[..., subprocess.CompletedProcess[str]]
+from cli_helpers import COMMAND_TIMEOUT_S, Run
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import COMMAND_TIMEOUT_S, Run
+from cli_helpers import COMMAND_TIMEOUT_S, Run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import COMMAND_TIMEOUT_S, Run
+from cli_helpers import COMMAND_TIMEOUT_S, Run
 
 
 @pytest.mark.parametrize("array", [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from _cli_children import hold_writer, write_and_exit
-from conftest import Run
+from cli_helpers import Run
 
 from shmring import Ring
 

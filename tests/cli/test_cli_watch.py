@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import Run
+from cli_helpers import Run
 
 from shmring import Ring
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import queue
 import signal
@@ -20,9 +21,11 @@ from _ring_children import (
     read_all,
     write_frames,
 )
-from conftest import SPAWN
 
 import shmring
+
+#: Fresh interpreters: nothing inherited by fork can blur what a test shows.
+SPAWN = mp.get_context("spawn")
 
 FRAMES = 10_000
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import queue
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import SPAWN
 
 import shmring
+
+#: Fresh interpreters: nothing inherited by fork can blur what a test shows.
+SPAWN = mp.get_context("spawn")
 
 pytestmark = pytest.mark.slow
 
