@@ -2,5 +2,6 @@
 
 Not an installed package: run from the repository root as
 ``python -m benchmarks.compare`` (or ``python benchmarks/compare.py``).
-The shmring-only core is ``benchmarks.runner.run(["shmring", ...])``.
+The shared core (loops, checks, floors, runner, tables) is ``shmring._bench``,
+which ``shmring bench`` runs without peers; this package adds the peers and the plot.
 """

@@ -19,9 +19,10 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from benchmarks import report, runner  # noqa: E402
-from benchmarks.measures import MEASURES  # noqa: E402
-from benchmarks.transports import registry  # noqa: E402
+from benchmarks import report
+from benchmarks.transports import registry
+from shmring._bench import runner
+from shmring._bench.measures import MEASURES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     places = list(runner.PLACEMENTS) if args.placement == "both" else [args.placement]
     t0 = time.monotonic()
     results = runner.run(args.subjects, args.measure_list, quick=args.quick, reps=args.reps,
-                         placements=places, progress=_progress)
+                         placements=places, transports=registry(), progress=_progress)
     results["config"]["wall_secs"] = round(time.monotonic() - t0, 1)
     for s, why in results["skipped"].items():
         print(f"skipped {s}: {why}", file=sys.stderr)

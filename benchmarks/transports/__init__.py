@@ -1,19 +1,14 @@
-"""One module per library; ``registry()`` lists them all, shmring first.
+"""One module per peer library; ``registry()`` lists them all, shmring first.
+
+shmring's own transport and the interface live in ``shmring._bench`` (``shmring bench``).
 
 A transport whose library is missing stays listed; ``unavailable()`` says why.
 """
 
 from __future__ import annotations
 
-from .base import ChannelSpec, Receiver, Sender, Transport, Unsupported
-
-SHMRING_SPIN = 50e-6  # seconds the "shmring-spin" reader spins before it blocks
-
-
-def shmring_transports() -> list[Transport]:
-    from .shmring_ring import ShmringTransport
-
-    return [ShmringTransport(), ShmringTransport(spin=SHMRING_SPIN)]
+from shmring._bench.base import ChannelSpec, Receiver, Sender, Transport, Unsupported
+from shmring._bench.shmring_ring import shmring_transports
 
 
 def peer_transports() -> list[Transport]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ChannelSpec, Receiver, Sender, Transport
+from shmring._bench.base import ChannelSpec, Receiver, Sender, Transport
 
 _MSG_BUFFER = 64 * 4096 * 2
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from .base import ChannelSpec, Receiver, Sender, Transport, as_u8
+from shmring._bench.base import ChannelSpec, Receiver, Sender, Transport, as_u8
 
 _node: Any = None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing as mp
 from typing import Any
 
-from .base import ChannelSpec, Receiver, Sender, Transport, flat_bytes
+from shmring._bench.base import ChannelSpec, Receiver, Sender, Transport, flat_bytes
 
 _CTX = mp.get_context("fork")
 

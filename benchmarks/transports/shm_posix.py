@@ -7,11 +7,12 @@ Each slot is page-aligned: an 8-byte length, then the payload at offset 64.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from .base import ChannelSpec, Receiver, Sender, Transport, as_u8
+from shmring._bench.base import ChannelSpec, Receiver, Sender, Transport, as_u8
 
 _HEADER = 64
 _PAGE = 4096
@@ -23,8 +24,9 @@ def _stride(nbytes: int) -> int:
 
 class _Ends:
     def __init__(self, spec: ChannelSpec, names: tuple[str, str, str]) -> None:
-        import posix_ipc
         from multiprocessing import shared_memory
+
+        import posix_ipc
 
         self.shm = shared_memory.SharedMemory(name=names[0])
         self.items = posix_ipc.Semaphore(names[1])
@@ -102,8 +104,9 @@ class ShmPosixTransport(Transport):
         return base, f"/{base}-items", f"/{base}-spaces"
 
     def setup(self, key: str, specs: list[ChannelSpec]) -> Any:
-        import posix_ipc
         from multiprocessing import shared_memory
+
+        import posix_ipc
 
         made = []
         for s in specs:

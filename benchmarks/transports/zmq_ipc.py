@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .base import ChannelSpec, Receiver, Sender, Transport, flat_bytes
+from shmring._bench.base import ChannelSpec, Receiver, Sender, Transport, flat_bytes
 
 
 def _address(spec: ChannelSpec) -> tuple[str, str]:

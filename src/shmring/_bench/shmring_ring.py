@@ -1,24 +1,23 @@
-"""shmring's native ring (issue 3), written against its public API contract."""
+"""shmring's native ring behind the benchmark's transport interface (public API only)."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
+from .._ring import Ring
 from .base import ChannelSpec, Receiver, Sender, Transport
 
+SPIN = 50e-6  # seconds the "shmring-spin" reader spins before it blocks
 
-def _ring_class() -> Any:
-    import shmring
-
-    return shmring.Ring
 
 
 class _Sender(Sender):
     def __init__(self, spec: ChannelSpec, name: str) -> None:
-        self.ring = _ring_class().open(name)
+        self.ring = Ring.open(name)
         self.w = self.ring.writer()
         self.shape, self.dtype = spec.shape, np.dtype(spec.dtype)
 
@@ -37,7 +36,7 @@ class _Sender(Sender):
 
 class _Receiver(Receiver):
     def __init__(self, name: str, spin: float | None) -> None:
-        self.ring = _ring_class().open(name)
+        self.ring = Ring.open(name)
         self.r = self.ring.reader(start="next")
         self.kw: dict[str, Any] = {"view": True}
         if spin is not None:
@@ -68,20 +67,12 @@ class ShmringTransport(Transport):
         how = "blocks on the futex" if spin is None else f"spins {spin * 1e6:.0f} us, then blocks"
         self.description = f"shmring.Ring, policy=block, view reads; reader {how}"
 
-    def unavailable(self) -> str | None:
-        try:
-            _ring_class()
-        except (ImportError, AttributeError):
-            return "shmring.Ring not available yet"
-        return None
-
     def _name(self, spec: ChannelSpec) -> str:
         return f"bench-{spec.key}-{spec.index}"
 
     def setup(self, key: str, specs: list[ChannelSpec]) -> Any:
-        ring = _ring_class()
         return [
-            ring.create(
+            Ring.create(
                 self._name(s), slots=s.depth, slot_bytes=s.nbytes, policy="block"
             )
             for s in specs
@@ -97,3 +88,8 @@ class ShmringTransport(Transport):
 
     def receiver(self, spec: ChannelSpec) -> Receiver:
         return _Receiver(self._name(spec), self.spin)
+
+
+def shmring_transports() -> list[Transport]:
+    """``shmring`` (blocks on the futex) and ``shmring-spin`` (spins ``SPIN`` s first)."""
+    return [ShmringTransport(), ShmringTransport(spin=SPIN)]

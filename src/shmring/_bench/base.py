@@ -16,8 +16,9 @@ reuses its buffer). A ``Receiver.recv()`` result stays valid until ``release()``
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 

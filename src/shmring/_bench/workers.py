@@ -11,13 +11,15 @@ import multiprocessing as mp
 import os
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing import connection as mp_connection
-from typing import Any, Callable
+from typing import Any
 
+from .. import WaitTimeout
 from . import floors
+from .base import Transport
 from .check import DataError
 from .measures import ROLES
-from .transports import Transport
 
 _CTX = mp.get_context("fork")
 BARRIER_SECS = 30.0
@@ -74,21 +76,12 @@ def _serve(conn: Any, transports: dict[str, Transport], barrier: Any) -> None:
             reply = {"ok": True, "result": _run(cmd, transports, barrier)}
         except DataError as err:
             reply = {"ok": False, "status": "LOST/CORRUPT", "error": str(err)}
-        except (TimeoutError, *_timeout_types()) as err:
+        except (TimeoutError, WaitTimeout) as err:
             reply = {"ok": False, "status": "TIMEOUT", "error": f"{type(err).__name__}: {err}"}
         except BaseException as err:  # noqa: BLE001 - reported, never hidden
             last = traceback.format_exception(err)[-1].strip()
             reply = {"ok": False, "status": "ERROR", "error": last}
         conn.send(reply)
-
-
-def _timeout_types() -> tuple[type[BaseException], ...]:
-    try:
-        import shmring
-
-        return (shmring.WaitTimeout,)
-    except (ImportError, AttributeError):
-        return ()
 
 
 class WorkerPair:
@@ -113,7 +106,7 @@ class WorkerPair:
             self.conns.append(parent)
 
     def stop(self, kill: bool = False) -> None:
-        for conn, proc in zip(self.conns, self.procs):
+        for conn, proc in zip(self.conns, self.procs, strict=True):
             if kill:
                 proc.kill()
             else:
@@ -138,20 +131,20 @@ class WorkerPair:
         The first failure (or silence past ``timeout`` seconds) ends the trial at once:
         both workers are killed and forked anew, and TrialFailed says what happened.
         """
-        pending = {}
-        for i, (conn, cmd) in enumerate(zip(self.conns, cmds)):
+        pending: dict[Any, int] = {}
+        for i, (conn, cmd) in enumerate(zip(self.conns, cmds, strict=True)):
             if cmd is not None:
                 conn.send(cmd)
                 pending[conn] = i
         results: list[Any] = [None] * len(cmds)
         deadline = time.monotonic() + timeout
         while pending:
-            ready = mp_connection.wait(list(pending), max(0.0, deadline - time.monotonic()))
+            ready: list[Any] = mp_connection.wait(list(pending), max(0.0, deadline - time.monotonic()))
             if not ready:
                 self.restart()
                 raise TrialFailed(f"HUNG: no reply within {timeout:.0f} s")
             for conn in ready:
-                reply = conn.recv()
+                reply: dict[str, Any] = conn.recv()
                 if not reply["ok"]:
                     self.restart()
                     raise TrialFailed(f"{reply['status']}: {reply['error']}")
