@@ -56,21 +56,26 @@ def _sample(image: np.ndarray[Any, Any], limit: int = 250_000) -> np.ndarray[Any
     return np.asarray(flat, dtype=np.float64).ravel()
 
 
-def asinh_stretch(image: np.ndarray[Any, Any], softening: float = 0.02) -> np.ndarray[Any, Any]:
-    """Map a frame to uint8 with an asinh stretch: faint stars visible, bright ones not saturated.
+def asinh_stretch(image: np.ndarray[Any, Any], softening: float | None = None) -> np.ndarray[Any, Any]:
+    """Map a frame to uint8 with an asinh stretch: sky noise visible, bright stars not saturated.
 
-    Black is the median (the sky), white the brightest pixel; ``softening``
-    is where the curve turns from linear to logarithmic, as a fraction of that range.
+    Black sits two robust sigmas below the median (the sky), white at the
+    brightest pixel; the curve turns from linear to logarithmic at
+    ``softening`` (a fraction of that range; by default three sky sigmas), so
+    the noise shows as a faint texture and faint stars stand out of it.
     """
     sample = _sample(image)
     sample = sample[np.isfinite(sample)]
     if sample.size == 0:
         return np.zeros(image.shape, dtype=np.uint8)
-    low = float(np.median(sample))
+    sky = float(np.median(sample))
+    sigma = 1.4826 * float(np.median(np.abs(sample - sky)))  # robust: stars barely move it
+    low = sky - 2.0 * sigma
     high = float(np.nanmax(np.where(np.isfinite(image), image, low)))
     span = max(float(high - low), 1e-12)
+    soft = softening if softening is not None else max(3.0 * sigma / span, 1e-4)
     x = np.clip((np.asarray(image, dtype=np.float32) - low) / span, 0.0, None)
-    y = np.arcsinh(x / softening) / np.arcsinh(1.0 / softening)
+    y = np.arcsinh(x / soft) / np.arcsinh(1.0 / soft)
     out: np.ndarray[Any, Any] = np.clip(np.nan_to_num(y) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return out
 
