@@ -7,10 +7,8 @@ drains samples and waits on its ``Listener`` only when none is there.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -85,16 +83,32 @@ class _Sender(Sender):
         sample.assume_init().send()
         self.notifier.notify()
 
-    @contextlib.contextmanager
-    def loan(self) -> Iterator[np.ndarray]:
-        sample = self.pub.loan_slice_uninit(self.nbytes)
-        yield _view(sample.payload_ptr, self.nbytes).view(self.dtype).reshape(self.shape)
-        sample.assume_init().send()
-        self.notifier.notify()
-
     def close(self) -> None:
         self.notifier.delete()
         self.pub.delete()
+
+    def loan(self) -> _Loan:
+        return _Loan(self)
+
+
+class _Loan:
+    """``loan_slice_uninit`` on enter; ``assume_init().send()`` and notify on a clean exit."""
+
+    __slots__ = ("sample", "tx")
+
+    def __init__(self, tx: _Sender) -> None:
+        self.tx = tx
+
+    def __enter__(self) -> np.ndarray:
+        tx = self.tx
+        self.sample = tx.pub.loan_slice_uninit(tx.nbytes)
+        return _view(self.sample.payload_ptr, tx.nbytes).view(tx.dtype).reshape(tx.shape)
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            self.sample.assume_init().send()
+            self.tx.notifier.notify()
+
 
 
 class _Receiver(Receiver):

@@ -15,8 +15,7 @@ reuses its buffer). A ``Receiver.recv()`` result stays valid until ``release()``
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,11 +48,10 @@ class Sender:
     def send(self, buf: np.ndarray) -> None:
         raise NotImplementedError
 
-    @contextlib.contextmanager
-    def loan(self) -> Iterator[np.ndarray]:
-        """Yield a writable array of the channel's shape/dtype inside the transport."""
+    def loan(self) -> AbstractContextManager[np.ndarray]:
+        """A context manager: enter gives a writable array of the channel's shape/dtype inside
+        the transport, a clean exit publishes it. Each transport returns its cheapest one."""
         raise Unsupported("no zero-copy write")
-        yield  # pragma: no cover
 
     def close(self) -> None:
         pass
