@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "shmring.cli._io",
     "shmring.cli._watch",
     "shmring.cli._legacy",
+    "shmring.cli._bench",
 )
 
 
