@@ -14,6 +14,7 @@ announces (the ring's name re-created by someone else).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
@@ -64,6 +65,8 @@ class Reader:
         self._pending_lost = 0
         self._held: set[int] = set()
         self._interrupt = False
+        self._sleeping = 0  # threads inside _sleep_once; close() waits for them to leave
+        self._sleep_cv = threading.Condition()
         self._lease: Lease | None = None
         self._attach(ring._mapping(), start)
 
@@ -101,7 +104,7 @@ class Reader:
             ClosedError: the reader was closed, also from another thread.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        m = self._ring._mapping()
+        m = self._open_mapping()
         frame = self._take(m, view, out)
         if frame is None and spin > 0:
             frame = self._spin(m, spin, view, out)
@@ -112,14 +115,14 @@ class Reader:
 
     def try_get(self, *, view: bool = False, out: np.ndarray[Any, Any] | None = None) -> Frame | None:
         """The next frame if one is there now, else None (never waits)."""
-        return self._take(self._ring._mapping(), view, out)
+        return self._take(self._open_mapping(), view, out)
 
     def latest(self, timeout: float | None = None, *, view: bool = False) -> Frame:
         """The newest frame, skipping any backlog (skipped frames count as lost).
 
         Waits like :meth:`get` when nothing newer than the last frame read exists.
         """
-        m = self._ring._mapping()
+        m = self._open_mapping()
         if not self.queue:
             newest = m.write_seq() - 1
             if newest > self._cursor:
@@ -231,8 +234,24 @@ class Reader:
             return self._take(m, view, out)
         return None
 
+    def _open_mapping(self) -> _Mapping:
+        if self._lease is None:
+            raise ClosedError(f"reader of ring {self._ring.name!r} was closed")
+        return self._ring._mapping()
+
     def _sleep_once(self, m: _Mapping, deadline: float | None, timeout: float | None, view: bool,
                     out: np.ndarray[Any, Any] | None) -> Frame | None:
+        with self._sleep_cv:
+            self._sleeping += 1
+        try:
+            return self._sleep_registered(m, deadline, timeout, view, out)
+        finally:
+            with self._sleep_cv:
+                self._sleeping -= 1
+                self._sleep_cv.notify_all()
+
+    def _sleep_registered(self, m: _Mapping, deadline: float | None, timeout: float | None, view: bool,
+                          out: np.ndarray[Any, Any] | None) -> Frame | None:
         seen = m.notify.value()
         m.notify.register()
         try:
@@ -267,9 +286,16 @@ class Reader:
     # -- lifecycle -------------------------------------------------------------------
 
     def close(self) -> None:
-        """Leave the reader table (views already taken stay readable until released). Idempotent."""
+        """Leave the reader table (views already taken stay readable until released). Idempotent.
+
+        A ``get`` blocked in another thread returns with ClosedError first.
+        """
         if self._lease is None:
             return
+        if self._sleeping:
+            self.interrupt()
+            with self._sleep_cv:  # let the sleeper leave before the mapping may go
+                self._sleep_cv.wait_for(lambda: self._sleeping == 0, timeout=2.0)
         if not self._ring.closed:
             m = self._ring._mapping()
             m.table.free(self._index)

@@ -7,6 +7,7 @@ import os
 import stat
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +113,6 @@ def test_reserve_commits_on_exit_and_abandons_on_error(ring: Any) -> None:
 
 
 def test_reserve_can_set_metadata_from_the_pixels_and_is_stamped_at_commit(ring: Any) -> None:
-    import time
-
     with ring.writer() as w, ring.reader() as r:
         res = w.reserve((4, 4), np.uint16, meta={"stage": "filling"})
         with res as arr:
@@ -223,6 +222,33 @@ def test_close_from_another_thread_interrupts_a_blocked_get(ring: Any) -> None:
     threading.Timer(0.1, reader.interrupt).start()
     with pytest.raises(shmring.ClosedError, match="closed or stopped while waiting"):
         reader.get(timeout=10)
+
+
+def test_closing_the_ring_ends_a_subscription_and_a_blocked_get_cleanly(ring: Any) -> None:
+    sub = ring.reader().subscribe(lambda frame: None)
+    blocked = ring.reader()
+    outcome: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            blocked.get(timeout=30)
+        except BaseException as err:  # noqa: BLE001 -- the test inspects what the thread saw
+            outcome.append(err)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    deadline = time.monotonic() + 5
+    # Nothing announces "asleep in the kernel": re-check briefly, bounded.
+    while not (sub._reader._sleeping and blocked._sleeping):
+        assert time.monotonic() < deadline, "the two readers never went to sleep"
+        threading.Event().wait(0.01)
+    ring.close()
+    waiter.join(5)
+    sub.stop()
+    assert not waiter.is_alive() and not sub.running
+    assert len(outcome) == 1 and isinstance(outcome[0], shmring.ClosedError)
+    with pytest.raises(shmring.ClosedError, match="closed"):
+        blocked.try_get()
 
 
 def test_reader_table_full_is_a_clear_error(ring: Any) -> None:
