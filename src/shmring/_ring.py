@@ -334,16 +334,21 @@ class Ring:
 
     @staticmethod
     def _rate(m: _Mapping, write_seq: int) -> tuple[float, int]:
-        # The committed frames still in the ring carry their write times.
+        """Frames per second over the frames still in the ring, up to now; and the last write time.
+
+        Counting up to now (not to the last frame) makes the rate fall toward
+        zero once the writer stops, instead of repeating its last value.
+        """
         times = []
         for seq in range(max(0, write_seq - m.layout.slots), write_seq):
             off = m.layout.slot_offset(seq)
             if _sync.load64(m.buf, off + F.S_SEQLOCK) == F.committed(seq):
                 times.append(F.unpack_slot(m.buf, off).monotonic_ns)
         last_ns = F.unpack_slot(m.buf, m.layout.slot_offset(write_seq - 1)).timestamp_ns if write_seq else 0
-        if len(times) < 2 or times[-1] <= times[0]:
+        span = time.monotonic_ns() - times[0] if len(times) >= 2 else 0
+        if span <= 0:
             return 0.0, last_ns
-        return (len(times) - 1) * 1e9 / (times[-1] - times[0]), last_ns
+        return (len(times) - 1) * 1e9 / span, last_ns
 
     # -- internals for Writer / Reader ---------------------------------------------------
 
