@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-from cli_helpers import Run
+from cli_helpers import COMMAND_TIMEOUT_S, Run
 
 # The smallest run that still crosses every kind of measure: one size each, one placement.
 MEASURES = "rtt64,msg64,copy1M,inplace1M"
@@ -51,3 +57,18 @@ def test_bench_json_holds_every_trial(shmring: Run) -> None:
 def test_bench_refuses_an_unknown_measure(shmring: Run) -> None:
     done = shmring("bench", "--measures", "rtt64,nope", check=2)
     assert "nope" in done.stderr and "--measures" in done.stderr
+
+
+def test_ctrl_c_stops_the_bench_and_removes_its_rings(shm_dir: Path, tmp_path: Path) -> None:
+    # A new session stands for the terminal's foreground group: Ctrl-C reaches every process.
+    with subprocess.Popen([sys.executable, "-m", "shmring.cli", *ARGS], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True) as proc:
+        deadline = time.monotonic() + COMMAND_TIMEOUT_S
+        while not os.listdir(shm_dir) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)  # until a trial's rings exist
+        assert os.listdir(shm_dir), "no trial started (or it ended before it could be seen)"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=COMMAND_TIMEOUT_S)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert os.listdir(shm_dir) == [], "the bench left rings behind"

@@ -102,8 +102,10 @@ class Runner:
                 self._trial(pair, m, place, subject)
             if progress:
                 progress(len(trials), len(trials), "done")
-        finally:
-            pair.stop()
+        except BaseException:  # Ctrl-C included: do not wait for a trial in flight
+            pair.stop(kill=True)
+            raise
+        pair.stop()
         return self.results()
 
     def _trial(self, pair: WorkerPair, m: Measure, place: str, subject: str) -> None:

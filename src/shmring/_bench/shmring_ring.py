@@ -68,12 +68,14 @@ class ShmringTransport(Transport):
         return f"bench-{spec.key}-{spec.index}"
 
     def setup(self, key: str, specs: list[ChannelSpec]) -> Any:
-        return [
-            Ring.create(
-                self._name(s), slots=s.depth, slot_bytes=s.nbytes, policy="block"
-            )
-            for s in specs
-        ]
+        made: list[Ring] = []
+        try:
+            for s in specs:
+                made.append(Ring.create(self._name(s), slots=s.depth, slot_bytes=s.nbytes, policy="block"))
+        except BaseException:  # Ctrl-C included: leave no ring behind
+            self.teardown(made)
+            raise
+        return made
 
     def teardown(self, handle: Any) -> None:
         for ring in handle:

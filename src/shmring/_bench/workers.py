@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -68,6 +69,8 @@ def _run(cmd: dict[str, Any], transports: dict[str, Transport], barrier: Any) ->
 
 
 def _serve(conn: Any, transports: dict[str, Transport], barrier: Any) -> None:
+    # Ctrl-C reaches the whole process group: the parent handles it and kills us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         cmd = conn.recv()
         if cmd is None:
