@@ -6,10 +6,13 @@ This is the part a ``shmring bench`` command needs: ``run(["shmring", "shmring-s
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import platform
-from collections.abc import Callable, Iterable
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -129,7 +132,8 @@ class Runner:
             if t is not None:
                 key = f"{os.getpid()}-{next(self.counter)}"
                 specs = [ChannelSpec(key, i, m.nbytes, m.shape, m.dtype, m.depth) for i in (0, 1)]
-                handle = t.setup(key, specs)
+                with _deferred_interrupt():
+                    handle = t.setup(key, specs)
                 for c in cmds:
                     if c is not None:
                         c["specs"] = specs
@@ -144,7 +148,8 @@ class Runner:
         finally:
             if t is not None and handle is not None:
                 try:
-                    t.teardown(handle)
+                    with _deferred_interrupt():
+                        t.teardown(handle)
                 except Exception as err:  # noqa: BLE001
                     self.failed.setdefault(key3, f"ERROR in teardown: {err}")
 
@@ -169,6 +174,19 @@ class Runner:
             "skipped": self.skipped,
             "rows": rows,
         }
+
+
+@contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C back while channels are made or removed, so none is left half made."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def machine_info() -> dict[str, Any]:
