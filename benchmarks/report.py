@@ -51,6 +51,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
 def _latency_bars(ax: Any, idx: Any, subjects: list[str], name: str | None, place: str) -> None:
     rows = [(s, idx[(s, name, place)]["metrics"]) for s in subjects
             if name and _median(idx, (s, name, place), "median_us") is not None]
+    if not rows:  # no round trip in this run: nothing to draw (a log axis needs data)
+        ax.set_axis_off()
+        ax.set_title(f"Latency, {place}: not measured")
+        return
     ys = range(len(rows))
     med = [r[1]["median_us"]["median"] for r in rows]
     p99 = [r[1]["p99_us"]["median"] for r in rows]
