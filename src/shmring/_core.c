@@ -47,7 +47,7 @@ typedef struct {
     Py_ssize_t s_seqlock, s_seq, s_payload_bytes, s_timestamp, s_monotonic, s_flags, s_meta_len, s_dtype, s_ndim,
         s_shape, s_meta;
     /* reader table */
-    Py_ssize_t readers, reader_entry, r_cursor, r_release, r_active, r_lost, r_received;
+    Py_ssize_t readers, reader_entry, r_cursor, r_release, r_active, r_lost, r_received, r_state;
     Py_ssize_t reader_count;
 } Offsets;
 
@@ -166,7 +166,7 @@ Core_init(Core *self, PyObject *args, PyObject *kwds)
         {"s_dtype", &o->s_dtype}, {"s_ndim", &o->s_ndim}, {"s_shape", &o->s_shape}, {"s_meta", &o->s_meta},
         {"readers", &o->readers}, {"reader_entry", &o->reader_entry}, {"r_cursor", &o->r_cursor},
         {"r_release", &o->r_release}, {"r_active", &o->r_active}, {"r_lost", &o->r_lost},
-        {"r_received", &o->r_received}, {"reader_count", &o->reader_count},
+        {"r_received", &o->r_received}, {"r_state", &o->r_state}, {"reader_count", &o->reader_count},
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         if (get_offset(offsets, fields[i].key, fields[i].dst) < 0)
@@ -690,6 +690,34 @@ Core_set_release(Core *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* pin_floor(queue_state) -> the oldest frame a reader entry in use still needs (2^64-1 if none).
+ *
+ * The writer's room check ("Write frame", step 1) without its liveness part:
+ * entries of dead readers count until the Python side reaps them. Unclaimed
+ * queue frames (queue_seq) count while an entry has state `queue_state`. */
+static PyObject *
+Core_pin_floor(Core *self, PyObject *arg)
+{
+    if (require_open(self) < 0)
+        return NULL;
+    long queue_state = PyLong_AsLong(arg);
+    if (queue_state == -1 && PyErr_Occurred())
+        return NULL;
+    uint64_t floor = NO_PIN;
+    int queued = 0;
+    for (Py_ssize_t i = 0; i < self->o.reader_count; i++) {
+        Py_ssize_t e = entry_at(self, i);
+        uint32_t state = __atomic_load_n(U32(self, e + self->o.r_state), __ATOMIC_SEQ_CST);
+        if (!state)
+            continue;
+        floor = min_u64(floor, __atomic_load_n(U64(self, e + self->o.r_release), __ATOMIC_SEQ_CST));
+        queued |= (long)state == queue_state;
+    }
+    if (queued)
+        floor = min_u64(floor, __atomic_load_n(U64(self, self->o.queue_seq), __ATOMIC_SEQ_CST));
+    return PyLong_FromUnsignedLongLong(floor);
+}
+
 /* still_committed(seq) -> bool: does frame seq's slot still hold it? */
 static PyObject *
 Core_still_committed(Core *self, PyObject *arg)
@@ -760,6 +788,8 @@ static PyMethodDef Core_methods[] = {
      "read_queued(index, mode, out, pin): claim and read the next queued frame."},
     {"set_release", (PyCFunction)(void (*)(void))Core_set_release, METH_FASTCALL,
      "set_release(index, release): publish a reader's release position, waking a blocked writer."},
+    {"pin_floor", (PyCFunction)Core_pin_floor, METH_O,
+     "pin_floor(queue_state) -> oldest frame still needed by a reader entry in use (2**64-1: none)."},
     {"still_committed", (PyCFunction)Core_still_committed, METH_O, "still_committed(seq) -> bool."},
     {"spin", (PyCFunction)(void (*)(void))Core_spin, METH_FASTCALL,
      "spin(word_offset, beyond, seconds) -> bool: busy-wait for the word to pass `beyond`."},

@@ -293,5 +293,5 @@ def core_offsets(layout: Layout) -> dict[str, int]:
         "meta_bytes": layout.meta_bytes, "s_seqlock": S_SEQLOCK, "s_meta": S_META, **_S_FIELD_OFFSETS,
         "readers": OFF_READERS, "reader_entry": READER_ENTRY, "reader_count": READER_ENTRIES,
         "r_cursor": R_CURSOR, "r_release": R_RELEASE, "r_active": R_ACTIVE_NS, "r_lost": R_LOST,
-        "r_received": R_RECEIVED,
+        "r_received": R_RECEIVED, "r_state": R_STATE,
     }

@@ -216,11 +216,11 @@ class Writer:
             reap = True
 
     def _has_space(self, m: _Mapping, seq: int, reap: bool) -> bool:
-        floor = m.table.pin_floor(seq, m.queue_seq(), reap=reap)
-        if floor == F.NO_PIN:
-            self._space_until = seq + 1
-            return True
-        self._space_until = floor + m.layout.slots
+        # Reaping asks the kernel about every entry (a syscall each): only when stuck.
+        floor = m.table.pin_floor(seq, m.queue_seq(), reap=True) if reap else m.core.pin_floor(F.STATE_QUEUE)
+        # With no reader, a reader attaching now starts at seq or later (start="next"),
+        # so the next `slots` frames cannot overwrite anything it will be owed.
+        self._space_until = min(floor, seq) + m.layout.slots
         return seq < self._space_until
 
     def _sleep_for_space(self, m: _Mapping, seen: int, seq: int, deadline: float | None,
