@@ -68,7 +68,7 @@ OFF_WRITER_WAKE = 384        # WakeWord (2 x u32) of the shared-writer lock
 # -- lock bytes (file offsets used only for OFD locks, never read or written) --
 LOCK_WRITER_PRESENCE = 448   # writers hold it while attached: exclusive, or shared
 LOCK_WRITER_PUT = 449        # shared writers take it around each put
-LOCK_UNLINK = 450            # reserved
+LOCK_ATTACHED = 450          # every open Ring handle holds it shared: "someone has it open"
 
 # -- reader table -----------------------------------------------------------
 OFF_READERS = 1024

@@ -58,6 +58,11 @@ class _Mapping:
         self.readonly = memoryview(self.buf).toreadonly()  # base of zero-copy reader views
         self.core = Core(self.buf, F.core_offsets(layout))
         self.probe_fd = reopen(seg.fd)
+        # A shared lock held for as long as this handle is open, so that "is
+        # anyone using this ring?" (shmring gc) has a kernel-held answer even
+        # for a process that has opened the ring but not attached a writer yet.
+        self.attached_fd = reopen(seg.fd)
+        _sync.ofd_lock(self.attached_fd, F.LOCK_ATTACHED, 1, False, False)
         self.table = ReaderTable(self.buf, self.probe_fd)
         self.notify = WakeChannel(self.buf, F.OFF_NOTIFY, F.OFF_NOTIFY_WAITERS)
         self.space = WakeChannel(self.buf, F.OFF_SPACE, F.OFF_SPACE_WAITERS)
@@ -73,6 +78,7 @@ class _Mapping:
 
     def close(self) -> None:
         os.close(self.probe_fd)
+        os.close(self.attached_fd)
         self.core.release()
         # numpy views handed to users keep the mmap exported; then the pages
         # stay mapped until the last view is garbage-collected.

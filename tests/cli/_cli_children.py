@@ -21,3 +21,10 @@ def write_and_exit(name: str, frames: int) -> None:
     writer = ring.writer()
     for k in range(frames):
         writer.put(bytes([k]) * 16)
+
+
+def hold_open(name: str, conn: Connection) -> None:
+    """Open ring ``name`` without a writer or reader, say so, and keep it open until told (or 60 s)."""
+    with Ring.open(name):
+        conn.send("open")
+        conn.poll(60.0)

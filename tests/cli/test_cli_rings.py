@@ -10,7 +10,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pytest
-from _cli_children import hold_writer, write_and_exit
+from _cli_children import hold_open, hold_writer, write_and_exit
 from cli_helpers import Run
 
 from shmring import Ring
@@ -74,8 +74,8 @@ def test_rm_removes_rings_and_reports_missing_ones(shmring: Run, shm_dir: Path, 
 
 def test_gc_removes_only_what_nobody_holds(shmring: Run, shm_dir: Path, unique_name: str,
                                           spawn: Callable[..., BaseProcess]) -> None:
-    held, dead, idle = (f"{unique_name}-{k}" for k in ("held", "dead", "idle"))
-    for name in (held, dead, idle):
+    held, dead, idle, opened = (f"{unique_name}-{k}" for k in ("held", "dead", "idle", "open"))
+    for name in (held, dead, idle, opened):
         Ring.create(name, slot_bytes=4096).close()
     _corrupt(shm_dir / "broken")
     stale, fresh = shm_dir / f".{idle}.0123456789ab.tmp", shm_dir / f".{idle}.ba9876543210.tmp"
@@ -89,6 +89,9 @@ def test_gc_removes_only_what_nobody_holds(shmring: Run, shm_dir: Path, unique_n
     ours, theirs = mp.get_context("spawn").Pipe()
     holder = spawn(hold_writer, held, theirs)
     assert ours.poll(SPAWN_TIMEOUT_S), "the holding process did not attach within 60 s"
+    keep_open, opener_end = mp.get_context("spawn").Pipe()
+    opener = spawn(hold_open, opened, opener_end)
+    assert keep_open.poll(SPAWN_TIMEOUT_S), "the opening process did not open the ring within 60 s"
     crashed = spawn(write_and_exit, dead, 3)
     crashed.join(SPAWN_TIMEOUT_S)
     assert crashed.exitcode == 0, f"the writing process exited with {crashed.exitcode}"
@@ -98,9 +101,10 @@ def test_gc_removes_only_what_nobody_holds(shmring: Run, shm_dir: Path, unique_n
     assert sorted(os.listdir(shm_dir)) == everything and "would remove" in dry
     report = json.loads(shmring("gc", "--json").stdout)
     assert sorted(v["name"] for v in report["removed"]) == sorted([dead, idle, "broken", stale.name])
-    assert sorted(os.listdir(shm_dir)) == sorted([held, fresh.name])
-    assert holder.is_alive()
+    assert sorted(os.listdir(shm_dir)) == sorted([held, opened, fresh.name]), "a ring open anywhere is kept"
+    assert holder.is_alive() and opener.is_alive()
     ours.send("done")
+    keep_open.send("done")
 
 
 @pytest.mark.parametrize("argv", [["create", "x"], ["create", "x", "--dtype", "uint8"]])
