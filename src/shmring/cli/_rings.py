@@ -228,7 +228,7 @@ def _gc_verdict(row: dict[str, Any]) -> dict[str, Any]:
     path = Path(row["path"])
     held = file_held(path)
     out = {"name": row["name"], "path": row["path"]}
-    if held is None:
+    if held is None or row["layout"] == "no access":
         return {**out, "reason": "cannot check who holds it (permission)", "remove": False}
     if held:
         return {**out, "reason": "held by a live writer or reader", "remove": False}

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import RangeLock, Ring, ShmringError
+from .. import RangeLock, Ring, SegmentPermissionError, ShmringError
 from ..legacy import inspect as inspect_legacy
 
 #: How old a creator's hidden temporary file must be before gc calls it stale:
@@ -25,6 +25,10 @@ def native_row(path: Path, now_ns: int) -> dict[str, Any]:
     try:
         with Ring.open(path) as ring:
             stats = ring.stats()
+    except (SegmentPermissionError, PermissionError) as err:
+        # A ring of another user's: not ours to read, and nothing wrong with it.
+        return {"name": path.name, "path": str(path), "layout": "no access", "problem": str(err),
+                "held": file_held(path)}
     except (ShmringError, OSError) as err:
         return {"name": path.name, "path": str(path), "layout": "corrupt", "problem": str(err),
                 "held": file_held(path)}
