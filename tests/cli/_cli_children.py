@@ -28,3 +28,23 @@ def hold_open(name: str, conn: Connection) -> None:
     with Ring.open(name):
         conn.send("open")
         conn.poll(60.0)
+
+
+def commands_as_nobody(conn: Connection, commands: list[list[str]]) -> None:
+    """Drop to user nobody, run each ``shmring`` command in this process, send back [(exit code, output)]."""
+    import contextlib
+    import io
+    import os
+
+    from shmring.cli._app import _load_commands, run
+
+    _load_commands()  # import everything while the installed files are still readable to us
+    os.setgid(65534)
+    os.setuid(65534)
+    results = []
+    for argv in commands:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            code = run(argv)
+        results.append((code, printed.getvalue()))
+    conn.send(results)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pytest
-from _cli_children import hold_open, hold_writer, write_and_exit
+from _cli_children import commands_as_nobody, hold_open, hold_writer, write_and_exit
 from cli_helpers import Run
 
 from shmring import Ring
@@ -84,8 +85,6 @@ def test_gc_removes_only_what_nobody_holds(shmring: Run, shm_dir: Path, unique_n
     old = time.time() - 3600
     os.utime(stale, (old, old))
 
-    import multiprocessing as mp
-
     ours, theirs = mp.get_context("spawn").Pipe()
     holder = spawn(hold_writer, held, theirs)
     assert ours.poll(SPAWN_TIMEOUT_S), "the holding process did not attach within 60 s"
@@ -110,3 +109,21 @@ def test_gc_removes_only_what_nobody_holds(shmring: Run, shm_dir: Path, unique_n
 @pytest.mark.parametrize("argv", [["create", "x"], ["create", "x", "--dtype", "uint8"]])
 def test_create_needs_a_size(shmring: Run, argv: list[str]) -> None:
     assert "shmring" in shmring(*argv, check=2).stderr
+
+
+def test_ls_and_gc_leave_another_users_ring_alone(shmring: Run, shm_dir: Path, unique_name: str,
+                                                 spawn: Callable[..., BaseProcess]) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the command as another user")
+    Ring.create(unique_name, slot_bytes=4096, mode=0o644).close()  # others may read, not write
+    shm_dir.chmod(0o755)  # others may look in, not write
+    ours, theirs = mp.get_context("spawn").Pipe()
+    spawn(commands_as_nobody, theirs, [["ls", "--json"], ["gc", "--json"]])
+    assert ours.poll(SPAWN_TIMEOUT_S), "shmring as user nobody did not answer within 60 s"
+    (ls_code, ls_out), (gc_code, gc_out) = ours.recv()
+    (row,) = [r for r in json.loads(ls_out) if r["name"] == unique_name]
+    assert (ls_code, row["name"], row["layout"]) == (0, unique_name, "no access")
+    assert "permission denied" in row["problem"]
+    report = json.loads(gc_out)
+    assert (gc_code, report["removed"], [v["name"] for v in report["kept"]]) == (0, [], [unique_name])
+    assert (shm_dir / unique_name).exists()
