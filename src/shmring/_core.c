@@ -541,6 +541,105 @@ parse_read_args(Core *self, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t 
     return 0;
 }
 
+/* The answer when there is nothing to read: frames skipped as lost (an int), or None. */
+static PyObject *
+nothing_new(Core *self, Py_ssize_t index, uint64_t cursor, uint64_t release, uint64_t skipped)
+{
+    if (!skipped)
+        Py_RETURN_NONE;
+    record(self, index, cursor, release, 0, skipped);
+    return PyLong_FromUnsignedLongLong(skipped);
+}
+
+static int
+is_frame(PyObject *result)
+{
+    return PyTuple_Check(result) && PyTuple_GET_SIZE(result) == 9;
+}
+
+/* Steps 1-6 of "Read frame k" for a broadcast reader at `k`; see Core_read. */
+static PyObject *
+read_next(Core *self, Py_ssize_t index, uint64_t k, int mode, Py_buffer *into, uint64_t pin)
+{
+    uint64_t skipped = 0;
+    for (;;) {
+        uint64_t written = __atomic_load_n(U64(self, self->o.write_seq), __ATOMIC_SEQ_CST);
+        if (k >= written)
+            return nothing_new(self, index, k, min_u64(pin, k), skipped);
+        if (written - k > self->o.slots) { /* overwritten before we got to it */
+            skipped += written - self->o.slots - k;
+            k = written - self->o.slots;
+            continue;
+        }
+        PyObject *result = NULL;
+        int rc = read_slot(self, k, mode, into, &result);
+        if (rc < 0)
+            return NULL;
+        if (rc == 0) { /* lapped while reading: resume where the writer cannot be */
+            written = __atomic_load_n(U64(self, self->o.write_seq), __ATOMIC_SEQ_CST);
+            uint64_t next = written > self->o.slots ? written - self->o.slots + 1 : 0;
+            next = next > k + 1 ? next : k + 1;
+            skipped += next - k;
+            k = next;
+            continue;
+        }
+        if (!is_frame(result) && skipped) { /* report the skip first; the problem shows next time */
+            Py_DECREF(result);
+            return nothing_new(self, index, k, min_u64(pin, k), skipped);
+        }
+        if (is_frame(result)) {
+            set_lost(result, skipped);
+            record(self, index, k + 1, min_u64(pin, mode == MODE_VIEW ? k : k + 1), 1, skipped);
+        }
+        return result;
+    }
+}
+
+/* Claim and read the next queued frame; see Core_read_queued. */
+static PyObject *
+read_claimed(Core *self, Py_ssize_t index, int mode, Py_buffer *into, uint64_t pin)
+{
+    uint64_t *queue = U64(self, self->o.queue_seq);
+    uint64_t *release = U64(self, entry_at(self, index) + self->o.r_release);
+    uint64_t skipped = 0;
+    for (;;) {
+        uint64_t q = __atomic_load_n(queue, __ATOMIC_SEQ_CST);
+        uint64_t written = __atomic_load_n(U64(self, self->o.write_seq), __ATOMIC_SEQ_CST);
+        if (q >= written) {
+            uint64_t cursor = __atomic_load_n(U64(self, entry_at(self, index) + self->o.r_cursor), __ATOMIC_RELAXED);
+            if (skipped)
+                return nothing_new(self, index, cursor, pin, skipped);
+            record(self, index, cursor, pin, 0, 0); /* drop a pin left by a lost claim race */
+            Py_RETURN_NONE;
+        }
+        if (written - q > self->o.slots) {
+            uint64_t expected = q;
+            if (__atomic_compare_exchange_n(queue, &expected, written - self->o.slots, 0, __ATOMIC_SEQ_CST,
+                                            __ATOMIC_SEQ_CST))
+                skipped += written - self->o.slots - q;
+            continue;
+        }
+        /* Pin before claiming, so a blocked writer cannot reuse the slot in between. */
+        __atomic_store_n(release, min_u64(pin, q), __ATOMIC_SEQ_CST);
+        uint64_t expected = q;
+        if (!__atomic_compare_exchange_n(queue, &expected, q + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+            continue;
+        PyObject *result = NULL;
+        int rc = read_slot(self, q, mode, into, &result);
+        if (rc < 0)
+            return NULL;
+        if (rc == 0) {
+            skipped += 1;
+            continue;
+        }
+        if (is_frame(result))
+            set_lost(result, skipped);
+        record(self, index, q + 1, is_frame(result) && mode == MODE_VIEW ? min_u64(pin, q) : pin,
+               is_frame(result), skipped);
+        return result;
+    }
+}
+
 /* read(index, cursor, mode, out|None, pin) -> None | skipped:int | str | tuple
  *
  * Broadcast read of the next frame at or after `cursor` (steps 1-6 of
@@ -558,54 +657,13 @@ Core_read(Core *self, PyObject *const *args, Py_ssize_t nargs)
     Py_buffer into;
     if (parse_read_args(self, args, nargs, 5, &index, &mode, &into, &has_into, &pin) < 0)
         return NULL;
-    uint64_t k = PyLong_AsUnsignedLongLong(args[1]), skipped = 0;
-    if (k == (uint64_t)-1 && PyErr_Occurred())
-        goto fail;
-    for (;;) {
-        uint64_t written = __atomic_load_n(U64(self, self->o.write_seq), __ATOMIC_SEQ_CST);
-        if (k >= written)
-            break;
-        if (written - k > self->o.slots) { /* overwritten before we got to it */
-            skipped += written - self->o.slots - k;
-            k = written - self->o.slots;
-            continue;
-        }
-        PyObject *result = NULL;
-        int rc = read_slot(self, k, mode, &into, &result);
-        if (rc < 0)
-            goto fail;
-        if (rc == 0) { /* lapped while reading: resume where the writer cannot be */
-            written = __atomic_load_n(U64(self, self->o.write_seq), __ATOMIC_SEQ_CST);
-            uint64_t next = written > self->o.slots ? written - self->o.slots + 1 : 0;
-            next = next > k + 1 ? next : k + 1;
-            skipped += next - k;
-            k = next;
-            continue;
-        }
-        if (has_into)
-            PyBuffer_Release(&into);
-        if (PyTuple_Check(result) && PyTuple_GET_SIZE(result) == 9) {
-            set_lost(result, skipped);
-            uint64_t release = mode == MODE_VIEW ? min_u64(pin, k) : min_u64(pin, k + 1);
-            record(self, index, k + 1, release, 1, skipped);
-        } else if (skipped) {
-            record(self, index, k, min_u64(pin, k), 0, skipped);
-            Py_DECREF(result);
-            return PyLong_FromUnsignedLongLong(skipped);
-        }
-        return result;
-    }
+    PyObject *result = NULL;
+    uint64_t k = PyLong_AsUnsignedLongLong(args[1]);
+    if (!(k == (uint64_t)-1 && PyErr_Occurred()))
+        result = read_next(self, index, k, mode, &into, pin);
     if (has_into)
         PyBuffer_Release(&into);
-    if (skipped) {
-        record(self, index, k, min_u64(pin, k), 0, skipped);
-        return PyLong_FromUnsignedLongLong(skipped);
-    }
-    Py_RETURN_NONE;
-fail:
-    if (has_into)
-        PyBuffer_Release(&into);
-    return NULL;
+    return result;
 }
 
 /* read_queued(index, mode, out|None, pin) -> like read(); claims frames from the shared queue. */
@@ -614,58 +672,14 @@ Core_read_queued(Core *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_ssize_t index;
     int mode, has_into;
-    uint64_t pin, skipped = 0;
+    uint64_t pin;
     Py_buffer into;
     if (parse_read_args(self, args, nargs, 4, &index, &mode, &into, &has_into, &pin) < 0)
         return NULL;
-    uint64_t *queue = U64(self, self->o.queue_seq);
-    uint64_t *release = U64(self, entry_at(self, index) + self->o.r_release);
-    for (;;) {
-        uint64_t q = __atomic_load_n(queue, __ATOMIC_SEQ_CST);
-        uint64_t written = __atomic_load_n(U64(self, self->o.write_seq), __ATOMIC_SEQ_CST);
-        if (q >= written)
-            break;
-        if (written - q > self->o.slots) {
-            uint64_t expected = q;
-            if (__atomic_compare_exchange_n(queue, &expected, written - self->o.slots, 0, __ATOMIC_SEQ_CST,
-                                            __ATOMIC_SEQ_CST))
-                skipped += written - self->o.slots - q;
-            continue;
-        }
-        /* Pin before claiming, so a blocked writer cannot reuse the slot in between. */
-        __atomic_store_n(release, min_u64(pin, q), __ATOMIC_SEQ_CST);
-        uint64_t expected = q;
-        if (!__atomic_compare_exchange_n(queue, &expected, q + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-            continue;
-        PyObject *result = NULL;
-        int rc = read_slot(self, q, mode, &into, &result);
-        if (rc < 0)
-            goto fail;
-        if (rc == 0) {
-            skipped += 1;
-            continue;
-        }
-        if (has_into)
-            PyBuffer_Release(&into);
-        if (PyTuple_Check(result) && PyTuple_GET_SIZE(result) == 9) {
-            set_lost(result, skipped);
-            record(self, index, q + 1, mode == MODE_VIEW ? min_u64(pin, q) : pin, 1, skipped);
-        } else {
-            record(self, index, q + 1, pin, 0, skipped);
-        }
-        return result;
-    }
+    PyObject *result = read_claimed(self, index, mode, &into, pin);
     if (has_into)
         PyBuffer_Release(&into);
-    record(self, index, __atomic_load_n(U64(self, entry_at(self, index) + self->o.r_cursor), __ATOMIC_RELAXED),
-           pin, 0, skipped);
-    if (skipped)
-        return PyLong_FromUnsignedLongLong(skipped);
-    Py_RETURN_NONE;
-fail:
-    if (has_into)
-        PyBuffer_Release(&into);
-    return NULL;
+    return result;
 }
 
 /* set_release(index, release): publish a reader's release position; wake a writer waiting for room. */
@@ -810,6 +824,7 @@ static PyTypeObject CoreType = {
 
 static struct PyModuleDef core_module = {
     PyModuleDef_HEAD_INIT, "shmring._core", "The per-frame fast path of the shmring ring protocol.", -1, NULL,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC

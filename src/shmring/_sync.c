@@ -520,6 +520,7 @@ static PyMethodDef sync_methods[] = {
 static struct PyModuleDef sync_module = {
     PyModuleDef_HEAD_INIT, "shmring._sync",
     "Atomics, shared futexes and OFD locks on words of any writable buffer (the C core of shmring).", -1, sync_methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC
