@@ -102,9 +102,10 @@ class Writer:
             FrameError: frame, metadata or schema do not fit the ring (nothing written).
             WaitTimeout: ``block`` policy and no room within ``timeout``.
         """
-        arr = _as_array(data)
+        # The per-frame path: checks are cached per frame type, metadata encoded only if given.
+        arr = data if data.__class__ is np.ndarray and data.flags.c_contiguous else _as_array(data)
         typestr = self._typestr(arr.shape, arr.dtype)
-        meta_raw = self._encode_meta(meta, flags)
+        meta_raw = None if meta is None and flags == 0 else self._encode_meta(meta, flags)
         m = self._ring._mapping()
         if self._unguarded:  # a sole writer that never waits: straight to the fast path
             return m.core.put(None, arr, typestr, arr.shape, flags, meta_raw)
