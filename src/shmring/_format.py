@@ -18,7 +18,7 @@ names every offset once. All integers are little-endian::
       line 4   queue      queue_seq u64 (next frame a queue reader claims)
       line 5   space      space u32 (futex), waiters u32
       line 6   writer     writer-lock wake word (2 x u32)
-      line 7   lease bytes (writer presence at its first byte)
+      line 7   lock bytes: 448 writer presence, 449 writer put lock, 450 attached
       1024     reader table: READER_ENTRIES entries of 64 bytes
 
     slot (stride a multiple of 4096):
