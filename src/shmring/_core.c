@@ -55,6 +55,7 @@ typedef struct {
     PyObject_HEAD
     Py_buffer view;
     int has_view;
+    int busy; /* calls in progress that let the GIL go while on the mapping; release() waits for them */
     Offsets o;
 } Core;
 
@@ -120,16 +121,23 @@ typestr_itemsize(const char *t, size_t n)
     return size;
 }
 
+/* Large copies run without the GIL so other threads go on meanwhile. `busy`
+ * is raised while they do: a release() from another thread (closing the
+ * ring) then waits instead of letting the mapping go under the copy. */
 static void
-copy_maybe_nogil(void *dst, const void *src, size_t n)
+copy_maybe_nogil(Core *self, void *dst, const void *src, size_t n)
 {
-    if (n >= NOGIL_COPY_BYTES) {
-        Py_BEGIN_ALLOW_THREADS
+    if (n < NOGIL_COPY_BYTES) {
         memcpy(dst, src, n);
-        Py_END_ALLOW_THREADS
-    } else {
-        memcpy(dst, src, n);
+        return;
     }
+    __atomic_fetch_add(&self->busy, 1, __ATOMIC_SEQ_CST);
+    Py_BEGIN_ALLOW_THREADS
+    memcpy(dst, src, n);
+    Py_END_ALLOW_THREADS
+    /* Lowered only with the GIL back: the rest of this call still reads the
+     * mapping, and release() proceeds only when it holds the GIL and sees 0. */
+    __atomic_fetch_sub(&self->busy, 1, __ATOMIC_SEQ_CST);
 }
 
 /* ---------- construction -------------------------------------------------- */
@@ -200,6 +208,11 @@ static PyObject *
 Core_release(Core *self, PyObject *unused)
 {
     (void)unused;
+    while (__atomic_load_n(&self->busy, __ATOMIC_SEQ_CST) > 0) {
+        Py_BEGIN_ALLOW_THREADS /* a copy or spin in another thread is still on the mapping */
+        sched_yield();
+        Py_END_ALLOW_THREADS
+    }
     if (self->has_view) {
         PyBuffer_Release(&self->view);
         self->has_view = 0;
@@ -306,7 +319,7 @@ Core_put(Core *self, PyObject *const *args, Py_ssize_t nargs)
         PyBuffer_Release(&data);
         return NULL;
     }
-    copy_maybe_nogil(AT(self, slot + self->o.payload_offset), data.buf, (size_t)data.len);
+    copy_maybe_nogil(self, AT(self, slot + self->o.payload_offset), data.buf, (size_t)data.len);
     PyBuffer_Release(&data);
     commit_slot(self, seq);
     return PyLong_FromUnsignedLongLong(seq);
@@ -434,13 +447,13 @@ read_slot(Core *self, uint64_t k, int mode, Py_buffer *into, PyObject **result)
         if (mode == MODE_COPY) {
             payload = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)h.nbytes);
             if (payload)
-                copy_maybe_nogil(PyByteArray_AS_STRING(payload), src, h.nbytes);
+                copy_maybe_nogil(self, PyByteArray_AS_STRING(payload), src, h.nbytes);
         } else if (mode == MODE_INTO) {
             if ((uint64_t)into->len < h.nbytes) {
                 problem = "";  /* reported below as a size mismatch */
                 payload = PyLong_FromUnsignedLongLong(h.nbytes);
             } else {
-                copy_maybe_nogil(into->buf, src, h.nbytes);
+                copy_maybe_nogil(self, into->buf, src, h.nbytes);
                 payload = (Py_INCREF(Py_None), Py_None);
             }
         } else {
@@ -766,6 +779,7 @@ Core_spin(Core *self, PyObject *const *args, Py_ssize_t nargs)
     }
     uint64_t *word = U64(self, off), until = now_ns(CLOCK_MONOTONIC) + (uint64_t)(seconds * 1e9);
     int seen = 0;
+    __atomic_fetch_add(&self->busy, 1, __ATOMIC_SEQ_CST);
     Py_BEGIN_ALLOW_THREADS
     for (unsigned i = 0;; i++) {
         if (__atomic_load_n(word, __ATOMIC_ACQUIRE) > beyond) {
@@ -785,6 +799,7 @@ Core_spin(Core *self, PyObject *const *args, Py_ssize_t nargs)
 #endif
     }
     Py_END_ALLOW_THREADS
+    __atomic_fetch_sub(&self->busy, 1, __ATOMIC_SEQ_CST);
     return PyBool_FromLong(seen);
 }
 

@@ -251,6 +251,28 @@ def test_closing_the_ring_ends_a_subscription_and_a_blocked_get_cleanly(ring: An
         blocked.try_get()
 
 
+def test_closing_a_ring_under_a_writer_thread_copying_large_frames_is_an_error_not_a_crash(
+        shm_dir: Path, unique_name: str) -> None:
+    ring = shmring.Ring.create(unique_name, slots=4, slot_bytes=8 << 20, meta_bytes=0)
+    writer, frame = ring.writer(), np.ones(2 << 20, np.uint32)  # copied with the GIL released
+    writing, ended = threading.Event(), []
+
+    def write_forever() -> None:
+        try:
+            while True:
+                writer.put(frame)
+                writing.set()
+        except shmring.ShmringError as err:
+            ended.append(err)
+
+    thread = threading.Thread(target=write_forever)
+    thread.start()
+    assert writing.wait(10), "the writer thread never wrote"
+    ring.close()  # waits for a copy in flight instead of unmapping under it
+    thread.join(10)
+    assert not thread.is_alive() and len(ended) == 1 and isinstance(ended[0], shmring.ClosedError)
+
+
 def test_reader_table_full_is_a_clear_error(ring: Any) -> None:
     readers = [ring.reader() for _ in range(F.READER_ENTRIES)]
     with pytest.raises(shmring.ShmringError, match="48 live readers"):
