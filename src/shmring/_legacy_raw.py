@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ._errors import SegmentPermissionError
@@ -15,7 +16,7 @@ class RawAccess:
     """``read``/``write`` at any offset of the mapped file, bounds-checked; the base of SharedMem."""
 
     _seg: Segment
-    _locker: Locker
+    _locker: Locker | None
 
     @property
     def path(self) -> Path:
@@ -51,7 +52,7 @@ class RawAccess:
         payload = memoryview(data).cast("B")
         self._check_range(pos, len(payload))
         self._seg.mapping()[pos : pos + len(payload)] = payload
-        self._locker.data_signal.announce()
+        self._require_locker("write").data_signal.announce()
 
     def wait_write(self, seen: int, timeout: float) -> int:
         """Sleep up to ``timeout`` s until a shmring :meth:`write`/put after ``seen``; return the new mark.
@@ -59,18 +60,30 @@ class RawAccess:
         ``seen`` is a previous return value (or :meth:`write_mark`). Original
         writers never signal, so callers must still look every ``timeout`` seconds.
         """
+        if self._locker is None:
+            # A read-only handle without the lock file hears no one: it can only
+            # look again later, exactly as with an original writer.
+            time.sleep(timeout)
+            return seen
         self._locker.data_signal.sleep(seen, timeout)
         return self._locker.data_signal.snapshot()
 
     def write_mark(self) -> int:
         """The current value of the write signal, for :meth:`wait_write`."""
-        return self._locker.data_signal.snapshot()
+        return 0 if self._locker is None else self._locker.data_signal.snapshot()
 
     def _check_range(self, pos: int, n: int) -> None:
         size = self._seg.size
         if pos < 0 or n < 0 or pos + n > size:
             raise ValueError(f"range pos={pos} n={n} leaves {self.path} ({size} bytes): "
                              f"need 0 <= pos and pos + n <= {size}")
+
+    def _require_locker(self, what: str) -> Locker:
+        if self._locker is None:
+            raise SegmentPermissionError(
+                f"{what} needs the lock file of {self.path}, which this user may not use "
+                "(the file was opened read-only)", path=str(self.path))
+        return self._locker
 
     def _require_writable(self, what: str) -> None:
         self._seg.mapping()

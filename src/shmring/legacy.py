@@ -71,7 +71,7 @@ class SharedMem(RawAccess):
     stores for them (payload and BufHeader, then head, then count).
     """
 
-    def __init__(self, seg: Segment, header: MemHeader | None, locker: Locker) -> None:
+    def __init__(self, seg: Segment, header: MemHeader | None, locker: Locker | None) -> None:
         """Wrap an opened segment; use the factories."""
         self._seg = seg
         self._header = header
@@ -141,7 +141,7 @@ class SharedMem(RawAccess):
         seg = open_segment(path, writable, fmt.MEM_HEADER.size)
         try:
             header = checked_header(seg)
-            locker = Locker.for_file(path, timeout=LOCK_TIMEOUT)
+            locker = _locker_for(seg)
         except BaseException:
             seg.close()
             raise
@@ -171,7 +171,7 @@ class SharedMem(RawAccess):
         path = legacy_path(name_or_path, directory)
         seg = open_segment(path, writable, 1)
         try:
-            return cls(seg, None, Locker.for_file(path, timeout=LOCK_TIMEOUT))
+            return cls(seg, None, _locker_for(seg))
         except BaseException:
             seg.close()
             raise
@@ -182,7 +182,8 @@ class SharedMem(RawAccess):
             listener.stop()
         if not self._seg.closed:
             self._seg.close()
-            self._locker.close()
+            if self._locker is not None:
+                self._locker.close()
 
     def delete(self) -> None:
         """Remove the file (if its name still names the file this handle mapped) and close this handle."""
@@ -205,8 +206,12 @@ class SharedMem(RawAccess):
 
     @property
     def locker(self) -> Locker:
-        """The :class:`Locker` every header update of this file goes through."""
-        return self._locker
+        """The :class:`Locker` every header update of this file goes through.
+
+        Raises:
+            SegmentPermissionError: a read-only handle that may not use the lock file.
+        """
+        return self._require_locker("the Locker")
 
     @property
     def item_size(self) -> int:
@@ -260,14 +265,14 @@ class SharedMem(RawAccess):
                 raise ValueError(f"{name} must be a uint32 (0..{fmt.UINT32_MAX}), got {value!r}")
         self._put_counter = (self._put_counter + 1) & fmt.UINT32_MAX
         record = (self._put_counter, width, height, flags)
-        with self._locker:
+        with self._require_locker("put_buf"):
             stored = self._put_locked(payload, record)
             # Full may mean nobody drains this file any more: a restarted C++
             # consumer re-created it. Move to the new file if so.
             if not stored and self._reattach_if_replaced():
                 stored = self._put_locked(payload, record)
         if stored:
-            self._locker.data_signal.announce()
+            self._require_locker("put_buf").data_signal.announce()
         return stored
 
     def _put_locked(self, payload: memoryview, record: tuple[int, int, int, int]) -> bool:
@@ -305,7 +310,7 @@ class SharedMem(RawAccess):
         if timeout is not None and timeout < 0:
             raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
         deadline = None if timeout is None else time.monotonic() + timeout
-        signal = self._locker.data_signal
+        signal = self._require_locker("get_buf").data_signal
         while True:
             seen = signal.snapshot()  # before looking, so a put after the look still wakes us
             got = self._get_once(dtype, shape)
@@ -317,7 +322,7 @@ class SharedMem(RawAccess):
             signal.sleep(seen, poll_interval if remaining is None else min(poll_interval, remaining))
 
     def _get_once(self, dtype: Any, shape: tuple[int, ...] | None) -> Buf | None:
-        with self._locker:
+        with self._require_locker("get_buf"):
             got = self._get_locked(dtype, shape)
             # Empty may mean the producer re-created the file (the C++ init()
             # deletes and re-creates it): follow it to the new file.
@@ -404,3 +409,17 @@ def inspect(path: str | os.PathLike[str]) -> MemHeader | None:
     header = fmt.read_header(raw)
     fmt.validate_header(header, size, path)
     return header
+
+
+def _locker_for(seg: Segment) -> Locker | None:
+    """The file's Locker; None for a read-only handle whose user may not use the lock file.
+
+    A read-only handle only reads (``read``, ``header``), which needs no lock;
+    it then also learns of new data only by looking (as with the originals).
+    """
+    try:
+        return Locker.for_file(seg.path, timeout=LOCK_TIMEOUT)
+    except PermissionError:  # SegmentPermissionError is one too
+        if seg.writable:
+            raise
+        return None

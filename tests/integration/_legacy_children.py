@@ -62,3 +62,20 @@ def answer_messages(path: str, count: int, ready: Any) -> None:
     ready.set()
     for _ in range(count):
         answer(Path(path), timeout=30)
+
+
+def read_as_nobody(path: str, report: Any) -> None:
+    """Drop to user nobody, open ``path`` read-only, report what reading and taking did."""
+    import os
+
+    from shmring import SegmentPermissionError
+
+    os.setgid(65534)
+    os.setuid(65534)
+    with SharedMem.open(Path(path)) as mem:
+        outcome = {"writable": mem.writable, "count": mem.header().count, "head_bytes": mem.read(0, 4)}
+        try:
+            mem.get_buf()
+        except SegmentPermissionError as err:
+            outcome["get_buf"] = str(err)
+    report.put(outcome)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,3 +160,20 @@ def test_read_only_handle_reads_but_does_not_take(tmp_path: Path) -> None:
             mem.get_buf()
         with pytest.raises(PermissionError, match="put_buf"):
             mem.put_buf(b"x")
+
+
+def test_another_user_with_read_access_reads_without_the_lock(shm_dir: Path, spawn: Any) -> None:
+    from _legacy_children import read_as_nobody
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the reader as another user")
+    shm_dir.chmod(0o755)  # others may look in (the lock file lives here too), not write
+    path = shm_dir / "smem_shared"
+    with SharedMem.create(path, item_size=16, item_alloc=4, mode=0o644) as mem:
+        assert mem.put_buf(b"frame")
+        report = mp.get_context("spawn").Queue()
+        spawn(read_as_nobody, str(path), report)
+        outcome = report.get(timeout=60)
+    assert outcome["writable"] is False and outcome["count"] == 1
+    assert outcome["head_bytes"] == (0x11031973).to_bytes(4, "little")
+    assert "get_buf needs write access" in outcome["get_buf"]
