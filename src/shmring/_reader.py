@@ -27,6 +27,7 @@ from . import _meta
 from ._core import MODE_COPY, MODE_INTO, MODE_VIEW
 from ._errors import BrokenError, ClosedError, ShmringError, WaitTimeout
 from ._frame import Frame
+from ._pool import POOL_FROM_BYTES, BufferPool
 from ._ring import RECHECK_S
 from ._subscription import Subscription, aiterate
 
@@ -67,6 +68,8 @@ class Reader:
         self._interrupt = False
         self._sleeping = 0  # threads inside _sleep_once; close() waits for them to leave
         self._sleep_cv = threading.Condition()
+        slot_bytes = ring._mapping().layout.slot_bytes
+        self._pool = BufferPool(slot_bytes) if slot_bytes >= POOL_FROM_BYTES else None
         self._lease: Lease | None = None
         self._attach(ring._mapping(), start)
 
@@ -155,10 +158,14 @@ class Reader:
         """
         mode = MODE_VIEW if view else (MODE_COPY if out is None else MODE_INTO)
         pin = min(self._held) if self._held else _NO_PIN
+        into: Any = out  # the buffer C copies into: the caller's, a pooled one, or none
+        if mode == MODE_COPY and self._pool is not None:  # large frames: copy into a reused buffer
+            into = self._pool.take()
+        c_mode = MODE_INTO if into is not None else mode
         if self.queue:
-            got = m.core.read_queued(self._index, mode, out, pin)
+            got = m.core.read_queued(self._index, c_mode, into, pin)
         else:
-            got = m.core.read(self._index, self._cursor, mode, out, pin)
+            got = m.core.read(self._index, self._cursor, c_mode, into, pin)
         if got.__class__ is not tuple or len(got) != 9:
             self._no_frame(got, out)
             return None
@@ -170,7 +177,11 @@ class Reader:
         dtype = _DTYPES.get(typestr) or _dtype(typestr)
         meta = _meta.decode(meta_raw) if meta_raw else {}
         if mode == MODE_COPY:
-            return Frame(np.ndarray(shape, dtype, payload), seq, ts, mono, meta, flags, lost)
+            if into is None:
+                return Frame(np.ndarray(shape, dtype, payload), seq, ts, mono, meta, flags, lost)
+            data = np.ndarray(shape, dtype, into)
+            self._pool.lend(into, data)  # type: ignore[union-attr]
+            return Frame(data, seq, ts, mono, meta, flags, lost)
         if view:
             self._held.add(seq)  # pins the slot under block until the frame is released
             return Frame(np.ndarray(shape, dtype, m.readonly, payload), seq, ts, mono, meta, flags, lost, self)

@@ -417,3 +417,23 @@ def test_a_frame_written_from_the_spec_alone_is_read_back(shm_dir: Path, unique_
         frame = reader.get(timeout=1)
     assert (frame.seq, frame.timestamp_ns, frame.monotonic_ns, frame.flags) == (0, 111, 222, 5)
     assert frame.data.tolist() == [[0, 1, 2], [3, 4, 5]] and frame.meta == {"K": 1}
+
+
+def test_large_copies_reuse_a_buffer_only_once_its_frame_is_gone(shm_dir: Path, unique_name: str) -> None:
+    with shmring.Ring.create(unique_name, slots=4, slot_bytes=2 << 20, meta_bytes=0) as ring:
+        w, r = ring.writer(), ring.reader()
+        for value in range(4):
+            w.put(np.full(1 << 20, value, np.uint16))
+        kept = r.get(timeout=1)
+        second = r.get(timeout=1)
+        assert not np.shares_memory(kept.data, second.data), "a frame still held is never reused"
+        address = second.data.ctypes.data
+        del second
+        third = r.get(timeout=1)
+        assert third.data.ctypes.data == address, "the buffer of a dropped frame is reused"
+        view_of_third = third.data[::2]
+        del third
+        fourth = r.get(timeout=1)
+        assert not np.shares_memory(view_of_third, fourth.data), "a view keeps its frame's buffer"
+        assert (kept.data == 0).all() and (view_of_third == 2).all() and (fourth.data == 3).all()
+        assert fourth.data.flags.writeable
