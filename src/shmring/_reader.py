@@ -203,7 +203,7 @@ class Reader:
             raise BrokenError(f"ring {self._ring.name!r}: {got}", name=self._ring.name)
         needed = got[1]  # type: ignore[index]
         raise ValueError(f"out holds {out.nbytes if out is not None else 0:,} bytes, the frame "
-                         f"needs {needed:,}; the frame is lost to this reader")
+                         f"needs {needed:,}; the frame stays unread")
 
     def _take_lost(self, lost: int) -> int:
         """Frames lost just before the one being returned (including earlier skips)."""

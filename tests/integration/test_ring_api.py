@@ -170,6 +170,11 @@ def test_out_buffer_is_filled_in_place(ring: Any) -> None:
         w.put(np.arange(6, dtype=np.int16))
         with pytest.raises(ValueError, match=r"out must be \(6,\) int16"):
             r.get(out=out)
+        w.put(np.arange(8, dtype=np.int16))
+        small = np.empty(2, np.int16)
+        with pytest.raises(ValueError, match="out holds 4 bytes, the frame needs 16; the frame stays unread"):
+            r.get(out=small)
+        assert r.get(timeout=1).data.tolist() == list(range(8))
 
 
 def test_iteration_subscribe_and_aiter(ring: Any) -> None:
