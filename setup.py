@@ -1,4 +1,4 @@
-"""Build the one C extension; everything else lives in pyproject.toml."""
+"""Build the two C extensions; everything else lives in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -9,6 +9,11 @@ setup(
         # Atomics, futexes and OFD locks on any buffer: the primitives.
         Extension("shmring._sync", sources=["src/shmring/_sync.c"], extra_compile_args=FLAGS),
         # The ring's per-frame protocol steps, one call per put or get.
-        Extension("shmring._core", sources=["src/shmring/_core.c"], extra_compile_args=FLAGS),
+        Extension(
+            "shmring._core",
+            sources=["src/shmring/_core.c", "src/shmring/_core_write.c", "src/shmring/_core_read.c"],
+            depends=["src/shmring/_core.h"],
+            extra_compile_args=FLAGS,
+        ),
     ]
 )
