@@ -59,10 +59,10 @@ OFF_SCHEMA = 64
 # -- header: hot words, each group on its own cache line --------------------
 OFF_WRITE_SEQ = 128          # u64: number of frames committed (next seq to write)
 OFF_NOTIFY = 192             # u32 futex word, bumped after commits readers wait for
-OFF_NOTIFY_WAITERS = 196     # u32 readers asleep on OFF_NOTIFY
+OFF_NOTIFY_WAITERS = OFF_NOTIFY + 4  # u32 readers asleep on OFF_NOTIFY (a WakeWord pair)
 OFF_QUEUE_SEQ = 256          # u64: next frame a queue-mode reader claims
 OFF_SPACE = 320              # u32 futex word, bumped when readers release frames
-OFF_SPACE_WAITERS = 324      # u32 writers asleep on OFF_SPACE
+OFF_SPACE_WAITERS = OFF_SPACE + 4  # u32 writers asleep on OFF_SPACE (a WakeWord pair)
 OFF_WRITER_WAKE = 384        # WakeWord (2 x u32) of the shared-writer lock
 
 # -- lock bytes (file offsets used only for OFD locks, never read or written) --

@@ -54,11 +54,23 @@ def reopen(fd: int, *, writable: bool = True) -> int:
 
 
 class WakeWord:
-    """A pair of 32-bit words in shared memory that lock releases bump and waiters sleep on.
+    """A pair of 32-bit words in shared memory: a counter waiters sleep on, and a sleeper count.
+
+    Two ways to use it, both free of lost wake-ups (all read-modify-writes are
+    sequentially consistent):
+
+    * lock releases: :meth:`announce` always bumps the counter and makes the
+      wake syscall only when someone sleeps; :meth:`sleep` registers, waits
+      and unregisters (the waiter took its :meth:`snapshot` before looking).
+    * a ring's notify and space words, where the writer must not pay even the
+      bump when nobody waits: :meth:`wake_sleepers` bumps only if someone is
+      registered, so a sleeper :meth:`register`-s *before* re-checking its
+      condition, then :meth:`wait`-s, then :meth:`unregister`-s.
 
     Args:
-        buf: a writable buffer shared by every user of the lock (the segment's mmap).
-        offset: 8-byte aligned offset of the pair in ``buf``.
+        buf: a writable buffer shared by every user (the segment's mmap).
+        offset: 8-byte aligned offset of the pair in ``buf``: the counter,
+            then the sleeper count.
     """
 
     def __init__(self, buf: object, offset: int) -> None:
@@ -68,20 +80,39 @@ class WakeWord:
     def snapshot(self) -> int:
         return _sync.load32(self.buf, self.offset + _SEQ)
 
+    def register(self) -> None:
+        _sync.fetch_add32(self.buf, self.offset + _SLEEPERS, 1)
+
+    def unregister(self) -> None:
+        _sync.fetch_add32(self.buf, self.offset + _SLEEPERS, -1)
+
+    def wait(self, seen: int, timeout: float | None) -> int:
+        """Sleep while the counter still reads ``seen`` (call between register and unregister)."""
+        return _sync.futex_wait(self.buf, self.offset + _SEQ, seen, timeout)
+
     def sleep(self, seen: int, timeout: float) -> None:
         # Count ourselves in before sleeping; the unlocker bumps the counter
-        # before it reads the sleeper count (both sequentially consistent), so
-        # either it sees us and wakes us, or we see the new value and return.
-        _sync.fetch_add32(self.buf, self.offset + _SLEEPERS, 1)
+        # before it reads the sleeper count, so either it sees us and wakes
+        # us, or we see the new value and return.
+        self.register()
         try:
-            _sync.futex_wait(self.buf, self.offset + _SEQ, seen, timeout)
+            self.wait(seen, timeout)
         finally:
-            _sync.fetch_add32(self.buf, self.offset + _SLEEPERS, -1)
+            self.unregister()
 
     def announce(self) -> None:
         _sync.fetch_add32(self.buf, self.offset + _SEQ, 1)
         if _sync.load32(self.buf, self.offset + _SLEEPERS):
             _sync.futex_wake(self.buf, self.offset + _SEQ)
+
+    def wake_sleepers(self) -> None:
+        """Bump and wake only if someone registered (the ring's per-frame path)."""
+        if _sync.load32(self.buf, self.offset + _SLEEPERS):
+            self.wake_all()
+
+    def wake_all(self) -> None:
+        _sync.fetch_add32(self.buf, self.offset + _SEQ, 1)
+        _sync.futex_wake(self.buf, self.offset + _SEQ)
 
 
 class RangeLock:

@@ -30,15 +30,20 @@ class BufferPool:
         self.limit = limit
         self._entries: list[_Entry] = []
 
-    def take(self) -> bytearray:
-        """A buffer no live array uses (a new one if all are lent)."""
+    def take(self) -> bytearray | None:
+        """A buffer no live array uses; None when all ``limit`` are lent.
+
+        None lets the caller copy into a fresh allocation only once a frame is
+        really there, so polling an empty ring never allocates.
+        """
         for entry in self._entries:
             if entry[1] is None or entry[1]() is None:
                 entry[1] = None
                 return entry[0]  # type: ignore[no-any-return]
+        if len(self._entries) == self.limit:
+            return None
         buf = bytearray(self.size)
-        if len(self._entries) < self.limit:
-            self._entries.append([buf, None])
+        self._entries.append([buf, None])
         return buf
 
     def lend(self, buf: bytearray, array: np.ndarray[Any, Any]) -> None:

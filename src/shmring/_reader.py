@@ -263,7 +263,7 @@ class Reader:
 
     def _sleep_registered(self, m: _Mapping, deadline: float | None, timeout: float | None, view: bool,
                           out: np.ndarray[Any, Any] | None) -> Frame | None:
-        seen = m.notify.value()
+        seen = m.notify.snapshot()
         m.notify.register()
         try:
             frame = self._take(m, view, out)  # re-check after registering: no lost wake-up
@@ -272,7 +272,7 @@ class Reader:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise WaitTimeout(self._timeout_message(m, timeout), timeout=timeout, name=self._ring.name)
-            m.notify.sleep(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
+            m.notify.wait(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
         finally:
             m.notify.unregister()
         if self._interrupt:
@@ -310,7 +310,7 @@ class Reader:
         if not self._ring.closed:
             m = self._ring._mapping()
             m.table.free(self._index)
-            m.space.wake()
+            m.space.wake_sleepers()
         self._lease.release()
         self._lease = None
         self._held.clear()

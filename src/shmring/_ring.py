@@ -17,9 +17,9 @@ from . import _format as F
 from . import _segment, _sync
 from ._core import Core
 from ._errors import BrokenError, ClosedError, LayoutError
-from ._locks import Lease, reopen
+from ._locks import Lease, WakeWord, reopen
 from ._segment import NameOrPath, Segment
-from ._table import ReaderInfo, ReaderTable, WakeChannel
+from ._table import ReaderInfo, ReaderTable
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
@@ -54,7 +54,6 @@ class _Mapping:
         self.seg = seg
         self.layout = layout
         self.buf = seg.mapping()
-        self.u8 = np.frombuffer(self.buf, dtype=np.uint8)
         self.readonly = memoryview(self.buf).toreadonly()  # base of zero-copy reader views
         self.core = Core(self.buf, F.core_offsets(layout))
         self.probe_fd = reopen(seg.fd)
@@ -64,8 +63,8 @@ class _Mapping:
         self.attached_fd = reopen(seg.fd)
         _sync.ofd_lock(self.attached_fd, F.LOCK_ATTACHED, 1, False, False)
         self.table = ReaderTable(self.buf, self.probe_fd)
-        self.notify = WakeChannel(self.buf, F.OFF_NOTIFY, F.OFF_NOTIFY_WAITERS)
-        self.space = WakeChannel(self.buf, F.OFF_SPACE, F.OFF_SPACE_WAITERS)
+        self.notify = WakeWord(self.buf, F.OFF_NOTIFY)  # its sleeper count is OFF_NOTIFY_WAITERS
+        self.space = WakeWord(self.buf, F.OFF_SPACE)  # and OFF_SPACE_WAITERS
 
     def write_seq(self) -> int:
         return _sync.load64(self.buf, F.OFF_WRITE_SEQ)
@@ -82,7 +81,7 @@ class _Mapping:
         self.core.release()
         # numpy views handed to users keep the mmap exported; then the pages
         # stay mapped until the last view is garbage-collected.
-        del self.u8, self.readonly, self.table, self.notify, self.space, self.buf, self.core
+        del self.readonly, self.table, self.notify, self.space, self.buf, self.core
         try:
             self.seg.close()
         except BufferError:

@@ -37,19 +37,27 @@ enum { WAIT_WOKEN = 0, WAIT_TIMED_OUT = 1, WAIT_VALUE_CHANGED = 2 };
 
 /* ---------- buffer access ---------------------------------------------- */
 
+/* obj as a Python int (anything with __index__, numpy scalars included), or a
+ * TypeError naming the argument. New reference. */
+static PyObject *
+index_of(PyObject *obj, const char *what)
+{
+    PyObject *index = PyNumber_Index(obj);
+    if (!index && PyErr_ExceptionMatches(PyExc_TypeError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s must be an int, got %.100s", what, Py_TYPE(obj)->tp_name);
+    }
+    return index;
+}
+
 /* An integer argument (anything with __index__) in [lo, hi], named in errors:
  * a float is a TypeError, a value out of range (even beyond 64 bits) a ValueError. */
 static int
 as_integer(PyObject *obj, const char *what, long long lo, long long hi, long long *out)
 {
-    PyObject *index = PyNumber_Index(obj);
-    if (!index) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_TypeError, "%s must be an int, got %.100s", what, Py_TYPE(obj)->tp_name);
-        }
+    PyObject *index = index_of(obj, what);
+    if (!index)
         return -1;
-    }
     int overflow = 0;
     long long v = PyLong_AsLongLongAndOverflow(index, &overflow);
     Py_DECREF(index);
@@ -139,14 +147,9 @@ check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t lo, Py_ssize_t hi)
 static int
 as_word(PyObject *obj, int bits, const char *what, uint64_t *out)
 {
-    PyObject *index = PyNumber_Index(obj);
-    if (!index) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_TypeError, "%s must be an int, got %.100s", what, Py_TYPE(obj)->tp_name);
-        }
+    PyObject *index = index_of(obj, what);
+    if (!index)
         return -1;
-    }
     unsigned long long v = PyLong_AsUnsignedLongLong(index);
     Py_DECREF(index);
     if ((v == (unsigned long long)-1 && PyErr_Occurred()) || (bits == 32 && v > UINT32_MAX)) {

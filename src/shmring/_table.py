@@ -1,4 +1,4 @@
-"""The reader table and the two wake-up words of a ring (notify and space).
+"""The reader table of a ring.
 
 Both sides of a ring meet here: readers publish how far they have read and
 released; writers under ``block``/``drop`` compute how far they may write;
@@ -16,43 +16,6 @@ from typing import Any
 from . import _format as F
 from . import _sync
 from ._locks import Lease
-
-
-class WakeChannel:
-    """A futex word plus a sleeper count: sleepers register, wakers skip the syscall when none do.
-
-    Ordering (all read-modify-writes are sequentially consistent): a sleeper
-    reads the word, registers, re-checks its condition, then sleeps only if
-    the word still holds the value read. A waker changes the condition, then
-    reads the sleeper count and bumps + wakes only if someone registered.
-    Either the waker sees the sleeper, or the sleeper's re-check sees the
-    change: no wake-up is ever lost.
-    """
-
-    def __init__(self, buf: Any, word: int, sleepers: int) -> None:
-        self.buf = buf
-        self.word = word
-        self.sleepers = sleepers
-
-    def value(self) -> int:
-        return _sync.load32(self.buf, self.word)
-
-    def register(self) -> None:
-        _sync.fetch_add32(self.buf, self.sleepers, 1)
-
-    def unregister(self) -> None:
-        _sync.fetch_add32(self.buf, self.sleepers, -1)
-
-    def sleep(self, seen: int, timeout: float | None) -> int:
-        return _sync.futex_wait(self.buf, self.word, seen, timeout)
-
-    def wake(self) -> None:
-        if _sync.load32(self.buf, self.sleepers):
-            self.wake_all()
-
-    def wake_all(self) -> None:
-        _sync.fetch_add32(self.buf, self.word, 1)
-        _sync.futex_wake(self.buf, self.word)
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,7 @@ class Writer:
         deadline = None if timeout is None else time.monotonic() + timeout
         reap = False
         while True:
-            seen = m.space.value()
+            seen = m.space.snapshot()
             if self._has_space(m, seq, reap):
                 return True
             if m.layout.policy == "drop":
@@ -238,7 +238,7 @@ class Writer:
                 # reap them) at least every RECHECK_S seconds.
                 from ._ring import RECHECK_S
 
-                m.space.sleep(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
+                m.space.wait(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
         finally:
             m.space.unregister()
 

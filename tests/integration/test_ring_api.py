@@ -442,3 +442,15 @@ def test_large_copies_reuse_a_buffer_only_once_its_frame_is_gone(shm_dir: Path, 
         assert not np.shares_memory(view_of_third, fourth.data), "a view keeps its frame's buffer"
         assert (kept.data == 0).all() and (view_of_third == 2).all() and (fourth.data == 3).all()
         assert fourth.data.flags.writeable
+
+
+def test_frames_held_beyond_the_pool_are_plain_copies(shm_dir: Path, unique_name: str) -> None:
+    with shmring.Ring.create(unique_name, slots=8, slot_bytes=1 << 20, meta_bytes=0) as ring:
+        w, r = ring.writer(), ring.reader()
+        for value in range(6):
+            w.put(np.full(1 << 19, value, np.uint16))
+        held = [r.get(timeout=1) for _ in range(6)]  # more than the reader's four pooled buffers
+        assert r.try_get() is None
+        for i, frame in enumerate(held):
+            assert (frame.data == i).all()
+            assert not any(np.shares_memory(frame.data, other.data) for other in held[i + 1:])

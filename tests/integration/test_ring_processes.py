@@ -120,7 +120,7 @@ def test_reader_killed_under_block_releases_the_writer(shm_dir: Path, unique_nam
     os.kill(child.pid, signal.SIGKILL)
     child.join(10)
     assert writer.put(frame_for(4), timeout=5) == 4, "the dead reader must be reaped"
-    assert all(not row.alive for row in ring.readers()) or ring.readers() == []
+    assert ring.readers() == [], "the writer frees the dead reader's entry"
     ring.close()
 
 
