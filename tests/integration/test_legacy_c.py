@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import queue
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import _legacy_children as kids
 import pytest
+from requires import require_program
 
 from shmring import SharedMem
 
@@ -23,9 +23,7 @@ ITEM_SIZE, ITEM_ALLOC = 8, 3
 @pytest.fixture(scope="module")
 def peer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The C peer, compiled with the machine's cc."""
-    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if cc is None:
-        pytest.skip("no C compiler (cc/gcc/clang) on PATH to build tests/integration/c/legacy_peer.c")
+    cc = require_program("gcc", "gcc")
     exe = tmp_path_factory.mktemp("cpeer") / "legacy_peer"
     build = subprocess.run([cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(exe),
                             str(PEER_SOURCE)], capture_output=True, text=True, timeout=120, check=False)
