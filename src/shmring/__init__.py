@@ -19,6 +19,7 @@ from ._errors import (
     WouldBlock,
 )
 from ._frame import Frame
+from ._info import ReaderInfo, RingInfo, RingStats
 from ._legacy_locker import Locker
 from ._locks import Lease, RangeLock
 from ._reader import Reader
@@ -41,7 +42,10 @@ __all__ = [
     "NoSpaceError",
     "RangeLock",
     "Reader",
+    "ReaderInfo",
     "Ring",
+    "RingInfo",
+    "RingStats",
     "Segment",
     "SegmentExistsError",
     "SegmentNotFoundError",

@@ -58,11 +58,14 @@ OFF_SCHEMA = 64
 
 # -- header: hot words, each group on its own cache line --------------------
 OFF_WRITE_SEQ = 128          # u64: number of frames committed (next seq to write)
+# A WakeWord is a pair of u32: a counter sleepers futex-wait on, then the sleeper count.
+WAKE_COUNTER = 0
+WAKE_SLEEPERS = 4
 OFF_NOTIFY = 192             # u32 futex word, bumped after commits readers wait for
-OFF_NOTIFY_WAITERS = OFF_NOTIFY + 4  # u32 readers asleep on OFF_NOTIFY (a WakeWord pair)
+OFF_NOTIFY_WAITERS = OFF_NOTIFY + WAKE_SLEEPERS  # u32 readers asleep on OFF_NOTIFY (a WakeWord pair)
 OFF_QUEUE_SEQ = 256          # u64: next frame a queue-mode reader claims
 OFF_SPACE = 320              # u32 futex word, bumped when readers release frames
-OFF_SPACE_WAITERS = OFF_SPACE + 4  # u32 writers asleep on OFF_SPACE (a WakeWord pair)
+OFF_SPACE_WAITERS = OFF_SPACE + WAKE_SLEEPERS  # u32 writers asleep on OFF_SPACE (a WakeWord pair)
 OFF_WRITER_WAKE = 384        # WakeWord (2 x u32) of the shared-writer lock
 
 # -- lock bytes (file offsets used only for OFD locks, never read or written) --

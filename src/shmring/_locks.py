@@ -29,6 +29,7 @@ import threading
 import time
 from types import TracebackType
 
+from . import _format as F
 from . import _sync
 from ._errors import ClosedError, WaitTimeout
 
@@ -37,10 +38,11 @@ __all__ = ["DEATH_RECHECK_S", "Lease", "RangeLock", "WakeWord", "reopen"]
 #: Longest sleep (seconds) before a waiter re-tries a lock whose holder may have died.
 DEATH_RECHECK_S = 0.02
 
-# Offsets of the two 32-bit words of a wake word: a release counter (the
-# futex word) and the number of sleepers (so unlockers skip the syscall).
-_SEQ = 0
-_SLEEPERS = 4
+# Offsets of the two 32-bit words of a wake word (one definition, in _format):
+# a release counter (the futex word) and the number of sleepers (so unlockers
+# skip the syscall).
+_SEQ = F.WAKE_COUNTER
+_SLEEPERS = F.WAKE_SLEEPERS
 
 
 def reopen(fd: int, *, writable: bool = True) -> int:
@@ -266,23 +268,36 @@ class RangeLock:
 class Lease:
     """Hold one byte of a file locked for as long as this object lives: a sign of life.
 
-    Use :meth:`try_take` to claim a byte; anyone may ask :func:`Lease.is_held`
-    whether a byte is still leased. The kernel drops the lease when the holder
-    closes it or dies.
+    Use :meth:`try_take` to claim a byte, exclusively (one holder: a reader's
+    table entry, a sole writer) or shared (any number of holders, but none
+    beside an exclusive one: shared writers, open ring handles). Anyone may
+    ask :func:`Lease.is_held` whether a byte is still leased. The kernel drops
+    the lease when the holder closes it or dies.
     """
 
-    def __init__(self, fd: int, byte: int) -> None:
+    def __init__(self, fd: int, byte: int, *, shared: bool = False) -> None:
         """Wrap an already-locked description; use :meth:`try_take`."""
         self._fd: int | None = fd
         self.byte = byte
+        self.shared = shared
 
     @classmethod
-    def try_take(cls, fd: int, byte: int) -> Lease | None:
-        """Lease ``byte`` of the file behind ``fd``; None if someone else holds it."""
+    def try_take(cls, fd: int, byte: int, *, shared: bool = False) -> Lease | None:
+        """Lease ``byte`` of the file behind ``fd``, never waiting.
+
+        Args:
+            fd: any open descriptor of the file (the lease opens its own description).
+            byte: the byte to lease.
+            shared: take a shared lease, which coexists with other shared ones.
+
+        Returns:
+            The lease; None if the byte is held in a conflicting way (any lease
+            when asking for exclusive, an exclusive one when asking for shared).
+        """
         own = reopen(fd)
         try:
-            if _sync.ofd_lock(own, byte, 1, True, False):
-                return cls(own, byte)
+            if _sync.ofd_lock(own, byte, 1, not shared, False):
+                return cls(own, byte, shared=shared)
         except BaseException:
             os.close(own)
             raise

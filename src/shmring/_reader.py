@@ -18,22 +18,19 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from . import _format as F
 from . import _meta
+from ._attachment import RECHECK_S, Attachment, RingHandle
 from ._core import MODE_COPY, MODE_INTO, MODE_VIEW
 from ._errors import BrokenError, ClosedError, ShmringError, WaitTimeout
 from ._frame import Frame
+from ._locks import Lease
 from ._pool import POOL_FROM_BYTES, BufferPool
-from ._ring import RECHECK_S
 from ._subscription import Subscription, aiterate
-
-if TYPE_CHECKING:
-    from ._locks import Lease
-    from ._ring import Ring, _Mapping
 
 STARTS = ("next", "oldest", "latest")
 
@@ -55,7 +52,7 @@ class Reader:
         received: frames this reader got.
     """
 
-    def __init__(self, ring: Ring, *, start: str, queue: bool, name: str) -> None:
+    def __init__(self, ring: RingHandle, *, start: str, queue: bool, name: str) -> None:
         if start not in STARTS:
             raise ValueError(f"start must be one of {', '.join(STARTS)}; got {start!r}")
         self._ring = ring
@@ -73,7 +70,7 @@ class Reader:
         self._lease: Lease | None = None
         self._attach(ring._mapping(), start)
 
-    def _attach(self, m: _Mapping, start: str) -> None:
+    def _attach(self, m: Attachment, start: str) -> None:
         claimed = m.table.claim(m.seg.fd)
         if claimed is None:
             raise ShmringError(f"ring {self._ring.name!r} has {F.READER_ENTRIES} live readers already; "
@@ -151,7 +148,7 @@ class Reader:
 
     # -- one attempt ------------------------------------------------------------
 
-    def _take(self, m: _Mapping, view: bool, out: np.ndarray[Any, Any] | None) -> Frame | None:
+    def _take(self, m: Attachment, view: bool, out: np.ndarray[Any, Any] | None) -> Frame | None:
         """The next frame if one is there (one call into the C fast path), else None.
 
         This is the per-frame hot path: it stays flat on purpose.
@@ -227,7 +224,7 @@ class Reader:
     def _still_committed(self, seq: int) -> bool:
         return not self._ring.closed and self._ring._mapping().core.still_committed(seq)
 
-    def _skip(self, m: _Mapping, n: int) -> None:
+    def _skip(self, m: Attachment, n: int) -> None:
         """Jump ``n`` frames ahead (``latest()``), counting them lost."""
         self._note_lost(n)
         self._cursor += n
@@ -238,19 +235,19 @@ class Reader:
 
     # -- waiting -------------------------------------------------------------------
 
-    def _spin(self, m: _Mapping, seconds: float, view: bool, out: np.ndarray[Any, Any] | None) -> Frame | None:
+    def _spin(self, m: Attachment, seconds: float, view: bool, out: np.ndarray[Any, Any] | None) -> Frame | None:
         # Busy-wait in C (GIL released) for the ring to move past what we have seen.
         beyond = m.queue_seq() if self.queue else self._cursor
         if m.core.spin(F.OFF_WRITE_SEQ, beyond, seconds):
             return self._take(m, view, out)
         return None
 
-    def _open_mapping(self) -> _Mapping:
+    def _open_mapping(self) -> Attachment:
         if self._lease is None:
             raise ClosedError(f"reader of ring {self._ring.name!r} was closed")
         return self._ring._mapping()
 
-    def _sleep_once(self, m: _Mapping, deadline: float | None, timeout: float | None, view: bool,
+    def _sleep_once(self, m: Attachment, deadline: float | None, timeout: float | None, view: bool,
                     out: np.ndarray[Any, Any] | None) -> Frame | None:
         with self._sleep_cv:
             self._sleeping += 1
@@ -261,7 +258,7 @@ class Reader:
                 self._sleeping -= 1
                 self._sleep_cv.notify_all()
 
-    def _sleep_registered(self, m: _Mapping, deadline: float | None, timeout: float | None, view: bool,
+    def _sleep_registered(self, m: Attachment, deadline: float | None, timeout: float | None, view: bool,
                           out: np.ndarray[Any, Any] | None) -> Frame | None:
         seen = m.notify.snapshot()
         m.notify.register()
@@ -283,7 +280,7 @@ class Reader:
             self._attach(self._ring._mapping(), "oldest")
         return frame
 
-    def _timeout_message(self, m: _Mapping, timeout: float | None) -> str:
+    def _timeout_message(self, m: Attachment, timeout: float | None) -> str:
         alive = "alive" if m.writer_alive() else "not attached"
         return (f"no frame on ring {self._ring.name!r} within {timeout} s "
                 f"(last frame {m.write_seq() - 1}, writer {alive})")

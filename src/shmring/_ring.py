@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import logging
 import os
 import time
@@ -15,91 +14,18 @@ import numpy as np
 
 from . import _format as F
 from . import _segment, _sync
-from ._core import Core
-from ._errors import BrokenError, ClosedError, LayoutError
-from ._locks import Lease, WakeWord, reopen
+from ._attachment import Attachment, fork_generation, validate_counters
+from ._errors import BrokenError, ClosedError
+from ._info import ReaderInfo, RingInfo, RingStats
+from ._reader import Reader
 from ._segment import NameOrPath, Segment
-from ._table import ReaderInfo, ReaderTable
+from ._writer import Writer
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
-    from ._reader import Reader
-    from ._writer import Writer
-
 log = logging.getLogger("shmring")
-_Child = TypeVar("_Child", "Writer", "Reader")
-
-#: Longest a blocked call sleeps before re-checking what no futex announces:
-#: a peer that died, or the ring's name now pointing at another file.
-RECHECK_S = 0.5
-
-# Bumped in every fork() child: handles made before the fork refuse to work
-# there (cheaper than asking os.getpid() on every put and get).
-_fork_generation = 0
-
-
-def _after_fork_in_child() -> None:
-    global _fork_generation
-    _fork_generation += 1
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-class _Mapping:
-    """One attachment to a ring file: the mapping, its views and wake channels."""
-
-    def __init__(self, seg: Segment, layout: F.Layout) -> None:
-        self.seg = seg
-        self.layout = layout
-        self.buf = seg.mapping()
-        self.readonly = memoryview(self.buf).toreadonly()  # base of zero-copy reader views
-        self.core = Core(self.buf, F.core_offsets(layout))
-        self.probe_fd = reopen(seg.fd)
-        # A shared lock held for as long as this handle is open, so that "is
-        # anyone using this ring?" (shmring gc) has a kernel-held answer even
-        # for a process that has opened the ring but not attached a writer yet.
-        self.attached_fd = reopen(seg.fd)
-        _sync.ofd_lock(self.attached_fd, F.LOCK_ATTACHED, 1, False, False)
-        self.table = ReaderTable(self.buf, self.probe_fd)
-        self.notify = WakeWord(self.buf, F.OFF_NOTIFY)  # its sleeper count is OFF_NOTIFY_WAITERS
-        self.space = WakeWord(self.buf, F.OFF_SPACE)  # and OFF_SPACE_WAITERS
-
-    def write_seq(self) -> int:
-        return _sync.load64(self.buf, F.OFF_WRITE_SEQ)
-
-    def queue_seq(self) -> int:
-        return _sync.load64(self.buf, F.OFF_QUEUE_SEQ)
-
-    def writer_alive(self) -> bool:
-        return Lease.is_held(self.probe_fd, F.LOCK_WRITER_PRESENCE)
-
-    def close(self) -> None:
-        os.close(self.probe_fd)
-        os.close(self.attached_fd)
-        self.core.release()
-        # numpy views handed to users keep the mmap exported; then the pages
-        # stay mapped until the last view is garbage-collected.
-        del self.readonly, self.table, self.notify, self.space, self.buf, self.core
-        try:
-            self.seg.close()
-        except BufferError:
-            self.seg.buf = None
-            os.close(self.seg.fd)
-
-
-def _validate_counters(m: _Mapping, name: str) -> None:
-    """Refuse counters no ring of this layout can hold (a corrupt or hostile file)."""
-    write_seq, queue_seq = m.write_seq(), m.queue_seq()
-    if queue_seq > write_seq:
-        raise LayoutError(f"{name}: queue sequence {queue_seq} is ahead of write sequence {write_seq}",
-                          field="queue_seq", expected=f"<= {write_seq}", found=queue_seq)
-    for index in range(F.READER_ENTRIES):
-        state = m.table.state(index)
-        if state > F.STATE_QUEUE:
-            raise LayoutError(f"{name}: reader entry {index} has state {state}",
-                              field="reader state", expected="0..2", found=state)
+_Child = TypeVar("_Child", Writer, Reader)
 
 
 class Ring:
@@ -120,13 +46,13 @@ class Ring:
     """
 
     def __init__(self, seg: Segment, layout: F.Layout, *, reattach: bool = False) -> None:
-        self._m: _Mapping | None = _Mapping(seg, layout)
+        self._m: Attachment | None = Attachment(seg, layout)
         self.path: Path = seg.path
         self.name: str = seg.path.name
         self.reattach = reattach
         self._children: weakref.WeakSet[Any] = weakref.WeakSet()
         self._pid = os.getpid()
-        self._generation = _fork_generation
+        self._generation = fork_generation()
         self._set_layout(layout)
 
     def _set_layout(self, layout: F.Layout) -> None:
@@ -216,14 +142,14 @@ class Ring:
             raise
         ring = cls(seg, layout, reattach=reattach)
         try:
-            _validate_counters(ring._mapping(), str(seg.path))
+            validate_counters(ring._mapping(), str(seg.path))
         except BaseException:
             ring.close()
             raise
         return ring
 
     @staticmethod
-    def list(directory: str | os.PathLike[str] | None = None) -> list[str]:
+    def names(directory: str | os.PathLike[str] | None = None) -> list[str]:
         """Names of the files in the directory that start with the ring magic, sorted."""
         names = []
         for path in _segment.list_segments(directory):
@@ -281,8 +207,6 @@ class Ring:
             WouldBlock: another live writer holds the ring (exclusively, or shared
                 when this one asks for exclusive).
         """
-        from ._writer import Writer
-
         return self._adopt(Writer(self, shared=shared))
 
     def reader(self, start: str = "next", queue: bool = False, *, name: str = "") -> Reader:
@@ -298,8 +222,6 @@ class Ring:
         Raises:
             ShmringError: all reader entries are held by live readers.
         """
-        from ._reader import Reader
-
         return self._adopt(Reader(self, start=start, queue=queue, name=name))
 
     def _adopt(self, child: _Child) -> _Child:
@@ -308,9 +230,24 @@ class Ring:
 
     # -- inspection ----------------------------------------------------------------
 
-    def info(self) -> dict[str, Any]:
-        """Sizes, policy, schema and counters of the ring, as plain data."""
+    def info(self) -> RingInfo:
+        """Sizes, policy, schema and counters of the ring, read now."""
         m = self._mapping()
+        return RingInfo(**self._info_fields(m))
+
+    def stats(self) -> RingStats:
+        """:meth:`info` plus the write rate, the last write time and one row per reader."""
+        m = self._mapping()
+        fields = self._info_fields(m)
+        rate, last_ns = self._rate(m, fields["write_seq"])
+        return RingStats(**fields, rate_hz=rate, last_write_ns=last_ns, readers=tuple(self.readers()))
+
+    def readers(self) -> list[ReaderInfo]:
+        """One row per reader entry in use, live or dead."""
+        m = self._mapping()
+        return m.table.rows(m.write_seq())
+
+    def _info_fields(self, m: Attachment) -> dict[str, Any]:
         lay = m.layout
         return {
             "name": self.name, "path": str(self.path), "layout_version": F.VERSION,
@@ -318,27 +255,12 @@ class Ring:
             "slot_stride": lay.slot_stride, "total_bytes": lay.total_bytes, "policy": lay.policy,
             "created_ns": lay.created_ns,
             "dtype": lay.schema.typestr if lay.schema else None,
-            "shape": list(lay.schema.shape) if lay.schema else None,
+            "shape": lay.schema.shape if lay.schema else None,
             "write_seq": m.write_seq(), "queue_seq": m.queue_seq(), "writer_alive": m.writer_alive(),
         }
 
-    def stats(self) -> dict[str, Any]:
-        """``info()`` plus the write rate, the last write time and one row per reader."""
-        m = self._mapping()
-        out = self.info()
-        rate, last_ns = self._rate(m, out["write_seq"])
-        out["rate_hz"] = rate
-        out["last_write_ns"] = last_ns
-        out["readers"] = [row.__dict__ for row in self.readers()]
-        return out
-
-    def readers(self) -> builtins.list[ReaderInfo]:
-        """One row per reader entry in use, live or dead."""
-        m = self._mapping()
-        return m.table.rows(m.write_seq())
-
     @staticmethod
-    def _rate(m: _Mapping, write_seq: int) -> tuple[float, int]:
+    def _rate(m: Attachment, write_seq: int) -> tuple[float, int]:
         """Frames per second over the frames still in the ring, up to now; and the last write time.
 
         Counting up to now (not to the last frame) makes the rate fall toward
@@ -357,10 +279,10 @@ class Ring:
 
     # -- internals for Writer / Reader ---------------------------------------------------
 
-    def _mapping(self) -> _Mapping:
+    def _mapping(self) -> Attachment:
         if self._m is None:
             raise ClosedError(f"ring {self.name!r} was closed")
-        if self._generation != _fork_generation:
+        if self._generation != fork_generation():
             raise BrokenError(
                 f"ring {self.name!r} was opened in process {self._pid} and used after fork() in "
                 f"{os.getpid()}: a child shares its parent's locks, so it must Ring.open() anew")

@@ -6,18 +6,27 @@ import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._errors import ClosedError, WaitTimeout
-
-if TYPE_CHECKING:
-    from ._frame import Frame
-    from ._reader import Reader
+from ._frame import Frame
 
 log = logging.getLogger("shmring")
 
 #: How long one worker-thread wait of ``aiter`` lasts before it returns to the loop.
 _AITER_SLICE_S = 0.25
+
+
+class Reader(Protocol):
+    """What a subscription drives: the reader it was made from (``_reader`` imports this module)."""
+
+    name: str
+
+    def get(self, timeout: float | None = None, *, view: bool = False) -> Frame: ...
+
+    def try_get(self, *, view: bool = False) -> Frame | None: ...
+
+    def interrupt(self) -> None: ...
 
 
 class Subscription:

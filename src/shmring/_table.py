@@ -10,29 +10,12 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from . import _format as F
 from . import _sync
+from ._info import ReaderInfo
 from ._locks import Lease
-
-
-@dataclass(frozen=True)
-class ReaderInfo:
-    """One row of the reader table, as ``Ring.stats()`` reports it."""
-
-    index: int
-    name: str
-    mode: str
-    alive: bool
-    cursor: int
-    lag: int
-    lost: int
-    received: int
-    attached_ns: int
-    active_ns: int
-    pid: int
 
 
 class ReaderTable:

@@ -16,7 +16,6 @@ unchanged: no reader ever sees that frame, and the next writer reuses the slot.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Mapping
 from types import TracebackType
@@ -26,13 +25,12 @@ import numpy as np
 
 from . import _format as F
 from . import _meta, _sync
+from ._attachment import RECHECK_S, Attachment, RingHandle
 from ._errors import ClosedError, FrameError, WaitTimeout, WouldBlock
-from ._locks import RangeLock, WakeWord, reopen
+from ._locks import Lease, RangeLock, WakeWord
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
-
-    from ._ring import Ring, _Mapping
 
 _MAX_FLAGS = (1 << 32) - 1
 
@@ -58,13 +56,11 @@ class Writer:
     each put on the ring's writer lock.
     """
 
-    def __init__(self, ring: Ring, *, shared: bool) -> None:
+    def __init__(self, ring: RingHandle, *, shared: bool) -> None:
         self._ring = ring
         m = ring._mapping()
-        self._presence: int | None = reopen(m.seg.fd)
-        if not _sync.ofd_lock(self._presence, F.LOCK_WRITER_PRESENCE, 1, not shared, False):
-            os.close(self._presence)
-            self._presence = None
+        self._presence: Lease | None = Lease.try_take(m.seg.fd, F.LOCK_WRITER_PRESENCE, shared=shared)
+        if self._presence is None:
             raise WouldBlock(
                 f"ring {ring.name!r} already has a live writer; one writer at a time, or pass "
                 "shared=True to every writer", name=ring.name)
@@ -173,7 +169,7 @@ class Writer:
             return None
         return _meta.encode(meta, self._ring._mapping().layout.meta_bytes)
 
-    def _claim(self, m: _Mapping, timeout: float | None) -> int | None:
+    def _claim(self, m: Attachment, timeout: float | None) -> int | None:
         """The seq to write next, holding the put lock if shared; None if dropped."""
         if self._presence is None:
             raise ClosedError(f"writer of ring {self._ring.name!r} was closed")
@@ -198,7 +194,7 @@ class Writer:
 
     # -- full ring -------------------------------------------------------------------
 
-    def _await_space(self, m: _Mapping, seq: int, timeout: float | None) -> bool:
+    def _await_space(self, m: Attachment, seq: int, timeout: float | None) -> bool:
         """Whether frame ``seq`` may be written now, waiting under ``block``."""
         if m.layout.policy == "overwrite" or seq < self._space_until:
             return True
@@ -216,7 +212,7 @@ class Writer:
             self._sleep_for_space(m, seen, seq, deadline, timeout)
             reap = True
 
-    def _has_space(self, m: _Mapping, seq: int, reap: bool) -> bool:
+    def _has_space(self, m: Attachment, seq: int, reap: bool) -> bool:
         # Reaping asks the kernel about every entry (a syscall each): only when stuck.
         floor = m.table.pin_floor(seq, m.queue_seq(), reap=True) if reap else m.core.pin_floor(F.STATE_QUEUE)
         # With no reader, a reader attaching now starts at seq or later (start="next"),
@@ -224,7 +220,7 @@ class Writer:
         self._space_until = min(floor, seq) + m.layout.slots
         return seq < self._space_until
 
-    def _sleep_for_space(self, m: _Mapping, seen: int, seq: int, deadline: float | None,
+    def _sleep_for_space(self, m: Attachment, seen: int, seq: int, deadline: float | None,
                          timeout: float | None) -> None:
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
@@ -236,8 +232,6 @@ class Writer:
             if not self._has_space(m, seq, reap=False):
                 # Readers that die release nothing and wake nobody: re-check (and
                 # reap them) at least every RECHECK_S seconds.
-                from ._ring import RECHECK_S
-
                 m.space.wait(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
         finally:
             m.space.unregister()
@@ -250,7 +244,7 @@ class Writer:
             self._put_lock.close()
             self._put_lock = None
         if self._presence is not None:
-            os.close(self._presence)
+            self._presence.release()
             self._presence = None
         self._unguarded = False
 

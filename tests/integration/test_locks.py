@@ -393,3 +393,19 @@ def test_an_inherited_lock_neither_releases_nor_acquires_in_a_forked_child(contr
         assert other.is_held_by_someone_else(), "the child released the parent's lock"
     other.close()
     lock.close()
+
+
+def test_shared_leases_coexist_and_exclude_an_exclusive_one(control) -> None:
+    first = Lease.try_take(control.fd, 5, shared=True)
+    second = Lease.try_take(control.fd, 5, shared=True)
+    assert first is not None and second is not None, "two shared leases on one byte did not coexist"
+    assert first.shared and second.shared
+    assert Lease.is_held(control.fd, 5), "a shared lease is not seen"
+    assert Lease.try_take(control.fd, 5) is None, "an exclusive lease was taken beside shared ones"
+    first.release()
+    assert Lease.try_take(control.fd, 5) is None, "the remaining shared lease stopped excluding"
+    second.release()
+    exclusive = Lease.try_take(control.fd, 5)
+    assert exclusive is not None and not exclusive.shared, "the byte stayed leased after both released"
+    assert Lease.try_take(control.fd, 5, shared=True) is None, "a shared lease was taken beside an exclusive one"
+    exclusive.release()

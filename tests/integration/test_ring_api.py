@@ -31,13 +31,13 @@ def test_create_open_list_and_unlink(shm_dir: Path, unique_name: str) -> None:
     assert ring.path == shm_dir / unique_name
     assert stat.S_IMODE(os.stat(ring.path).st_mode) == 0o600
     (shm_dir / "not-a-ring").write_bytes(b"hello")
-    assert shmring.Ring.list() == [unique_name]
+    assert shmring.Ring.names() == [unique_name]
     with shmring.Ring.open(unique_name) as again:
-        assert again.info()["total_bytes"] == os.path.getsize(ring.path)
+        assert again.info().total_bytes == os.path.getsize(ring.path)
     with pytest.raises(shmring.SegmentExistsError):
         shmring.Ring.create(unique_name, slots=3, slot_bytes=100)
     ring.unlink()
-    assert shmring.Ring.list() == []
+    assert shmring.Ring.names() == []
     ring.close()
     with pytest.raises(shmring.SegmentNotFoundError):
         shmring.Ring.open(unique_name)
@@ -81,7 +81,7 @@ def test_frame_too_large_names_both_numbers_and_writes_nothing(ring: Any) -> Non
         with pytest.raises(TypeError, match="numpy array or a bytes-like"):
             w.put(12)
         assert r.try_get() is None
-        assert ring.info()["write_seq"] == 0
+        assert ring.info().write_seq == 0
 
 
 def test_fixed_schema_is_enforced(shm_dir: Path, unique_name: str) -> None:
@@ -293,10 +293,10 @@ def test_stats_list_readers_with_cursor_lag_and_lost(ring: Any) -> None:
             w.put(np.array([i]))
         r.get()
         stats = ring.stats()
-    (row,) = stats["readers"]
-    assert (row["name"], row["mode"], row["alive"], row["cursor"], row["lag"], row["lost"]) == (
+    (row,) = stats.readers
+    assert (row.name, row.mode, row.alive, row.cursor, row.lag, row.lost) == (
         "viewer", "broadcast", True, 3, 3, 2)
-    assert stats["write_seq"] == 6 and stats["rate_hz"] > 0
+    assert stats.write_seq == 6 and stats.rate_hz > 0
 
 
 def test_closed_handles_raise_closed_error(ring: Any) -> None:
@@ -454,3 +454,26 @@ def test_frames_held_beyond_the_pool_are_plain_copies(shm_dir: Path, unique_name
         for i, frame in enumerate(held):
             assert (frame.data == i).all()
             assert not any(np.shares_memory(frame.data, other.data) for other in held[i + 1:])
+
+
+def test_info_and_stats_are_frozen_dataclasses_with_a_json_form(shm_dir: Path, unique_name: str) -> None:
+    import dataclasses
+    import json
+
+    with shmring.Ring.create(unique_name, slots=4, dtype="<u2", shape=(3, 5)) as ring, ring.writer() as w:
+        r = ring.reader(name="cam")
+        w.put(np.zeros((3, 5), "<u2"))
+        info, stats = ring.info(), ring.stats()
+        r.close()
+    assert isinstance(info, shmring.RingInfo) and isinstance(stats, shmring.RingStats)
+    assert (info.slots, info.slot_bytes, info.dtype, info.shape, info.write_seq, info.writer_alive) == (
+        4, 30, "<u2", (3, 5), 1, True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.slots = 5  # type: ignore[misc]
+    (row,) = stats.readers
+    assert isinstance(row, shmring.ReaderInfo) and (row.name, row.mode) == ("cam", "broadcast")
+    as_dict = stats.to_dict()
+    assert json.loads(json.dumps(as_dict)) == as_dict, "to_dict() is not plain JSON data"
+    assert as_dict["shape"] == [3, 5] and as_dict["readers"][0]["name"] == "cam"
+    assert {k: as_dict[k] for k in info.to_dict()} == info.to_dict(), "stats() does not extend info()"
+    assert set(as_dict) == set(info.to_dict()) | {"rate_hz", "last_write_ns", "readers"}

@@ -154,12 +154,12 @@ def test_second_exclusive_writer_is_refused_until_the_first_dies(shm_dir: Path, 
     ready = SPAWN.Queue()
     child = spawn(hold_writer, unique_name, ready)
     _collect(ready, 1, "writer attached")
-    assert ring.info()["writer_alive"] is True
+    assert ring.info().writer_alive is True
     with pytest.raises(shmring.WouldBlock, match="already has a live writer"):
         ring.writer()
     os.kill(child.pid, signal.SIGKILL)
     child.join(10)
-    assert ring.info()["writer_alive"] is False
+    assert ring.info().writer_alive is False
     ring.writer().close()
     ring.close()
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["main"]
+from ._exit import EXIT_FAILURE
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+__all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:

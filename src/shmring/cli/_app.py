@@ -9,7 +9,7 @@ import sys
 import click
 
 from .. import ShmringError, __version__
-from . import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from ._exit import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 # Modules that add subcommands to `cli` when imported (each owns one group of commands).
 COMMAND_MODULES = (

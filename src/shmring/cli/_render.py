@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from .. import ReaderInfo
 from ._options import format_shape
 
 
@@ -91,18 +92,18 @@ def key_values(title: str, pairs: Mapping[str, str]) -> Table:
     return out
 
 
-def reader_rows(readers: Iterable[Mapping[str, Any]], now_ns: int) -> list[list[str]]:
+def reader_rows(readers: Iterable[ReaderInfo], now_ns: int) -> list[list[str]]:
     """Rows of a ring's reader table for display."""
-    return [[str(r["index"]), r["name"] or "-", r["mode"], yes_no(r["alive"]), str(r["pid"]),
-             str(r["cursor"]), str(r["lag"]), str(r["lost"]), str(r["received"]),
-             age(r["active_ns"], now_ns)] for r in readers]
+    return [[str(r.index), r.name or "-", r.mode, yes_no(r.alive), str(r.pid),
+             str(r.cursor), str(r.lag), str(r.lost), str(r.received),
+             age(r.active_ns, now_ns)] for r in readers]
 
 
 READER_COLUMNS = ("#>", "name", "mode", "alive", "pid>", "cursor>", "lag>", "lost>", "received>",
                   "last read>")
 
 
-def schema_text(dtype: str | None, shape: list[int] | None) -> str:
+def schema_text(dtype: str | None, shape: tuple[int, ...] | list[int] | None) -> str:
     """The fixed frame type of a ring, or ``"any"``."""
     if dtype is None:
         return "any"

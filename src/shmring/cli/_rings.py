@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .. import Ring, SegmentNotFoundError, ShmringError
+from .. import Ring, RingStats, SegmentNotFoundError, ShmringError
 from . import _render as R
 from ._app import cli
 from ._options import parse_dtype, parse_mode, parse_shape, parse_size, ring_argument, ring_dir
@@ -45,11 +45,11 @@ def create(name: str, slots: int, slot_bytes: str | None, meta_bytes: str, polic
                      shape=None if shape is None else parse_shape(shape, "--shape")) as ring:
         info = ring.info()
     if as_json:
-        R.echo_json(info)
+        R.echo_json(info.to_dict())
     else:
-        click.echo(f"created {info['path']}: {info['slots']} x {R.nbytes(info['slot_bytes'])}, "
-                   f"{info['policy']}, frames {R.schema_text(info['dtype'], info['shape'])}, "
-                   f"{R.nbytes(info['total_bytes'])} in all")
+        click.echo(f"created {info.path}: {info.slots} x {R.nbytes(info.slot_bytes)}, "
+                   f"{info.policy}, frames {R.schema_text(info.dtype, info.shape)}, "
+                   f"{R.nbytes(info.total_bytes)} in all")
 
 
 # -- ls ------------------------------------------------------------------------------------
@@ -115,13 +115,13 @@ def info(name: str, as_json: bool) -> None:
     with Ring.open(target) as ring:
         stats = ring.stats()
     if as_json:
-        R.echo_json(stats)
+        R.echo_json(stats.to_dict())
         return
     now = time.time_ns()
     out = R.console()
-    out.print(R.key_values(f"ring {stats['name']}", _info_pairs(stats, now)))
-    if stats["readers"]:
-        out.print(R.table("readers", R.READER_COLUMNS, R.reader_rows(stats["readers"], now)))
+    out.print(R.key_values(f"ring {stats.name}", _info_pairs(stats, now)))
+    if stats.readers:
+        out.print(R.table("readers", R.READER_COLUMNS, R.reader_rows(stats.readers, now)))
     else:
         out.print("readers: none attached")
 
@@ -147,17 +147,17 @@ def _print_legacy(row: dict[str, Any], as_json: bool) -> None:
     R.console().print(R.key_values(f"legacy SharedMem {row['name']}", pairs))
 
 
-def _info_pairs(s: dict[str, Any], now_ns: int) -> dict[str, str]:
-    created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["created_ns"] / 1e9))
+def _info_pairs(s: RingStats, now_ns: int) -> dict[str, str]:
+    created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.created_ns / 1e9))
     return {
-        "path": s["path"], "layout": f"native v{s['layout_version']}",
-        "slots": f"{s['slots']} x {R.nbytes(s['slot_bytes'])} payload (stride {R.nbytes(s['slot_stride'])})",
-        "metadata": f"{R.nbytes(s['meta_bytes'])} per frame", "total": R.nbytes(s["total_bytes"]),
-        "policy": s["policy"], "frames": R.schema_text(s["dtype"], s["shape"]),
-        "created": f"{created} ({R.age(s['created_ns'], now_ns)} ago)",
-        "written": f"{s['write_seq']} frames (queue position {s['queue_seq']})",
-        "rate": f"{s['rate_hz']:.1f} Hz", "last write": R.age(s["last_write_ns"], now_ns),
-        "writer": "alive" if s["writer_alive"] else "none",
+        "path": s.path, "layout": f"native v{s.layout_version}",
+        "slots": f"{s.slots} x {R.nbytes(s.slot_bytes)} payload (stride {R.nbytes(s.slot_stride)})",
+        "metadata": f"{R.nbytes(s.meta_bytes)} per frame", "total": R.nbytes(s.total_bytes),
+        "policy": s.policy, "frames": R.schema_text(s.dtype, s.shape),
+        "created": f"{created} ({R.age(s.created_ns, now_ns)} ago)",
+        "written": f"{s.write_seq} frames (queue position {s.queue_seq})",
+        "rate": f"{s.rate_hz:.1f} Hz", "last write": R.age(s.last_write_ns, now_ns),
+        "writer": "alive" if s.writer_alive else "none",
     }
 
 

@@ -32,15 +32,16 @@ def native_row(path: Path, now_ns: int) -> dict[str, Any]:
     except (ShmringError, OSError) as err:
         return {"name": path.name, "path": str(path), "layout": "corrupt", "problem": str(err),
                 "held": file_held(path)}
-    readers = stats["readers"]
-    live = sum(1 for r in readers if r["alive"])
-    last = stats["last_write_ns"] or None
+    readers = stats.readers
+    live = sum(1 for r in readers if r.alive)
+    last = stats.last_write_ns or None
     return {
-        "name": stats["name"], "path": str(path), "layout": f"native v{stats['layout_version']}",
-        "slots": stats["slots"], "slot_bytes": stats["slot_bytes"], "policy": stats["policy"],
-        "dtype": stats["dtype"], "shape": stats["shape"], "frames": stats["write_seq"],
-        "writer_alive": stats["writer_alive"], "readers_live": live, "readers_dead": len(readers) - live,
-        "rate_hz": round(stats["rate_hz"], 3), "last_write_ns": last,
+        "name": stats.name, "path": str(path), "layout": f"native v{stats.layout_version}",
+        "slots": stats.slots, "slot_bytes": stats.slot_bytes, "policy": stats.policy,
+        "dtype": stats.dtype, "shape": None if stats.shape is None else list(stats.shape),
+        "frames": stats.write_seq,
+        "writer_alive": stats.writer_alive, "readers_live": live, "readers_dead": len(readers) - live,
+        "rate_hz": round(stats.rate_hz, 3), "last_write_ns": last,
         "last_write_age_s": None if last is None else round((now_ns - last) / 1e9, 3),
         "problem": None,
     }
@@ -49,7 +50,7 @@ def native_row(path: Path, now_ns: int) -> dict[str, Any]:
 def native_rows(directory: Path) -> list[dict[str, Any]]:
     """Every ring file in ``directory``, healthy or not, sorted by name."""
     now = time.time_ns()
-    return [native_row(directory / name, now) for name in Ring.list(directory)]
+    return [native_row(directory / name, now) for name in Ring.names(directory)]
 
 
 def legacy_row(path: Path) -> dict[str, Any]:

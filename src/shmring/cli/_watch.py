@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import click
 from rich.console import Group, RenderableType
 from rich.live import Live
 
-from .. import Ring, SegmentNotFoundError
+from .. import Ring, RingStats, SegmentNotFoundError
 from . import _render as R
 from ._app import cli
 from ._options import ring_argument
@@ -35,7 +36,7 @@ def watch(name: str, interval: float, seconds: float | None, count: int | None, 
     samples = _samples(target, interval, seconds, count)
     if as_json:
         for sample in samples:
-            R.echo_json(sample)
+            R.echo_json(sample.to_dict())
         return
     console = R.console()
     if not console.is_terminal:
@@ -47,16 +48,32 @@ def watch(name: str, interval: float, seconds: float | None, count: int | None, 
             live.update(_view(sample))
 
 
-def _samples(target: Any, interval: float, seconds: float | None, count: int | None) -> Iterator[dict[str, Any]]:
+@dataclass(frozen=True)
+class _Sample:
+    """``Ring.stats()`` at one tick plus the rates measured since the previous tick."""
+
+    stats: RingStats
+    time_ns: int
+    frames_per_s: float | None
+    bytes_per_s: float | None
+    lost: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON line ``watch --json`` prints: the stats' fields, then the measured ones."""
+        return {**self.stats.to_dict(), "time_ns": self.time_ns, "frames_per_s": self.frames_per_s,
+                "bytes_per_s": self.bytes_per_s, "lost": self.lost}
+
+
+def _samples(target: Any, interval: float, seconds: float | None, count: int | None) -> Iterator[_Sample]:
     """A sample of the ring every ``interval`` s, with rates over the time since the previous one."""
     end = None if seconds is None else time.monotonic() + seconds
-    previous: tuple[float, dict[str, Any]] | None = None
+    previous: tuple[float, RingStats] | None = None
     taken = 0
     while True:
         now = time.monotonic()
         sample = _sample(target, previous, now)
         yield sample
-        previous, taken = (now, sample), taken + 1
+        previous, taken = (now, sample.stats), taken + 1
         if count is not None and taken >= count:
             return
         pause = interval if end is None else min(interval, end - time.monotonic())
@@ -65,42 +82,41 @@ def _samples(target: Any, interval: float, seconds: float | None, count: int | N
         time.sleep(pause)  # pacing the display: there is nothing to wake up for
 
 
-def _sample(target: Any, previous: tuple[float, dict[str, Any]] | None, now: float) -> dict[str, Any]:
+def _sample(target: Any, previous: tuple[float, RingStats] | None, now: float) -> _Sample:
     """``Ring.stats()`` plus the measured frame and byte rates and the readers' total losses."""
     try:
         with Ring.open(target) as ring:
             stats = ring.stats()
     except SegmentNotFoundError:
         raise click.ClickException(f"ring {str(target)!r} does not exist (or was removed)") from None
-    stats["time_ns"] = time.time_ns()
-    stats["frames_per_s"] = None
-    if previous is not None and previous[1]["created_ns"] == stats["created_ns"] and now > previous[0]:
-        stats["frames_per_s"] = round((stats["write_seq"] - previous[1]["write_seq"]) / (now - previous[0]), 3)
+    frames_per_s = None
+    if previous is not None and previous[1].created_ns == stats.created_ns and now > previous[0]:
+        frames_per_s = round((stats.write_seq - previous[1].write_seq) / (now - previous[0]), 3)
     size = _frame_bytes(stats)
-    stats["bytes_per_s"] = None if stats["frames_per_s"] is None or size is None else stats["frames_per_s"] * size
-    stats["lost"] = sum(r["lost"] for r in stats["readers"])
-    return stats
+    return _Sample(stats, time.time_ns(), frames_per_s,
+                   None if frames_per_s is None or size is None else frames_per_s * size,
+                   sum(r.lost for r in stats.readers))
 
 
-def _frame_bytes(stats: dict[str, Any]) -> int | None:
-    if stats["dtype"] is None:
+def _frame_bytes(stats: RingStats) -> int | None:
+    if stats.dtype is None or stats.shape is None:
         return None
     import numpy as np
 
-    return int(np.dtype(stats["dtype"]).itemsize * int(np.prod(stats["shape"])))
+    return int(np.dtype(stats.dtype).itemsize * int(np.prod(stats.shape)))
 
 
-def _view(s: dict[str, Any]) -> RenderableType:
-    now = s["time_ns"]
-    fps = "-" if s["frames_per_s"] is None else f"{s['frames_per_s']:.1f}/s"
-    mbps = "" if s["bytes_per_s"] is None else f", {s['bytes_per_s'] / 1e6:.1f} MB/s"
-    head = R.key_values(f"ring {s['name']}", {
-        "frames": f"{s['write_seq']} written, {fps}{mbps} (ring estimate {s['rate_hz']:.1f} Hz)",
-        "writer": "alive" if s["writer_alive"] else "none",
-        "last write": f"{R.age(s['last_write_ns'], now)} ago" if s["last_write_ns"] else "never",
-        "readers": f"{sum(r['alive'] for r in s['readers'])} live, "
-                   f"{sum(not r['alive'] for r in s['readers'])} dead, {s['lost']} frames lost in all",
+def _view(sample: _Sample) -> RenderableType:
+    s, now = sample.stats, sample.time_ns
+    fps = "-" if sample.frames_per_s is None else f"{sample.frames_per_s:.1f}/s"
+    mbps = "" if sample.bytes_per_s is None else f", {sample.bytes_per_s / 1e6:.1f} MB/s"
+    head = R.key_values(f"ring {s.name}", {
+        "frames": f"{s.write_seq} written, {fps}{mbps} (ring estimate {s.rate_hz:.1f} Hz)",
+        "writer": "alive" if s.writer_alive else "none",
+        "last write": f"{R.age(s.last_write_ns, now)} ago" if s.last_write_ns else "never",
+        "readers": f"{sum(r.alive for r in s.readers)} live, "
+                   f"{sum(not r.alive for r in s.readers)} dead, {sample.lost} frames lost in all",
     })
-    if not s["readers"]:
+    if not s.readers:
         return head
-    return Group(head, R.table(None, R.READER_COLUMNS, R.reader_rows(s["readers"], now)))
+    return Group(head, R.table(None, R.READER_COLUMNS, R.reader_rows(s.readers, now)))
