@@ -149,12 +149,15 @@ class Layout:
 
 
 def check_sizes(slots: int, slot_bytes: int, meta_bytes: int, policy: str) -> None:
-    """Raise ValueError naming the parameter when a requested size is out of range."""
-    if not isinstance(slots, int) or not 2 <= slots <= MAX_SLOTS:
+    """Raise TypeError (not an int) or ValueError (out of range) naming the parameter."""
+    for param, value in (("slots", slots), ("slot_bytes", slot_bytes), ("meta_bytes", meta_bytes)):
+        if not isinstance(value, int):
+            raise TypeError(f"{param} must be an int (bytes or a count), got {value!r}")
+    if not 2 <= slots <= MAX_SLOTS:
         raise ValueError(f"slots must be an int in 2..{MAX_SLOTS}, got {slots!r}")
-    if not isinstance(slot_bytes, int) or slot_bytes < 1:
+    if slot_bytes < 1:
         raise ValueError(f"slot_bytes must be an int >= 1, got {slot_bytes!r}")
-    if not isinstance(meta_bytes, int) or not 0 <= meta_bytes <= 1 << 20:
+    if not 0 <= meta_bytes <= 1 << 20:
         raise ValueError(f"meta_bytes must be an int in 0..{1 << 20}, got {meta_bytes!r}")
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {policy!r}")

@@ -26,7 +26,7 @@ from . import _format as F
 from . import _meta
 from ._attachment import RECHECK_S, Attachment, RingHandle
 from ._core import MODE_COPY, MODE_INTO, MODE_VIEW
-from ._errors import BrokenError, ClosedError, ShmringError, WaitTimeout
+from ._errors import BrokenError, ClosedError, ReaderTableFullError, ShmringError, WaitTimeout
 from ._frame import Frame
 from ._locks import Lease
 from ._pool import POOL_FROM_BYTES, BufferPool
@@ -73,8 +73,8 @@ class Reader:
     def _attach(self, m: Attachment, start: str) -> None:
         claimed = m.table.claim(m.seg.fd)
         if claimed is None:
-            raise ShmringError(f"ring {self._ring.name!r} has {F.READER_ENTRIES} live readers already; "
-                               "close one first", name=self._ring.name)
+            raise ReaderTableFullError(f"ring {self._ring.name!r} has {F.READER_ENTRIES} live readers already; "
+                                       "close one first", name=self._ring.name, entries=F.READER_ENTRIES)
         self._index, self._lease = claimed
         write_seq = m.write_seq()
         self._cursor = {"next": write_seq, "latest": max(0, write_seq - 1),

@@ -97,6 +97,7 @@ class Ring:
             SegmentExistsError: the name is taken.
             NoSpaceError: the directory's tmpfs cannot hold the ring.
             ValueError: a size, policy or schema is out of range (the message names it).
+            TypeError: a size is not an int, or the name not a str or Path.
         """
         schema = _schema(dtype, shape)
         if slot_bytes is None:
@@ -220,7 +221,8 @@ class Ring:
             name: up to 8 ASCII characters shown by ``stats()`` and ``shmring info``.
 
         Raises:
-            ShmringError: all reader entries are held by live readers.
+            ReaderTableFullError: all reader entries are held by live readers.
+            ValueError: ``start`` is not one of the three.
         """
         return self._adopt(Reader(self, start=start, queue=queue, name=name))
 

@@ -43,7 +43,7 @@ def _as_array(data: Any) -> np.ndarray[Any, Any]:
     try:
         view = memoryview(data)
     except TypeError:
-        raise TypeError(f"put() takes a numpy array or a bytes-like object, got {type(data).__name__}") from None
+        raise TypeError(f"put() data must be a numpy array or a bytes-like object, got {type(data).__name__}") from None
     return np.frombuffer(view.cast("B") if view.ndim != 1 or view.format != "B" else view, dtype=np.uint8)
 
 

@@ -280,8 +280,10 @@ def test_closing_a_ring_under_a_writer_thread_copying_large_frames_is_an_error_n
 
 def test_reader_table_full_is_a_clear_error(ring: Any) -> None:
     readers = [ring.reader() for _ in range(F.READER_ENTRIES)]
-    with pytest.raises(shmring.ShmringError, match="48 live readers"):
+    with pytest.raises(shmring.ReaderTableFullError, match="48 live readers") as caught:
         ring.reader()
+    assert (caught.value.name, caught.value.entries) == (ring.name, F.READER_ENTRIES)
+    assert isinstance(caught.value, shmring.ShmringError)
     readers[0].close()
     ring.reader().close()
 

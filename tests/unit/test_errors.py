@@ -84,3 +84,61 @@ def test_the_message_is_what_str_shows_even_for_os_errors() -> None:
     """OSError subclasses would print '[Errno ...]' forms; ours print just the message."""
     assert str(_errors.SegmentNotFoundError("no segment at /dev/shm/x")) == "no segment at /dev/shm/x"
     assert str(_errors.WaitTimeout("no frame after 0.5 s", timeout=0.5)) == "no frame after 0.5 s"
+
+
+@pytest.mark.parametrize("cls", ERRORS, ids=lambda c: c.__name__)
+def test_every_error_says_it_lives_in_shmring(cls: type) -> None:
+    assert cls.__module__ == "shmring", f"{cls.__name__} reports module {cls.__module__}"
+    assert repr(cls).endswith(f"shmring.{cls.__name__}'>")
+
+
+@pytest.mark.parametrize("cls", ERRORS, ids=lambda c: c.__name__)
+def test_every_declared_attribute_is_documented_and_defaults_to_none(cls: type) -> None:
+    err = cls("message")
+    for attribute in getattr(cls, "__annotations__", {}):
+        assert f"{attribute}:" in (cls.__doc__ or ""), f"{cls.__name__}.{attribute} is not in its docstring"
+        assert getattr(err, attribute) is None, f"{cls.__name__}.{attribute} is not None when not given"
+
+
+def test_the_reader_table_full_error_pickles_with_its_ring_and_size() -> None:
+    err = _errors.ReaderTableFullError("ring 'cam' has 48 live readers already", name="cam", entries=48)
+
+    back = pickle.loads(pickle.dumps(err))
+
+    assert (type(back), back.name, back.entries, str(back)) == (
+        shmring.ReaderTableFullError, "cam", 48, "ring 'cam' has 48 live readers already")
+    assert not isinstance(back, (OSError, ValueError))
+
+
+def test_the_docstring_states_the_rule_for_argument_errors() -> None:
+    doc = _errors.__doc__ or ""
+    assert "ValueError" in doc and "TypeError" in doc and "names\n  the parameter" in doc
+
+
+BAD_ARGUMENTS = [
+    (ValueError, "slots", dict(slots=0, slot_bytes=8)),
+    (ValueError, "slot_bytes", dict(slots=2, slot_bytes=0)),
+    (ValueError, "meta_bytes", dict(slots=2, slot_bytes=8, meta_bytes=-1)),
+    (ValueError, "policy", dict(slots=2, slot_bytes=8, policy="sometimes")),
+    (ValueError, "mode", dict(slots=2, slot_bytes=8, mode=0o1777)),
+    (ValueError, "shape", dict(slots=2, dtype="u1", shape=())),
+    (TypeError, "slots", dict(slots="8", slot_bytes=8)),
+]
+
+
+@pytest.mark.parametrize(("builtin", "parameter", "kwargs"), BAD_ARGUMENTS, ids=[b[1] for b in BAD_ARGUMENTS])
+def test_a_bad_argument_is_a_builtin_naming_the_parameter(shm_dir, unique_name: str, builtin: type,
+                                                          parameter: str, kwargs: dict) -> None:
+    with pytest.raises((ValueError, TypeError)) as caught:
+        shmring.Ring.create(unique_name, **kwargs)
+
+    assert isinstance(caught.value, builtin), f"{parameter}: raised {type(caught.value).__name__}"
+    assert not isinstance(caught.value, shmring.ShmringError), f"{parameter}: an argument error is a ShmringError"
+    assert parameter in str(caught.value), f"the message does not name {parameter}: {caught.value}"
+    assert not any(shm_dir.iterdir()), "a refused create left a file behind"
+
+
+@pytest.mark.parametrize(("name", "builtin"), [(".hidden", ValueError), ("a/b", ValueError), (3, TypeError)])
+def test_a_bad_ring_name_is_a_builtin_naming_the_rule(shm_dir, name: object, builtin: type) -> None:
+    with pytest.raises(builtin, match="name must be"):
+        shmring.Ring.create(name, slots=2, slot_bytes=8)  # type: ignore[arg-type]
