@@ -75,6 +75,11 @@ def run(argv: list[str] | None = None) -> int:
             return _quiet_broken_pipe()
         _error(str(err))
         return EXIT_FAILURE
+    except (ValueError, TypeError) as err:
+        # The library's argument errors (a bad name, slots=0, ...) name the
+        # parameter, the rule and the value: that message is the whole answer.
+        _error(str(err))
+        return EXIT_FAILURE
     return code if isinstance(code, int) else EXIT_OK
 
 
