@@ -132,7 +132,8 @@ def test_ls_and_gc_leave_another_users_ring_alone(shmring: Run, shm_dir: Path, u
 @pytest.mark.parametrize(("args", "says"), [
     ((".hidden", "--slot-bytes", "4KiB"), "name must be"),
     (("{name}", "--slot-bytes", "0"), "slot_bytes must be an int >= 1, got 0"),
-    (("{name}", "--slot-bytes", "4KiB", "--meta-bytes", "2MiB"), "meta_bytes must be an int in 0..1048576, got 2097152"),
+    (("{name}", "--slot-bytes", "4KiB", "--meta-bytes", "2MiB"),
+     "meta_bytes must be an int in 0..1048576, got 2097152"),
     (("{name}", "--slots", "2000000", "--slot-bytes", "8"), "slots must be an int in 2..1048576, got 2000000"),
 ], ids=["hidden-name", "zero-slot-bytes", "huge-meta-bytes", "too-many-slots"])
 def test_create_refuses_bad_arguments_with_one_error_line(shmring: Run, shm_dir: Path, unique_name: str,

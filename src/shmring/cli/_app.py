@@ -13,7 +13,7 @@ from ._exit import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 # Modules that add subcommands to `cli` when imported (each owns one group of commands).
 COMMAND_MODULES = (
-    "shmring.cli._demo",
+    "shmring.cli.demo._command",
     "shmring.cli._rings",
     "shmring.cli._io",
     "shmring.cli._watch",

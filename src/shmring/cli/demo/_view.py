@@ -13,9 +13,9 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .. import Ring
-from . import _render as R
-from ._demo_procs import Board
+from ... import Ring
+from .. import _render as R
+from ._procs import Board
 
 _COLUMNS = ("process", "frames>", "frames/s>", "MB/s>", "latency ms>", "max ms>", "lost>", "overrun>",
             "torn>", "mean>", "max>", "centroid x, y>")

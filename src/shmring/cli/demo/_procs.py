@@ -19,7 +19,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .. import Ring, ShmringError, WaitTimeout
+from ... import Ring, ShmringError, WaitTimeout
 from ._starfield import StarField, peak_stats, verify
 
 #: Longest a child waits for the parent's ``go`` before it gives up.

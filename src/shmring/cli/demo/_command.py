@@ -1,8 +1,8 @@
 """``shmring demo``: a synthetic camera, statistics readers, a live table, a summary and a PNG snapshot.
 
 The ring is created here and removed on every exit path; the processes are
-managed by :class:`~shmring.cli._demo_run.DemoRun`, the live numbers by
-:class:`~shmring.cli._demo_view.Monitor`.
+managed by :class:`~shmring.cli.demo._run.DemoRun`, the live numbers by
+:class:`~shmring.cli.demo._view.Monitor`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from typing import Any
 import click
 import numpy as np
 
-from .. import Ring, ShmringError
-from . import _png
-from . import _render as R
-from ._app import cli
-from ._demo_run import DemoRun, sigint_ignored
-from ._demo_view import Monitor, summary_table
-from ._options import format_shape, parse_shape
+from ... import Ring, ShmringError
+from .. import _png
+from .. import _render as R
+from .._app import cli
+from .._options import format_shape, parse_shape
+from ._run import DemoRun, sigint_ignored
 from ._starfield import DTYPES, verify
+from ._view import Monitor, summary_table
 
 #: Seconds between redraws of the live table.
 REFRESH_S = 0.25

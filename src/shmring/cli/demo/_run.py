@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from ._demo_procs import Board, camera_main, reader_main
+from ._procs import Board, camera_main, reader_main
 
 SPAWN = mp.get_context("spawn")
 #: Seconds the children get to start (a fresh interpreter imports numpy and shmring).
