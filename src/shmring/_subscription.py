@@ -17,7 +17,7 @@ log = logging.getLogger("shmring")
 _AITER_SLICE_S = 0.25
 
 
-class Reader(Protocol):
+class FrameSource(Protocol):
     """What a subscription drives: the reader it was made from (``_reader`` imports this module)."""
 
     name: str
@@ -37,7 +37,7 @@ class Subscription:
         error: the exception that ended the subscription, if any.
     """
 
-    def __init__(self, reader: Reader, callback: Callable[[Frame], Any], *, view: bool) -> None:
+    def __init__(self, reader: FrameSource, callback: Callable[[Frame], Any], *, view: bool) -> None:
         self._reader = reader
         self._callback = callback
         self._view = view
@@ -89,7 +89,7 @@ class Subscription:
         self.stop()
 
 
-async def aiterate(reader: Reader, *, view: bool) -> AsyncIterator[Frame]:
+async def aiterate(reader: FrameSource, *, view: bool) -> AsyncIterator[Frame]:
     """Yield frames; each wait runs in a worker thread so the event loop stays free."""
     loop = asyncio.get_running_loop()
     while True:
@@ -104,7 +104,7 @@ async def aiterate(reader: Reader, *, view: bool) -> AsyncIterator[Frame]:
             yield frame
 
 
-def _get_slice(reader: Reader, view: bool) -> Frame | None:
+def _get_slice(reader: FrameSource, view: bool) -> Frame | None:
     try:
         return reader.get(_AITER_SLICE_S, view=view)
     except WaitTimeout:
