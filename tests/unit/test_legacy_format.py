@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from shmring import FrameError, LayoutError
-from shmring import _legacy_format as fmt
-from shmring._legacy_buffers import as_payload, convert, infer_dims
-from shmring._legacy_locker import lock_name_for
+from shmring.legacy import _format as fmt
 from shmring.legacy import legacy_path
+from shmring.legacy._buffers import as_payload, convert, infer_dims
+from shmring.legacy._locker import lock_name_for
 
 
 def _header(**fields: int) -> fmt.MemHeader:

@@ -21,12 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import _legacy_format as fmt
-from ._errors import FrameError, SegmentExistsError, SegmentNotFoundError, WaitTimeout
-from ._legacy_locker import Locker
-from ._locks import WakeWord
-from ._segment import Segment
-from ._sync import fence
+from .._errors import FrameError, SegmentExistsError, SegmentNotFoundError, WaitTimeout
+from .._locks import WakeWord
+from .._segment import Segment
+from .._sync import fence
+from . import _format as fmt
+from ._locker import Locker
 
 __all__ = ["answer", "send"]
 

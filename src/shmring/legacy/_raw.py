@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ._errors import SegmentPermissionError
-from ._legacy_locker import Locker
-from ._segment import Segment
+from .._errors import SegmentPermissionError
+from .._segment import Segment
+from ._locker import Locker
 
 __all__ = ["RawAccess"]
 

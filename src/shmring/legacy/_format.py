@@ -40,7 +40,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from ._errors import LayoutError
+from .._errors import LayoutError
 
 __all__ = [
     "BUFH_MAT_RGB",
