@@ -38,6 +38,7 @@ import struct
 from dataclasses import dataclass
 
 from ._errors import LayoutError
+from .legacy._format import is_legacy_header  # the legacy layout's leaf module owns its signature
 
 MAGIC = b"SHMRING\x00"
 VERSION = 1
@@ -190,7 +191,7 @@ def read_header(buf: Buffer, file_size: int, name: str) -> Layout:
     (magic, version, header_bytes, total, slots, policy, stride, slot_bytes, meta_bytes,
      entries, created_ns) = _IDENTITY.unpack_from(buf, OFF_IDENTITY)
     if magic != MAGIC:
-        why = "this is a legacy SharedMem file" if magic[:4] == b"\x73\x19\x03\x11" else ""
+        why = "this is a legacy SharedMem file" if is_legacy_header(magic) else ""
         raise _mismatch(name, "magic", repr(MAGIC), magic, why)
     if version != VERSION:
         raise _mismatch(name, "version", VERSION, version, "written by another shmring version")

@@ -29,6 +29,14 @@ def test_offsets_and_sizes_match_the_spec() -> None:
     assert (fmt.MSG_FILE_SIZE, fmt.MSG_MAX_TEXT) == (256, 255)
 
 
+def test_the_signature_is_recognised_from_a_files_first_bytes() -> None:
+    assert fmt.is_legacy_header(fmt.new_header(8, 3))
+    assert fmt.is_legacy_header(b"\x73\x19\x03\x11")  # 0x11031973 little-endian, nothing after it
+    assert not fmt.is_legacy_header(b"SHMRING\x00")  # the native ring's magic
+    assert not fmt.is_legacy_header(b"\x73\x19\x03")  # a file shorter than the signature
+    assert not fmt.is_legacy_header(bytes(32))  # zero-filled: not initialised yet
+
+
 def test_round_trip_of_the_header() -> None:
     raw = struct.pack("<8I", *_header(head=2, tail=1, count=1))
     assert fmt.read_header(raw) == _header(head=2, tail=1, count=1)

@@ -52,14 +52,18 @@ __all__ = [
     "MSG_FILE_SIZE",
     "MSG_MAX_TEXT",
     "SIGNATURE",
+    "SIGNATURE_BYTES",
     "BufHeader",
     "MemHeader",
+    "is_legacy_header",
     "memsize",
     "slot_offset",
     "validate_header",
 ]
 
 SIGNATURE = 0x11031973
+#: The signature as a file's first 4 bytes (little-endian uint32 at offset 0).
+SIGNATURE_BYTES = SIGNATURE.to_bytes(4, "little")
 BUFH_UYVY = 1
 BUFH_MAT_RGB = 2
 UINT32_MAX = 0xFFFFFFFF
@@ -118,6 +122,11 @@ class BufHeader(NamedTuple):
     width: int
     height: int
     flags: int
+
+
+def is_legacy_header(head: bytes) -> bool:
+    """Whether a file's first bytes ``head`` start with the legacy signature (nothing else is checked)."""
+    return bytes(head[: len(SIGNATURE_BYTES)]) == SIGNATURE_BYTES
 
 
 def memsize(item_size: int, item_alloc: int) -> int:
