@@ -21,8 +21,9 @@ commands; the ``Locker(...)`` it wished for -> :class:`Locker`.
 This package is the one public path of the legacy API; ``shmring.SharedMem``
 and ``shmring.Locker`` are aliases of the classes here. Its modules form a
 line, each importing only those before it: ``_format`` (every byte) ->
-``_buffers`` -> ``_queue`` -> ``_locker`` -> ``_raw``, ``_files``,
-``_message``, ``_listener`` -> ``_shared_mem``.
+``_checks`` (the caller's arguments) -> ``_buffers`` -> ``_queue`` ->
+``_locker`` -> ``_raw``, ``_files``, ``_message``, ``_listener`` ->
+``_shared_mem``.
 """
 
 from __future__ import annotations

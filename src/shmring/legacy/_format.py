@@ -140,9 +140,11 @@ def slot_offset(item_size: int, index: int) -> int:
 
 
 def check_geometry(item_size: int, item_alloc: int) -> int:
-    """Return the memsize for a new file, or ValueError naming the parameter and rule."""
+    """Return the memsize for a new file, or TypeError/ValueError naming the parameter and rule."""
     for name, value in (("item_size", item_size), ("item_alloc", item_alloc)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an int >= 1, got {value!r} ({type(value).__name__})")
+        if value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     size = memsize(item_size, item_alloc)
     if size > UINT32_MAX:

@@ -13,6 +13,7 @@ from .._errors import LayoutError, SegmentExistsError
 from .._segment import Segment
 from . import _format as fmt
 from ._buffers import as_payload, infer_dims
+from ._checks import poll_seconds, uint32, wait_seconds
 from ._files import (
     LOCK_TIMEOUT,
     NameOrPath,
@@ -81,6 +82,7 @@ class SharedMem(RawAccess):
         Raises:
             SegmentExistsError: the file exists and ``exist_ok`` is False.
             LayoutError: ``exist_ok`` found a file of another layout or geometry.
+            TypeError: a size that is not an int.
             ValueError: sizes out of range (memsize must fit in 32 bits).
         """
         path = legacy_path(name_or_path, directory)
@@ -233,13 +235,14 @@ class SharedMem(RawAccess):
         Raises:
             LayoutError: the header was corrupted since open.
             WaitTimeout: the Locker stayed held by a stuck process for 10 s.
+            TypeError: ``data`` is not bytes-like, or width/height/flags not an int.
+            ValueError: width/height/flags outside 0..2**32-1 (nothing was counted).
         """
         self._require_writable("put_buf")
         payload = as_payload(data)
         width, height = infer_dims(data, width, height)
-        for name, value in (("width", width), ("height", height), ("flags", flags)):
-            if not 0 <= value <= fmt.UINT32_MAX:
-                raise ValueError(f"{name} must be a uint32 (0..{fmt.UINT32_MAX}), got {value!r}")
+        # Checked before anything is counted or written: a bad value costs no put_counter.
+        width, height, flags = uint32("width", width), uint32("height", height), uint32("flags", flags)
         self._put_counter = (self._put_counter + 1) & fmt.UINT32_MAX
         record = (self._put_counter, width, height, flags)
         with self._require_locker("put_buf"):
@@ -282,10 +285,11 @@ class SharedMem(RawAccess):
         Raises:
             FrameError: the buffer does not fit ``dtype``/``shape`` (it stays queued).
             LayoutError: the header was corrupted since open.
+            ValueError: ``timeout`` < 0 or ``poll_interval`` <= 0.
         """
         self._require_writable("get_buf")
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
+        wait_seconds("timeout", timeout)
+        poll_seconds("poll_interval", poll_interval)
         deadline = None if timeout is None else time.monotonic() + timeout
         signal = self._require_locker("get_buf").data_signal
         while True:
@@ -341,8 +345,7 @@ class SharedMem(RawAccess):
             A :class:`BufListener`; call its ``stop()``. If ``callback`` raises,
             the listener stops and ``stop()`` re-raises the exception.
         """
-        if poll_interval <= 0:
-            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
+        poll_seconds("poll_interval", poll_interval)
         self._require_writable("on_buf")
         listener = BufListener(lambda: self._get_once(dtype, shape), self.locker.data_signal, callback,
                                poll_interval, name=self.path.name, on_stop=self._forget)
