@@ -35,7 +35,7 @@ def test_put_buf_refuses_bad_dims_before_counting_or_writing(tmp_path: Path) -> 
         with pytest.raises(ValueError, match=r"flags must be a uint32 \(0..4294967295\), got -1"):
             mem.put_buf(b"x", flags=-1)
         assert (mem.header().count, mem.put_counter) == (0, 0), "a refused put changed the queue"
-        assert mem.put_buf(b"y", width=np.uint32(4), height=np.int64(1))  # numpy integers are ints
+        assert mem.put_buf(b"y", width=np.uint32(4), height=np.int64(1))  # type: ignore[arg-type]  # numpy ints
         assert mem.get_buf() == Buf(b"y", 1, 4, 1, 0)
 
 
@@ -81,5 +81,5 @@ def test_raw_access_refuses_offsets_and_data_of_the_wrong_type(tmp_path: Path) -
             mem.read(0, 4.0)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="data must be bytes-like or a numpy array, got int"):
             mem.write(0, 12)  # type: ignore[arg-type]
-        mem.write(np.int64(2), b"ab")
+        mem.write(np.int64(2), b"ab")  # type: ignore[arg-type]
         assert mem.read(np.int64(2), 2) == b"ab"  # type: ignore[arg-type]
