@@ -1,6 +1,9 @@
 """shmring: zero-copy shared-memory rings for image frames and messages between processes.
 
-Users import from here only; every other module is private.
+Users import from here and from :mod:`shmring.legacy` (the original
+``io.files.SharedMem`` layout) only; every other module is private.
+``shmring.SharedMem`` and ``shmring.Locker`` are aliases of
+``shmring.legacy.SharedMem`` and ``shmring.legacy.Locker``.
 """
 
 from __future__ import annotations
@@ -21,14 +24,13 @@ from ._errors import (
 )
 from ._frame import Frame
 from ._info import ReaderInfo, RingInfo, RingStats
-from ._legacy_locker import Locker
 from ._locks import Lease, RangeLock
 from ._reader import Reader
 from ._ring import Ring
 from ._segment import Segment, segment_dir
 from ._subscription import Subscription
 from ._writer import Writer
-from .legacy import SharedMem
+from .legacy import Locker, SharedMem  # aliases: the public path is shmring.legacy
 
 __version__ = "0.1.0"
 

@@ -40,6 +40,11 @@ from dataclasses import dataclass
 from ._errors import LayoutError
 
 MAGIC = b"SHMRING\x00"
+#: The original ``io.files.SharedMem`` file's signature (its first uint32, little-endian;
+#: docs/format-legacy.md). Named here, with the native magic it must never equal, so that
+#: both layouts' formats share it without the native one importing the legacy package.
+LEGACY_SIGNATURE = 0x11031973
+LEGACY_SIGNATURE_BYTES = LEGACY_SIGNATURE.to_bytes(4, "little")
 VERSION = 1
 HEADER_BYTES = 4096
 PAGE = 4096
@@ -101,6 +106,11 @@ ALLOWED_KINDS = "biufc"
 Buffer = bytes | bytearray | memoryview | mmap.mmap
 WritableBuffer = bytearray | memoryview | mmap.mmap
 
+
+
+def is_legacy_header(head: bytes) -> bool:
+    """Whether a file's first bytes ``head`` start with the legacy signature (nothing else is checked)."""
+    return bytes(head[: len(LEGACY_SIGNATURE_BYTES)]) == LEGACY_SIGNATURE_BYTES
 
 def _round_up(n: int, to: int) -> int:
     return -(-n // to) * to
@@ -196,7 +206,7 @@ def read_header(buf: Buffer, file_size: int, name: str) -> Layout:
     (magic, version, header_bytes, total, slots, policy, stride, slot_bytes, meta_bytes,
      entries, created_ns) = _IDENTITY.unpack_from(buf, OFF_IDENTITY)
     if magic != MAGIC:
-        why = "this is a legacy SharedMem file" if magic[:4] == b"\x73\x19\x03\x11" else ""
+        why = "this is a legacy SharedMem file" if is_legacy_header(magic) else ""
         raise _mismatch(name, "magic", repr(MAGIC), magic, why)
     if version != VERSION:
         raise _mismatch(name, "version", VERSION, version, "written by another shmring version")

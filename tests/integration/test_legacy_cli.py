@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -44,6 +45,17 @@ def test_put_fills_like_the_cpp_unit_test_and_reports_drops(tmp_path: Path) -> N
         assert (mem.item_size, mem.item_alloc) == (320 * 240, 4)
         for k in range(4):
             assert mem.get_buf() == (bytes([k]) * (320 * 240), k + 1, 320, 240, 0x12345678)
+
+
+def test_info_recognises_an_original_file_by_its_signature(tmp_path: Path) -> None:
+    path = tmp_path / "smem_info"
+    with SharedMem.create(path, 1000, 4) as mem:
+        mem.put_buf(b"x")
+    done = subprocess.run([sys.executable, "-m", "shmring.cli", "info", str(path), "--json"],
+                          capture_output=True, text=True, timeout=WAIT_S, check=False)
+    assert done.returncode == 0, done.stderr
+    row = json.loads(done.stdout)
+    assert (row["layout"], row["slots"], row["slot_bytes"], row["queued"]) == ("legacy", 4, 1000, 1), row
 
 
 def test_client_buf_reports_every_gap(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shmring import LayoutError, Locker, SegmentExistsError, SegmentNotFoundError, SharedMem
-from shmring._legacy_locker import lock_name_for
+from shmring.legacy._locker import lock_name_for
 
 pytestmark = pytest.mark.usefixtures("shm_dir")
 

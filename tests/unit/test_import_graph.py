@@ -16,11 +16,6 @@ import shmring
 
 PACKAGE_DIR = Path(shmring.__file__).parent
 
-#: Known circles owned by work in progress elsewhere; each entry is an edge ignored.
-#: The legacy listener names ``SharedMem`` for typing only; the legacy package move removes it.
-PENDING_EDGES = {("shmring._legacy_listener", "shmring.legacy")}
-
-
 def _module_names() -> dict[str, Path]:
     names = {}
     for path in sorted(PACKAGE_DIR.rglob("*.py")) + sorted(PACKAGE_DIR.rglob("*.pyi")):
@@ -44,7 +39,7 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
                 found.add(sub if sub in modules else target)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-    return {dep for dep in found if dep in modules and dep != name and (name, dep) not in PENDING_EDGES}
+    return {dep for dep in found if dep in modules and dep != name}
 
 
 def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

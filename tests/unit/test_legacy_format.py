@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from shmring import FrameError, LayoutError
-from shmring import _legacy_format as fmt
-from shmring._legacy_buffers import as_payload, convert, infer_dims
-from shmring._legacy_locker import lock_name_for
+from shmring.legacy import _format as fmt
 from shmring.legacy import legacy_path
+from shmring.legacy._buffers import as_payload, convert, infer_dims
+from shmring.legacy._locker import lock_name_for
 
 
 def _header(**fields: int) -> fmt.MemHeader:
@@ -27,6 +27,14 @@ def test_offsets_and_sizes_match_the_spec() -> None:
     assert fmt.new_header(8, 3) == struct.pack("<8I", 0x11031973, 116, 0, 8, 3, 0, 0, 0)
     assert (fmt.OFF_HEAD, fmt.OFF_TAIL, fmt.OFF_COUNT) == (20, 24, 28)
     assert (fmt.MSG_FILE_SIZE, fmt.MSG_MAX_TEXT) == (256, 255)
+
+
+def test_the_signature_is_recognised_from_a_files_first_bytes() -> None:
+    assert fmt.is_legacy_header(fmt.new_header(8, 3))
+    assert fmt.is_legacy_header(b"\x73\x19\x03\x11")  # 0x11031973 little-endian, nothing after it
+    assert not fmt.is_legacy_header(b"SHMRING\x00")  # the native ring's magic
+    assert not fmt.is_legacy_header(b"\x73\x19\x03")  # a file shorter than the signature
+    assert not fmt.is_legacy_header(bytes(32))  # zero-filled: not initialised yet
 
 
 def test_round_trip_of_the_header() -> None:

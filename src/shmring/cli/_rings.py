@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .. import Ring, RingStats, SegmentNotFoundError, ShmringError
+from ..legacy._format import is_legacy_header
 from . import _render as R
 from ._app import cli
 from ._options import parse_dtype, parse_mode, parse_shape, parse_size, ring_argument, ring_dir
@@ -135,7 +136,7 @@ def _legacy_target(target: str | Path) -> Path | None:
             head = f.read(4)
     except OSError:
         return None
-    return target if int.from_bytes(head, "little") == 0x11031973 else None
+    return target if is_legacy_header(head) else None
 
 
 def _print_legacy(row: dict[str, Any], as_json: bool) -> None:

@@ -1,6 +1,6 @@
 """``Locker``: the robust named lock the original SharedMem only sketched.
 
-A Locker is a 64-byte shmring segment (layout in :mod:`._legacy_format`)
+A Locker is a 64-byte shmring segment (layout in :mod:`._format`)
 holding the bytes that are OFD-locked and the futex words that let shmring
 processes wake each other. The original C++/Python/MATLAB code never opens it,
 so it lives apart from the legacy file, in the shmring segment directory
@@ -19,10 +19,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Union
 
-from . import _legacy_format as fmt
-from ._errors import SegmentExistsError, SegmentNotFoundError
-from ._locks import RangeLock, WakeWord
-from ._segment import Segment
+from .._errors import SegmentExistsError, SegmentNotFoundError
+from .._locks import RangeLock, WakeWord
+from .._segment import Segment
+from . import _format as fmt
 
 __all__ = ["Locker", "lock_name_for"]
 

@@ -40,7 +40,8 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from ._errors import LayoutError
+from .._errors import LayoutError
+from .._format import LEGACY_SIGNATURE, LEGACY_SIGNATURE_BYTES, is_legacy_header
 
 __all__ = [
     "BUFH_MAT_RGB",
@@ -52,14 +53,18 @@ __all__ = [
     "MSG_FILE_SIZE",
     "MSG_MAX_TEXT",
     "SIGNATURE",
+    "SIGNATURE_BYTES",
     "BufHeader",
     "MemHeader",
+    "is_legacy_header",
     "memsize",
     "slot_offset",
     "validate_header",
 ]
 
-SIGNATURE = 0x11031973
+#: The signature (a file's first uint32) and its 4 bytes; named once, in the native
+#: format module beside the magic it must differ from.
+SIGNATURE, SIGNATURE_BYTES = LEGACY_SIGNATURE, LEGACY_SIGNATURE_BYTES
 BUFH_UYVY = 1
 BUFH_MAT_RGB = 2
 UINT32_MAX = 0xFFFFFFFF
@@ -131,9 +136,11 @@ def slot_offset(item_size: int, index: int) -> int:
 
 
 def check_geometry(item_size: int, item_alloc: int) -> int:
-    """Return the memsize for a new file, or ValueError naming the parameter and rule."""
+    """Return the memsize for a new file, or TypeError/ValueError naming the parameter and rule."""
     for name, value in (("item_size", item_size), ("item_alloc", item_alloc)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an int >= 1, got {value!r} ({type(value).__name__})")
+        if value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     size = memsize(item_size, item_alloc)
     if size > UINT32_MAX:

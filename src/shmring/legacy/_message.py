@@ -21,12 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import _legacy_format as fmt
-from ._errors import FrameError, SegmentExistsError, SegmentNotFoundError, WaitTimeout
-from ._legacy_locker import Locker
-from ._locks import WakeWord
-from ._segment import Segment
-from ._sync import fence
+from .._errors import FrameError, SegmentExistsError, SegmentNotFoundError, WaitTimeout
+from .._locks import WakeWord
+from .._segment import Segment
+from .._sync import fence
+from . import _format as fmt
+from ._checks import poll_seconds, wait_seconds
+from ._locker import Locker
 
 __all__ = ["answer", "send"]
 
@@ -56,8 +57,18 @@ def _open_message_file(path: Path, mode: int) -> Segment:
     raise SegmentNotFoundError(f"message file {path} keeps disappearing while being opened", path=str(path))
 
 
+def _check_waits(timeout: float | None, poll_interval: float) -> None:
+    wait_seconds("timeout", timeout)
+    poll_seconds("poll_interval", poll_interval)
+
+
 def _encode(text: str | bytes) -> bytes:
-    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    if isinstance(text, str):
+        raw = text.encode("utf-8")
+    elif isinstance(text, (bytes, bytearray, memoryview)):
+        raw = bytes(text)
+    else:  # bytes(5) would silently be five NUL bytes
+        raise TypeError(f"text must be a str or bytes, got {text!r} ({type(text).__name__})")
     if len(raw) > fmt.MSG_MAX_TEXT:
         raise FrameError(f"message is {len(raw)} bytes; a send/answer file holds at most "
                          f"{fmt.MSG_MAX_TEXT} bytes of text", length=len(raw), limit=fmt.MSG_MAX_TEXT)
@@ -110,7 +121,11 @@ def send(path: str | os.PathLike[str], text: str | bytes, *, timeout: float | No
         FrameError: the message is longer than 255 bytes.
         WaitTimeout: nobody answered within ``timeout`` (the message is withdrawn).
         LayoutError: ``path`` exists and is not 256 bytes.
+        TypeError: ``text`` is not a str or bytes, or a time is not a number.
+        ValueError: ``text`` is empty or holds a NUL byte, ``timeout`` < 0,
+            or ``poll_interval`` <= 0.
     """
+    _check_waits(timeout, poll_interval)
     raw = _encode(text)
     deadline = None if timeout is None else time.monotonic() + timeout
     seg = _open_message_file(Path(os.fspath(path)), mode)
@@ -169,7 +184,11 @@ def answer(path: str | os.PathLike[str], transform: Callable[[str], str] = str.u
     Raises:
         WaitTimeout: no message arrived within ``timeout``.
         LayoutError: ``path`` exists and is not 256 bytes.
+        ValueError: ``timeout`` < 0 or ``poll_interval`` <= 0.
+        TypeError: ``transform`` returned something other than a str (the
+            message stays for the next answerer).
     """
+    _check_waits(timeout, poll_interval)
     deadline = None if timeout is None else time.monotonic() + timeout
     seg = _open_message_file(Path(os.fspath(path)), mode)
     locker = Locker.for_file(seg.path, timeout=LOCK_TIMEOUT)
@@ -195,7 +214,11 @@ def _reply_locked(buf: Any, transform: Callable[[str], str]) -> str | None:
         return None  # another answerer took it
     fence()
     request = bytes(buf[fmt.MSG_TEXT : fmt.MSG_TEXT + length]).decode("utf-8", "surrogateescape")
-    reply = transform(request).encode("utf-8", "surrogateescape")[: fmt.MSG_MAX_TEXT]
+    text = transform(request)
+    if not isinstance(text, str):
+        raise TypeError(f"transform must return a str, got {text!r} ({type(text).__name__}) "
+                        f"for the message {request!r}")
+    reply = text.encode("utf-8", "surrogateescape")[: fmt.MSG_MAX_TEXT]
     buf[_TEXT] = reply.ljust(fmt.MSG_MAX_TEXT, b"\0")
     _publish_length(buf, 0)
     return request

@@ -16,11 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import _legacy_format as fmt
-from ._errors import LayoutError
-from ._legacy_buffers import convert
-from ._legacy_format import MemHeader
-from ._sync import fetch_add32, load32, store32
+from .._errors import LayoutError
+from .._sync import fetch_add32, load32, store32
+from . import _format as fmt
+from ._buffers import convert
+from ._format import MemHeader
 
 __all__ = ["Buf", "live_header", "put_slot", "take_slot", "write_header_if_blank"]
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ._errors import SegmentPermissionError
-from ._legacy_locker import Locker
-from ._segment import Segment
+from .._errors import SegmentPermissionError
+from .._segment import Segment
+from ._buffers import as_payload
+from ._checks import index
+from ._locker import Locker
 
 __all__ = ["RawAccess"]
 
@@ -37,20 +39,22 @@ class RawAccess:
         """Return ``n`` raw bytes at offset ``pos`` (no lock, no header needed).
 
         Raises:
+            TypeError: ``pos`` or ``n`` is not an int.
             ValueError: the range leaves the file (message names pos, n and the size).
         """
-        self._check_range(pos, n)
+        pos, n = self._check_range(pos, n)
         return bytes(self._seg.mapping()[pos : pos + n])
 
     def write(self, pos: int, data: bytes | bytearray | memoryview) -> None:
         """Write raw bytes at offset ``pos`` and wake shmring readers waiting on this file.
 
         Raises:
+            TypeError: ``pos`` is not an int, or ``data`` is not bytes-like.
             ValueError: the range leaves the file.
         """
         self._require_writable("write")
-        payload = memoryview(data).cast("B")
-        self._check_range(pos, len(payload))
+        payload = as_payload(data)
+        pos, _ = self._check_range(pos, len(payload))
         self._seg.mapping()[pos : pos + len(payload)] = payload
         self._require_locker("write").data_signal.announce()
 
@@ -72,11 +76,12 @@ class RawAccess:
         """The current value of the write signal, for :meth:`wait_write`."""
         return 0 if self._locker is None else self._locker.data_signal.snapshot()
 
-    def _check_range(self, pos: int, n: int) -> None:
-        size = self._seg.size
+    def _check_range(self, pos: int, n: int) -> tuple[int, int]:
+        pos, n, size = index("pos", pos), index("n", n), self._seg.size
         if pos < 0 or n < 0 or pos + n > size:
             raise ValueError(f"range pos={pos} n={n} leaves {self.path} ({size} bytes): "
                              f"need 0 <= pos and pos + n <= {size}")
+        return pos, n
 
     def _require_locker(self, what: str) -> Locker:
         if self._locker is None:

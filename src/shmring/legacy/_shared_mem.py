@@ -1,23 +1,4 @@
-"""The original ``io.files.SharedMem``: its exact bytes, with a working lock and wake-ups.
-
-Existing C++ grabbers, Python scripts and MATLAB code share one file layout
-(see ``docs/format-legacy.md``); :class:`SharedMem` reads and writes it exactly,
-so shmring works beside them unmodified::
-
-    from shmring.legacy import SharedMem
-
-    mem = SharedMem.create("camera1", item_size=320 * 240, item_alloc=8)  # /tmp/smem_camera1
-    mem.put_buf(frame_bytes, width=320, height=240)
-    buf = mem.get_buf()          # Buf(data, put_counter, width, height, flags) or None
-
-Seed method -> counterpart: ``SharedMem``/``open`` -> :meth:`SharedMem.create`,
-:meth:`SharedMem.open`, :meth:`SharedMem.create_raw`, :meth:`SharedMem.open_raw`;
-``close`` -> :meth:`SharedMem.close`; ``delete`` -> :meth:`SharedMem.delete`;
-``doGetBuf``/``getBuf`` -> :meth:`SharedMem.get_buf`; ``read``/``write`` ->
-:meth:`SharedMem.read`/:meth:`SharedMem.write`; ``send``/``answer`` ->
-:func:`send`/:func:`answer`; the ``unitTest*`` self-tests -> ``shmring legacy``
-commands; the ``Locker(...)`` it wished for -> :class:`Locker`.
-"""
+"""``SharedMem``: a handle on one legacy file, its queue (put/get/listen) and its lifecycle."""
 
 from __future__ import annotations
 
@@ -28,38 +9,35 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from . import _legacy_format as fmt
-from ._errors import (
-    LayoutError,
-    SegmentExistsError,
-)
-from ._legacy_buffers import as_payload, infer_dims
-from ._legacy_files import (
+from .._errors import LayoutError, SegmentExistsError
+from .._segment import Segment
+from . import _format as fmt
+from ._buffers import as_payload, infer_dims
+from ._checks import poll_seconds, uint32, wait_seconds
+from ._files import (
+    LOCK_TIMEOUT,
     NameOrPath,
     adopt,
     checked_header,
     create_queue,
     legacy_path,
+    locker_for,
     open_segment,
     reopen_if_replaced,
 )
-from ._legacy_format import BUFH_MAT_RGB, BUFH_UYVY, MemHeader
-from ._legacy_listener import BufListener
-from ._legacy_locker import Locker
-from ._legacy_message import answer, send
-from ._legacy_queue import Buf, live_header, put_slot, take_slot
-from ._legacy_raw import RawAccess
-from ._segment import Segment
+from ._format import MemHeader
+from ._listener import BufListener
+from ._locker import Locker
+from ._queue import Buf, live_header, put_slot, take_slot
+from ._raw import RawAccess
 
-__all__ = ["BUFH_MAT_RGB", "BUFH_UYVY", "Buf", "BufListener", "Locker", "MemHeader", "SharedMem", "answer",
-           "inspect", "legacy_path", "send"]
+__all__ = ["DEFAULT_POLL_INTERVAL", "SharedMem"]
 
-log = logging.getLogger(__name__)
+# The package's name, not this module's: the documented logger is "shmring.legacy".
+log = logging.getLogger("shmring.legacy")
 
 #: Seconds between looks at the queue when waiting for a producer that cannot signal (an original).
 DEFAULT_POLL_INTERVAL = 0.01
-#: Seconds a header update waits for the Locker before giving up (shmring holds it for microseconds).
-LOCK_TIMEOUT = 10.0
 
 
 class SharedMem(RawAccess):
@@ -104,6 +82,7 @@ class SharedMem(RawAccess):
         Raises:
             SegmentExistsError: the file exists and ``exist_ok`` is False.
             LayoutError: ``exist_ok`` found a file of another layout or geometry.
+            TypeError: a size that is not an int.
             ValueError: sizes out of range (memsize must fit in 32 bits).
         """
         path = legacy_path(name_or_path, directory)
@@ -141,7 +120,7 @@ class SharedMem(RawAccess):
         seg = open_segment(path, writable, fmt.MEM_HEADER.size)
         try:
             header = checked_header(seg)
-            locker = _locker_for(seg)
+            locker = locker_for(seg)
         except BaseException:
             seg.close()
             raise
@@ -171,7 +150,7 @@ class SharedMem(RawAccess):
         path = legacy_path(name_or_path, directory)
         seg = open_segment(path, writable, 1)
         try:
-            return cls(seg, None, _locker_for(seg))
+            return cls(seg, None, locker_for(seg))
         except BaseException:
             seg.close()
             raise
@@ -256,13 +235,14 @@ class SharedMem(RawAccess):
         Raises:
             LayoutError: the header was corrupted since open.
             WaitTimeout: the Locker stayed held by a stuck process for 10 s.
+            TypeError: ``data`` is not bytes-like, or width/height/flags not an int.
+            ValueError: width/height/flags outside 0..2**32-1 (nothing was counted).
         """
         self._require_writable("put_buf")
         payload = as_payload(data)
         width, height = infer_dims(data, width, height)
-        for name, value in (("width", width), ("height", height), ("flags", flags)):
-            if not 0 <= value <= fmt.UINT32_MAX:
-                raise ValueError(f"{name} must be a uint32 (0..{fmt.UINT32_MAX}), got {value!r}")
+        # Checked before anything is counted or written: a bad value costs no put_counter.
+        width, height, flags = uint32("width", width), uint32("height", height), uint32("flags", flags)
         self._put_counter = (self._put_counter + 1) & fmt.UINT32_MAX
         record = (self._put_counter, width, height, flags)
         with self._require_locker("put_buf"):
@@ -305,10 +285,11 @@ class SharedMem(RawAccess):
         Raises:
             FrameError: the buffer does not fit ``dtype``/``shape`` (it stays queued).
             LayoutError: the header was corrupted since open.
+            ValueError: ``timeout`` < 0 or ``poll_interval`` <= 0.
         """
         self._require_writable("get_buf")
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
+        wait_seconds("timeout", timeout)
+        poll_seconds("poll_interval", poll_interval)
         deadline = None if timeout is None else time.monotonic() + timeout
         signal = self._require_locker("get_buf").data_signal
         while True:
@@ -364,10 +345,10 @@ class SharedMem(RawAccess):
             A :class:`BufListener`; call its ``stop()``. If ``callback`` raises,
             the listener stops and ``stop()`` re-raises the exception.
         """
-        if poll_interval <= 0:
-            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
+        poll_seconds("poll_interval", poll_interval)
         self._require_writable("on_buf")
-        listener = BufListener(self, callback, poll_interval, dtype, shape)
+        listener = BufListener(lambda: self._get_once(dtype, shape), self.locker.data_signal, callback,
+                               poll_interval, name=self.path.name, on_stop=self._forget)
         self._listeners.append(listener)
         listener.start()
         return listener
@@ -386,40 +367,3 @@ class SharedMem(RawAccess):
     def __repr__(self) -> str:
         kind = "raw" if self._header is None else f"{self._header.item_alloc}x{self._header.item_size}"
         return f"<SharedMem {str(self._seg.path)!r} {kind}{' closed' if self._seg.closed else ''}>"
-
-
-
-def inspect(path: str | os.PathLike[str]) -> MemHeader | None:
-    """Read a legacy file's header without opening it for use: no Locker, no lock, no write.
-
-    Returns:
-        The validated header; None for a file with no signature (the seed's raw
-        self-test and send/answer files carry no header).
-
-    Raises:
-        LayoutError: the signature is there but the header does not describe a
-            consistent queue in this file (naming the field, expected and found).
-        OSError: the file cannot be read.
-    """
-    with open(path, "rb", buffering=0) as f:
-        size = os.fstat(f.fileno()).st_size
-        raw = f.read(fmt.MEM_HEADER.size)
-    if len(raw) < fmt.MEM_HEADER.size or fmt.read_header(raw).signature != fmt.SIGNATURE:
-        return None
-    header = fmt.read_header(raw)
-    fmt.validate_header(header, size, path)
-    return header
-
-
-def _locker_for(seg: Segment) -> Locker | None:
-    """The file's Locker; None for a read-only handle whose user may not use the lock file.
-
-    A read-only handle only reads (``read``, ``header``), which needs no lock;
-    it then also learns of new data only by looking (as with the originals).
-    """
-    try:
-        return Locker.for_file(seg.path, timeout=LOCK_TIMEOUT)
-    except PermissionError:  # SegmentPermissionError is one too
-        if seg.writable:
-            raise
-        return None

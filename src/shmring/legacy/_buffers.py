@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import FrameError
+from .._errors import FrameError
 
 __all__ = ["as_payload", "convert", "infer_dims"]
 

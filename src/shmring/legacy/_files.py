@@ -1,4 +1,4 @@
-"""Finding, creating, adopting and re-opening legacy queue files (validation before use)."""
+"""Finding, inspecting, creating, adopting and re-opening legacy queue files (validation before use)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ import os
 from pathlib import Path
 from typing import Any, Union
 
-from . import _legacy_format as fmt
-from ._errors import LayoutError, SegmentNotFoundError, SegmentPermissionError
-from ._legacy_format import MemHeader
-from ._legacy_locker import Locker
-from ._legacy_queue import write_header_if_blank
-from ._segment import Segment, validate_name
+from .._errors import LayoutError, SegmentNotFoundError, SegmentPermissionError
+from .._segment import Segment, validate_name
+from . import _format as fmt
+from ._format import MemHeader
+from ._locker import Locker
+from ._queue import write_header_if_blank
 
-__all__ = ["DEFAULT_DIR", "PREFIX", "adopt", "checked_header", "create_queue", "legacy_path",
-           "open_segment", "reopen_if_replaced"]
+__all__ = ["DEFAULT_DIR", "LOCK_TIMEOUT", "PREFIX", "adopt", "checked_header", "create_queue", "inspect",
+           "legacy_path", "locker_for", "open_segment", "reopen_if_replaced"]
 
+#: Seconds a header update waits for the Locker before giving up (shmring holds it for microseconds).
+LOCK_TIMEOUT = 10.0
 #: Where the original put a bare name: ``/tmp/smem_<name>``.
 DEFAULT_DIR = "/tmp"
 PREFIX = "smem_"
@@ -92,4 +94,41 @@ def reopen_if_replaced(seg: Segment) -> tuple[Segment, MemHeader] | None:
         return fresh, checked_header(fresh)
     except LayoutError:
         fresh.close()  # header not written yet (signature 0): look again next time
+        return None
+
+
+
+def inspect(path: str | os.PathLike[str]) -> MemHeader | None:
+    """Read a legacy file's header without opening it for use: no Locker, no lock, no write.
+
+    Returns:
+        The validated header; None for a file with no signature (the seed's raw
+        self-test and send/answer files carry no header).
+
+    Raises:
+        LayoutError: the signature is there but the header does not describe a
+            consistent queue in this file (naming the field, expected and found).
+        OSError: the file cannot be read.
+    """
+    with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        raw = f.read(fmt.MEM_HEADER.size)
+    if len(raw) < fmt.MEM_HEADER.size or fmt.read_header(raw).signature != fmt.SIGNATURE:
+        return None
+    header = fmt.read_header(raw)
+    fmt.validate_header(header, size, path)
+    return header
+
+
+def locker_for(seg: Segment) -> Locker | None:
+    """The file's Locker; None for a read-only handle whose user may not use the lock file.
+
+    A read-only handle only reads (``read``, ``header``), which needs no lock;
+    it then also learns of new data only by looking (as with the originals).
+    """
+    try:
+        return Locker.for_file(seg.path, timeout=LOCK_TIMEOUT)
+    except PermissionError:  # SegmentPermissionError is one too
+        if seg.writable:
+            raise
         return None

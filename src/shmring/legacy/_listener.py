@@ -10,28 +10,31 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
-from ._errors import WaitTimeout
-from ._legacy_queue import Buf
-
-if TYPE_CHECKING:
-    from .legacy import SharedMem
+from .._errors import WaitTimeout
+from .._locks import WakeWord
+from ._queue import Buf
 
 __all__ = ["BufListener"]
 
 
 class BufListener:
-    """Delivers each buffer of a :class:`~shmring.legacy.SharedMem` to a callback; ``stop()`` ends it."""
+    """Delivers each buffer of a :class:`~shmring.legacy.SharedMem` to a callback; ``stop()`` ends it.
 
-    def __init__(self, mem: SharedMem, callback: Callable[[Buf], object], poll_interval: float,
-                 dtype: Any, shape: tuple[int, ...] | None) -> None:
-        self._mem = mem
+    It knows the handle only through what it is given (so this module needs
+    nothing above it): ``take`` returns the next buffer or None, ``signal`` is
+    the file's data wake word, and ``on_stop`` tells the handle it has stopped.
+    """
+
+    def __init__(self, take: Callable[[], Buf | None], signal: WakeWord, callback: Callable[[Buf], object],
+                 poll_interval: float, *, name: str, on_stop: Callable[[BufListener], None]) -> None:
+        self._take = take
+        self._signal = signal
         self._callback = callback
         self._poll_interval = poll_interval
-        self._convert = (dtype, shape)
+        self._on_stop = on_stop
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"shmring-on_buf-{mem.path.name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"shmring-on_buf-{name}", daemon=True)
         #: The exception the callback raised, if it did (the listener then stopped).
         self.error: BaseException | None = None
         #: Buffers delivered so far.
@@ -46,11 +49,11 @@ class BufListener:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        signal = self._mem.locker.data_signal
+        signal = self._signal
         try:
             while not self._stopping.is_set():
                 seen = signal.snapshot()  # before looking: a put after the look still wakes us
-                got = self._mem._get_once(*self._convert)
+                got = self._take()
                 if got is not None:
                     self._callback(got)
                     self.delivered += 1
@@ -69,11 +72,11 @@ class BufListener:
         self._stopping.set()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             # Wake the sleeping thread now; other sleepers on the word re-check harmlessly.
-            self._mem.locker.data_signal.announce()
+            self._signal.announce()
             self._thread.join(timeout)
             if self._thread.is_alive():
                 raise WaitTimeout(f"on_buf callback still running after {timeout} s", timeout=timeout)
-        self._mem._forget(self)
+        self._on_stop(self)
         if self.error is not None:
             err, self.error = self.error, None
             raise err
