@@ -24,8 +24,8 @@ import numpy as np
 
 from . import _format as F
 from . import _meta
-from ._core import MODE_COPY, MODE_INTO, MODE_VIEW
-from ._errors import BrokenError, ClosedError, ShmringError, WaitTimeout
+from ._core import MODE_COPY, MODE_INTO, MODE_VIEW, FrameRead
+from ._errors import ClosedError, ShmringError, WaitTimeout
 from ._frame import Frame
 from ._pool import POOL_FROM_BYTES, BufferPool
 from ._ring import RECHECK_S
@@ -166,8 +166,9 @@ class Reader:
             got = m.core.read_queued(self._index, c_mode, into, pin)
         else:
             got = m.core.read(self._index, self._cursor, c_mode, into, pin)
-        if got.__class__ is not tuple or len(got) != 9:
-            self._no_frame(got, out)
+        if not isinstance(got, FrameRead):  # None, or frames skipped as lost with nothing to read yet
+            if got:
+                self._skipped(got)
             return None
         seq, lost, ts, mono, flags, typestr, shape, meta_raw, payload = got
         self._cursor = seq + 1
@@ -190,20 +191,11 @@ class Reader:
                              "the frame is lost to this reader")
         return Frame(out, seq, ts, mono, meta, flags, lost)  # type: ignore[arg-type]
 
-    def _no_frame(self, got: object, out: np.ndarray[Any, Any] | None) -> None:
-        """Handle what the fast path returns instead of a frame: nothing, a skip, or a problem."""
-        if got is None:
-            return
-        if isinstance(got, int):  # frames lost, nothing to read yet
-            self._note_lost(got)
-            if not self.queue:
-                self._cursor += got
-            return
-        if isinstance(got, str):
-            raise BrokenError(f"ring {self._ring.name!r}: {got}", name=self._ring.name)
-        needed = got[1]  # type: ignore[index]
-        raise ValueError(f"out holds {out.nbytes if out is not None else 0:,} bytes, the frame "
-                         f"needs {needed:,}; the frame stays unread")
+    def _skipped(self, n: int) -> None:
+        """Count ``n`` frames the fast path skipped as lost while there is nothing to read yet."""
+        self._note_lost(n)
+        if not self.queue:
+            self._cursor += n
 
     def _take_lost(self, lost: int) -> int:
         """Frames lost just before the one being returned (including earlier skips)."""
