@@ -10,11 +10,9 @@
  * encoding and the dtype rules come from shmring._format (core_layout()),
  * which stays the single definition.
  *
- * Memory ordering, in one place: a writer makes the seqlock odd, fences,
- * writes the frame, makes the seqlock even with release ordering and then
- * bumps write_seq with a sequentially consistent read-modify-write; a reader
- * loads the seqlock (acquire), copies, fences (acquire) and loads it again:
- * equal values mean the copy is one whole frame.
+ * Each step cites docs/format.md ("write step N", "read step N", "queue
+ * step N"), the one normative description of the protocol and of the memory
+ * ordering it needs.
  */
 #ifndef SHMRING_PROTOCOL_H
 #define SHMRING_PROTOCOL_H

@@ -54,7 +54,7 @@ load_header(char *base, const ShmLayout *L, size_t slot, ShmSlotHeader *h)
     memcpy(h->shape, base + slot + L->s_shape, sizeof(h->shape));
 }
 
-/* Read steps 3-5 for frame k. SHM_NOTHING here means "lapped: retry". */
+/* docs/format.md, read steps 3-5 for frame k. SHM_NOTHING here means "lapped: retry". */
 static ShmStatus
 read_slot(char *base, const ShmLayout *L, uint64_t k, ShmCopyStep copy, void *ctx, ShmRead *out)
 {
@@ -77,7 +77,7 @@ read_slot(char *base, const ShmLayout *L, uint64_t k, ShmCopyStep copy, void *ct
     return out->problem ? SHM_CORRUPT : copied ? SHM_REFUSED : SHM_FRAME;
 }
 
-/* Read step 6: publish a reader's progress in its entry; wake a writer waiting for room. */
+/* docs/format.md, read step 6: publish a reader's progress in its entry; wake a writer waiting for room. */
 static void
 record(char *base, const ShmLayout *L, uint64_t index, uint64_t cursor, uint64_t release, uint64_t got,
        uint64_t lost)
@@ -110,10 +110,10 @@ shm_read_broadcast(char *base, const ShmLayout *L, uint64_t index, uint64_t k, i
 {
     out->lost = 0;
     for (;;) {
-        uint64_t written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST); /* step 1 */
+        uint64_t written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST); /* read step 1 */
         if (k >= written)
             return nothing_new(base, L, index, k, shm_min(pin, k), out);
-        if (written - k > L->slots) { /* step 2: overwritten before we got to it */
+        if (written - k > L->slots) { /* read step 2: overwritten before we got to it */
             out->lost += written - L->slots - k;
             k = written - L->slots;
             continue;
@@ -121,7 +121,7 @@ shm_read_broadcast(char *base, const ShmLayout *L, uint64_t index, uint64_t k, i
         ShmStatus status = read_slot(base, L, k, copy, ctx, out);
         if (status == SHM_FAILED)
             return status;
-        if (status == SHM_NOTHING) { /* step 3: lapped while reading; resume where the writer cannot be */
+        if (status == SHM_NOTHING) { /* read step 3 (or 5): lapped while reading; resume where the writer cannot be */
             written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
             uint64_t next = written > L->slots ? written - L->slots + 1 : 0;
             next = next > k + 1 ? next : k + 1;
@@ -131,7 +131,7 @@ shm_read_broadcast(char *base, const ShmLayout *L, uint64_t index, uint64_t k, i
         }
         if (status != SHM_FRAME)  /* report a skip first; the problem shows next time */
             return out->lost ? nothing_new(base, L, index, k, shm_min(pin, k), out) : status;
-        record(base, L, index, k + 1, shm_min(pin, hold ? k : k + 1), 1, out->lost); /* step 6 */
+        record(base, L, index, k + 1, shm_min(pin, hold ? k : k + 1), 1, out->lost); /* read step 6 */
         return status;
     }
 }
@@ -144,7 +144,7 @@ shm_read_queued(char *base, const ShmLayout *L, uint64_t index, int hold, uint64
     uint64_t *release = shm_u64(base, shm_entry_at(L, index) + L->r_release);
     out->lost = 0;
     for (;;) {
-        uint64_t q = __atomic_load_n(queue, __ATOMIC_SEQ_CST); /* step 1 */
+        uint64_t q = __atomic_load_n(queue, __ATOMIC_SEQ_CST); /* queue step 1 */
         uint64_t written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
         if (q >= written) {
             uint64_t cursor = __atomic_load_n(shm_u64(base, shm_entry_at(L, index) + L->r_cursor), __ATOMIC_RELAXED);
@@ -160,12 +160,12 @@ shm_read_queued(char *base, const ShmLayout *L, uint64_t index, int hold, uint64
                 out->lost += written - L->slots - q;
             continue;
         }
-        /* Step 2: pin before claiming, so a blocked writer cannot reuse the slot in between. */
+        /* Queue step 2: pin before claiming, so a blocked writer cannot reuse the slot in between. */
         __atomic_store_n(release, shm_min(pin, q), __ATOMIC_SEQ_CST);
         uint64_t expected = q;
         if (!__atomic_compare_exchange_n(queue, &expected, q + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
             continue;
-        ShmStatus status = read_slot(base, L, q, copy, ctx, out); /* step 3 */
+        ShmStatus status = read_slot(base, L, q, copy, ctx, out); /* queue step 3 */
         if (status == SHM_FAILED)
             return status;
         if (status == SHM_NOTHING) {
