@@ -142,7 +142,8 @@ result_of(Core *self, ShmStatus status, const ShmRead *r, CopyTarget *t)
     PyObject *result = NULL;
     switch (status) {
     case SHM_FRAME:
-        return frame_read(r, t);
+        result = frame_read(r, t); /* takes meta and payload, unless it failed */
+        break;
     case SHM_NOTHING:
         result = Py_NewRef(Py_None);
         break;
