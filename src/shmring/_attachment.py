@@ -50,7 +50,7 @@ class Attachment:
         self.layout = layout
         self.buf = seg.mapping()
         self.readonly = memoryview(self.buf).toreadonly()  # base of zero-copy reader views
-        self.core = Core(self.buf, F.core_offsets(layout))
+        self.core = Core(self.buf, F.core_layout(layout), seg.path.name)
         self.probe_fd = reopen(seg.fd)
         # A shared lease held for as long as this handle is open, so that "is
         # anyone using this ring?" (shmring gc) has a kernel-held answer even

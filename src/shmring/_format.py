@@ -101,7 +101,15 @@ _SLOT_FIELDS = struct.Struct("<QQQQII8sI4x4Q")  # seq..shape, packed at S_SEQ
 S_SEQ = 8
 S_META = SLOT_HEADER
 
+# -- seqlock encoding: frame s being written reads 2s+1 (odd), committed 2s+2 (even; 0: never written)
+SEQLOCK_STRIDE = 2
+SEQLOCK_WRITING = 1
+SEQLOCK_COMMITTED = 2
+
+# -- dtypes: numpy typestrs of these byte orders and kinds, items of at most MAX_ITEMSIZE bytes
+TYPESTR_BYTEORDERS = "<>|="
 ALLOWED_KINDS = "biufc"
+MAX_ITEMSIZE = 32
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap
 WritableBuffer = bytearray | memoryview | mmap.mmap
@@ -245,8 +253,8 @@ def _read_schema(buf: Buffer, name: str) -> Schema | None:
 
 def is_valid_typestr(text: str) -> bool:
     """Whether ``text`` is a typestr shmring stores: byte order, kind b/i/u/f/c, item size."""
-    return (len(text) >= 3 and text[0] in "<>|=" and text[1] in ALLOWED_KINDS
-            and text[2:].isdigit() and 0 < int(text[2:]) <= 32)
+    return (len(text) >= 3 and text[0] in TYPESTR_BYTEORDERS and text[1] in ALLOWED_KINDS
+            and text[2:].isdigit() and 0 < int(text[2:]) <= MAX_ITEMSIZE)
 
 
 # -- slot header ------------------------------------------------------------------
@@ -283,12 +291,12 @@ def unpack_slot(buf: Buffer, offset: int) -> SlotHeader:
 
 def committed(seq: int) -> int:
     """Seqlock value of a slot holding committed frame ``seq``."""
-    return 2 * seq + 2
+    return SEQLOCK_STRIDE * seq + SEQLOCK_COMMITTED
 
 
 def writing(seq: int) -> int:
     """Seqlock value of a slot while frame ``seq`` is written into it."""
-    return 2 * seq + 1
+    return SEQLOCK_STRIDE * seq + SEQLOCK_WRITING
 
 
 # -- the C fast path's view of the layout -----------------------------------------
@@ -299,8 +307,12 @@ _S_FIELD_OFFSETS = {  # slot header fields after the seqlock, in _SLOT_FIELDS or
 }
 
 
-def core_offsets(layout: Layout) -> dict[str, int]:
-    """Every offset and size ``shmring._core.Core`` needs, so the C code computes none itself."""
+def core_layout(layout: Layout) -> dict[str, int | str]:
+    """Everything ``shmring._core.Core`` knows of the layout, so the C code defines none of it itself.
+
+    Every offset and size, the seqlock encoding (see :func:`writing` and
+    :func:`committed`) and the typestr rules (see :func:`is_valid_typestr`).
+    """
     return {
         "write_seq": OFF_WRITE_SEQ, "notify": OFF_NOTIFY, "notify_waiters": OFF_NOTIFY_WAITERS,
         "queue_seq": OFF_QUEUE_SEQ, "space": OFF_SPACE, "space_waiters": OFF_SPACE_WAITERS,
@@ -310,4 +322,7 @@ def core_offsets(layout: Layout) -> dict[str, int]:
         "readers": OFF_READERS, "reader_entry": READER_ENTRY, "reader_count": READER_ENTRIES,
         "r_cursor": R_CURSOR, "r_release": R_RELEASE, "r_active": R_ACTIVE_NS, "r_lost": R_LOST,
         "r_received": R_RECEIVED, "r_state": R_STATE,
+        "seqlock_stride": SEQLOCK_STRIDE, "seqlock_writing": SEQLOCK_WRITING,
+        "seqlock_committed": SEQLOCK_COMMITTED, "typestr_byteorders": TYPESTR_BYTEORDERS,
+        "typestr_kinds": ALLOWED_KINDS, "typestr_max_itemsize": MAX_ITEMSIZE,
     }

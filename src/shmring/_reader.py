@@ -1,10 +1,9 @@
 """``Reader``: takes frames out of a ring — every frame (broadcast) or a share of them (queue).
 
-Reading frame ``k`` is lock-free (docs/format.md, "Protocol"): load the slot's
-seqlock; it must read ``2k+2``; copy (or view) header, metadata and payload;
-fence; load the seqlock again. Any change means the writer overwrote the slot
-meanwhile: the copy is discarded and the frame counted as lost. A torn frame
-is never returned.
+Reading is lock-free and follows docs/format.md, "Read frame k" (read steps 1-6)
+and "Queue readers" (queue steps): the C core runs those steps; this module keeps
+the policy (where to start, how long to wait, copies or views). A torn frame is
+never returned.
 
 Waiting is a futex sleep on the ring's notify word, never a sleep loop; the
 sleep is cut into slices of ``RECHECK_S`` only to notice what no futex
@@ -25,8 +24,8 @@ import numpy as np
 from . import _format as F
 from . import _meta
 from ._attachment import RECHECK_S, Attachment, RingHandle
-from ._core import MODE_COPY, MODE_INTO, MODE_VIEW
-from ._errors import BrokenError, ClosedError, ReaderTableFullError, ShmringError, WaitTimeout
+from ._core import MODE_COPY, MODE_INTO, MODE_VIEW, FrameRead
+from ._errors import ClosedError, ReaderTableFullError, ShmringError, WaitTimeout
 from ._frame import Frame
 from ._locks import Lease
 from ._pool import POOL_FROM_BYTES, BufferPool
@@ -163,8 +162,9 @@ class Reader:
             got = m.core.read_queued(self._index, c_mode, into, pin)
         else:
             got = m.core.read(self._index, self._cursor, c_mode, into, pin)
-        if got.__class__ is not tuple or len(got) != 9:
-            self._no_frame(got, out)
+        if not isinstance(got, FrameRead):  # None, or frames skipped as lost with nothing to read yet
+            if got:
+                self._skipped(got)
             return None
         seq, lost, ts, mono, flags, typestr, shape, meta_raw, payload = got
         self._cursor = seq + 1
@@ -187,20 +187,11 @@ class Reader:
                              "the frame is lost to this reader")
         return Frame(out, seq, ts, mono, meta, flags, lost)  # type: ignore[arg-type]
 
-    def _no_frame(self, got: object, out: np.ndarray[Any, Any] | None) -> None:
-        """Handle what the fast path returns instead of a frame: nothing, a skip, or a problem."""
-        if got is None:
-            return
-        if isinstance(got, int):  # frames lost, nothing to read yet
-            self._note_lost(got)
-            if not self.queue:
-                self._cursor += got
-            return
-        if isinstance(got, str):
-            raise BrokenError(f"ring {self._ring.name!r}: {got}", name=self._ring.name)
-        needed = got[1]  # type: ignore[index]
-        raise ValueError(f"out holds {out.nbytes if out is not None else 0:,} bytes, the frame "
-                         f"needs {needed:,}; the frame stays unread")
+    def _skipped(self, n: int) -> None:
+        """Count ``n`` frames the fast path skipped as lost while there is nothing to read yet."""
+        self._note_lost(n)
+        if not self.queue:
+            self._cursor += n
 
     def _take_lost(self, lost: int) -> int:
         """Frames lost just before the one being returned (including earlier skips)."""

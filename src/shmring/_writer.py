@@ -1,16 +1,9 @@
 """``Writer``: publishes frames into a ring, by copy (:meth:`put`) or in place (:meth:`reserve`).
 
-Commit protocol for frame ``seq`` in its slot (docs/format.md, "Protocol"):
-
-1. wait for space (``block``), or give up (``drop``), or just go (``overwrite``);
-2. seqlock := 2*seq+1 (odd: readers that look now retry), then a fence so
-   no byte of the frame becomes visible before the odd mark;
-3. header, metadata, payload;
-4. seqlock := 2*seq+2 (store-release: everything above is visible first);
-5. write_seq += 1 (sequentially consistent), then wake readers only if one sleeps.
-
-A writer that dies between 2 and 5 leaves the slot odd and write_seq
-unchanged: no reader ever sees that frame, and the next writer reuses the slot.
+A frame is written by the steps of docs/format.md, "Write frame": write
+step 1 (room: ``block`` waits, ``drop`` gives up, ``overwrite`` goes on) is
+policy and lives here; steps 2-7 are one call into the C fast path
+(``Core.put``, or ``Core.open_slot`` then ``Core.commit`` for :meth:`reserve`).
 """
 
 from __future__ import annotations

@@ -14,10 +14,11 @@ from typing import Any
 import click
 import numpy as np
 
+from .._format import ALLOWED_KINDS  # the one list of frame dtype kinds
+
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "m": 1000**2, "mb": 1000**2,
           "mib": 1 << 20, "g": 1000**3, "gb": 1000**3, "gib": 1 << 30}
 _SIZE_RE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([a-zA-Z]*)\s*")
-_ALLOWED_KINDS = "biufc"
 
 
 def ring_dir() -> Path:
@@ -67,7 +68,7 @@ def parse_dtype(text: str, option: str) -> np.dtype[Any]:
         dtype = np.dtype(text)
     except TypeError:
         dtype = None
-    if dtype is None or dtype.kind not in _ALLOWED_KINDS or dtype.fields is not None:
+    if dtype is None or dtype.kind not in ALLOWED_KINDS or dtype.fields is not None:
         raise click.BadParameter(f"{text!r} is not a frame dtype (a bool, integer, float or complex "
                                  "type such as uint8, uint16, float32)", param_hint=option)
     return dtype

@@ -1,71 +1,109 @@
 /*
  * shmring._core — the per-frame fast path of the native ring protocol.
  *
- * docs/format.md describes the protocol once; _core_write.c performs its
- * write steps 2-7 and _core_read.c its read steps 1-6, one call each, so a put
- * or a get costs one trip from Python instead of a dozen. This file makes the
- * Core object and the smaller calls. Policy (waiting for room, dropping, pins
- * held by views, schema checks) stays in Python.
+ * docs/format.md describes the protocol once; protocol_write.c performs its
+ * write steps 2-7 and protocol_read.c its read steps 1-6 in plain C, and the
+ * glue here (core_*.c) makes each a single call from Python, so a put or a
+ * get costs one trip instead of a dozen. This file makes the Core object and
+ * the smaller calls. Policy (waiting for room, dropping, pins held by views,
+ * schema checks) stays in Python.
  *
- * The C code computes no layout of its own: every offset comes from
- * shmring._format through the dict given to Core(), so _format remains the
- * single source of truth.
- *
- * Memory ordering (the seqlock):
- *   writer: seqlock := odd; full fence; fields, metadata, payload;
- *           seqlock := even (release); write_seq += 1 (seq_cst RMW);
- *           notify only if a reader registered as sleeping.
- *   reader: seqlock (acquire); copy; acquire fence; seqlock again; equal
- *           values mean the copy is one whole frame.
+ * Core(buf, layout, name) takes everything it knows about the layout (offsets,
+ * seqlock encoding, dtype rules) from the dict shmring._format.core_layout()
+ * makes, so _format remains the single definition.
  */
-#include "_core.h"
+#include "core.h"
 
-/* ---------- construction -------------------------------------------------- */
+#include <sched.h>
+
+/* ---------- construction: the layout from shmring._format -------------------- */
 
 static int
-get_offset(PyObject *dict, const char *key, Py_ssize_t *out)
+get_int(PyObject *dict, const char *key, Py_ssize_t *out)
 {
     PyObject *v = PyDict_GetItemString(dict, key);
     if (!v) {
-        PyErr_Format(PyExc_KeyError, "Core offsets lack %s", key);
+        PyErr_Format(PyExc_KeyError, "Core layout lacks %s", key);
         return -1;
     }
     *out = PyLong_AsSsize_t(v);
-    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+    if (*out == -1 && PyErr_Occurred())
+        return -1;
+    if (*out < 0) {
+        PyErr_Format(PyExc_ValueError, "Core layout: %s must be >= 0, got %zd", key, *out);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+get_chars(PyObject *dict, const char *key, char *out)
+{
+    PyObject *v = PyDict_GetItemString(dict, key);
+    const char *s = v ? PyUnicode_AsUTF8(v) : NULL;
+    if (!s) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_KeyError, "Core layout lacks %s", key);
+        return -1;
+    }
+    if (strlen(s) >= SHM_RULE_CHARS || !*s) {
+        PyErr_Format(PyExc_ValueError, "Core layout: %s must have 1..%d characters, got %R", key,
+                     SHM_RULE_CHARS - 1, v);
+        return -1;
+    }
+    strcpy(out, s);
+    return 0;
+}
+
+#define SIZE_FIELD(name) {#name, &o->name, NULL}
+#define U64_FIELD(name) {#name, NULL, &o->name}
+
+static int
+load_layout(PyObject *dict, ShmLayout *o)
+{
+    struct { const char *key; size_t *size; uint64_t *u64; } fields[] = {
+        SIZE_FIELD(write_seq), SIZE_FIELD(notify), SIZE_FIELD(notify_waiters), SIZE_FIELD(queue_seq),
+        SIZE_FIELD(space), SIZE_FIELD(space_waiters), SIZE_FIELD(header_bytes), SIZE_FIELD(slot_stride),
+        SIZE_FIELD(payload_offset), U64_FIELD(slots), U64_FIELD(slot_bytes), U64_FIELD(meta_bytes),
+        SIZE_FIELD(s_seqlock), SIZE_FIELD(s_seq), SIZE_FIELD(s_payload_bytes), SIZE_FIELD(s_timestamp),
+        SIZE_FIELD(s_monotonic), SIZE_FIELD(s_flags), SIZE_FIELD(s_meta_len), SIZE_FIELD(s_dtype),
+        SIZE_FIELD(s_ndim), SIZE_FIELD(s_shape), SIZE_FIELD(s_meta), SIZE_FIELD(readers),
+        SIZE_FIELD(reader_entry), SIZE_FIELD(r_cursor), SIZE_FIELD(r_release), SIZE_FIELD(r_active),
+        SIZE_FIELD(r_lost), SIZE_FIELD(r_received), SIZE_FIELD(r_state), U64_FIELD(reader_count),
+        U64_FIELD(seqlock_stride), U64_FIELD(seqlock_writing), U64_FIELD(seqlock_committed),
+        U64_FIELD(typestr_max_itemsize),
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        Py_ssize_t v;
+        if (get_int(dict, fields[i].key, &v) < 0)
+            return -1;
+        if (fields[i].size)
+            *fields[i].size = (size_t)v;
+        else
+            *fields[i].u64 = (uint64_t)v;
+    }
+    if (get_chars(dict, "typestr_byteorders", o->typestr_byteorders) < 0 ||
+        get_chars(dict, "typestr_kinds", o->typestr_kinds) < 0)
+        return -1;
+    if (o->slots < 1 || o->seqlock_stride < 2 || o->seqlock_writing == o->seqlock_committed) {
+        PyErr_SetString(PyExc_ValueError, "Core layout: slots must be >= 1, the seqlock stride >= 2 and the "
+                                          "writing and committed marks distinct");
+        return -1;
+    }
+    return 0;
 }
 
 static int
 Core_init(Core *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *buf, *offsets;
-    static char *kwlist[] = {"buf", "offsets", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!", kwlist, &buf, &PyDict_Type, &offsets))
+    PyObject *buf, *layout, *name;
+    static char *kwlist[] = {"buf", "layout", "name", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!U", kwlist, &buf, &PyDict_Type, &layout, &name))
         return -1;
-    Offsets *o = &self->o;
-    Py_ssize_t slots, slot_bytes, meta_bytes;
-    struct { const char *key; Py_ssize_t *dst; } fields[] = {
-        {"write_seq", &o->write_seq}, {"notify", &o->notify}, {"notify_waiters", &o->notify_waiters},
-        {"queue_seq", &o->queue_seq}, {"space", &o->space}, {"space_waiters", &o->space_waiters},
-        {"header_bytes", &o->header_bytes}, {"slot_stride", &o->slot_stride},
-        {"payload_offset", &o->payload_offset}, {"slots", &slots}, {"slot_bytes", &slot_bytes},
-        {"meta_bytes", &meta_bytes}, {"s_seqlock", &o->s_seqlock}, {"s_seq", &o->s_seq},
-        {"s_payload_bytes", &o->s_payload_bytes}, {"s_timestamp", &o->s_timestamp},
-        {"s_monotonic", &o->s_monotonic}, {"s_flags", &o->s_flags}, {"s_meta_len", &o->s_meta_len},
-        {"s_dtype", &o->s_dtype}, {"s_ndim", &o->s_ndim}, {"s_shape", &o->s_shape}, {"s_meta", &o->s_meta},
-        {"readers", &o->readers}, {"reader_entry", &o->reader_entry}, {"r_cursor", &o->r_cursor},
-        {"r_release", &o->r_release}, {"r_active", &o->r_active}, {"r_lost", &o->r_lost},
-        {"r_received", &o->r_received}, {"r_state", &o->r_state}, {"reader_count", &o->reader_count},
-    };
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        if (get_offset(offsets, fields[i].key, fields[i].dst) < 0)
-            return -1;
-    if (slots < 1 || slot_bytes < 0 || meta_bytes < 0) {
-        PyErr_SetString(PyExc_ValueError, "Core: slots must be >= 1 and sizes >= 0");
+    if (load_layout(layout, &self->layout) < 0)
         return -1;
-    }
-    o->slots = (uint64_t)slots;
-    o->slot_bytes = (uint64_t)slot_bytes;
-    o->meta_bytes = (uint64_t)meta_bytes;
+    Py_INCREF(name);
+    Py_XSETREF(self->name, name);
     if (self->has_view) {
         PyBuffer_Release(&self->view);
         self->has_view = 0;
@@ -73,9 +111,9 @@ Core_init(Core *self, PyObject *args, PyObject *kwds)
     if (PyObject_GetBuffer(buf, &self->view, PyBUF_WRITABLE) < 0)
         return -1;
     self->has_view = 1;
-    Py_ssize_t end = o->header_bytes + (Py_ssize_t)o->slots * o->slot_stride;
-    if (self->view.len < end || ((uintptr_t)self->view.buf % 64) != 0) {
-        PyErr_Format(PyExc_ValueError, "Core: buffer of %zd bytes cannot hold the %zd-byte ring (or is misaligned)",
+    size_t end = self->layout.header_bytes + (size_t)self->layout.slots * self->layout.slot_stride;
+    if ((size_t)self->view.len < end || ((uintptr_t)self->view.buf % 64) != 0) {
+        PyErr_Format(PyExc_ValueError, "Core: buffer of %zd bytes cannot hold the %zu-byte ring (or is misaligned)",
                      self->view.len, end);
         PyBuffer_Release(&self->view);
         self->has_view = 0;
@@ -105,8 +143,11 @@ Core_dealloc(Core *self)
 {
     if (self->has_view)
         PyBuffer_Release(&self->view);
+    Py_XDECREF(self->name);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
+
+/* ---------- the smaller calls -------------------------------------------------- */
 
 /* set_release(index, release): publish a reader's release position; wake a writer waiting for room. */
 static PyObject *
@@ -121,20 +162,16 @@ Core_set_release(Core *self, PyObject *const *args, Py_ssize_t nargs)
     uint64_t release = PyLong_AsUnsignedLongLong(args[1]);
     if (PyErr_Occurred())
         return NULL;
-    if (index < 0 || index >= self->o.reader_count) {
+    if (index < 0 || (uint64_t)index >= self->layout.reader_count) {
         PyErr_SetString(PyExc_ValueError, "reader index out of range");
         return NULL;
     }
-    __atomic_store_n(U64(self, entry_at(self, index) + self->o.r_release), release, __ATOMIC_SEQ_CST);
-    wake_if_sleeping(self, self->o.space, self->o.space_waiters);
+    shm_set_release(core_base(self), &self->layout, (uint64_t)index, release);
     Py_RETURN_NONE;
 }
 
 /* pin_floor(queue_state) -> the oldest frame a reader entry in use still needs (2^64-1 if none).
- *
- * The writer's room check ("Write frame", step 1) without its liveness part:
- * entries of dead readers count until the Python side reaps them. Unclaimed
- * queue frames (queue_seq) count while an entry has state `queue_state`. */
+ * docs/format.md, write step 1, without its liveness part. */
 static PyObject *
 Core_pin_floor(Core *self, PyObject *arg)
 {
@@ -143,19 +180,11 @@ Core_pin_floor(Core *self, PyObject *arg)
     long queue_state = PyLong_AsLong(arg);
     if (queue_state == -1 && PyErr_Occurred())
         return NULL;
-    uint64_t floor = NO_PIN;
-    int queued = 0;
-    for (Py_ssize_t i = 0; i < self->o.reader_count; i++) {
-        Py_ssize_t e = entry_at(self, i);
-        uint32_t state = __atomic_load_n(U32(self, e + self->o.r_state), __ATOMIC_SEQ_CST);
-        if (!state)
-            continue;
-        floor = min_u64(floor, __atomic_load_n(U64(self, e + self->o.r_release), __ATOMIC_SEQ_CST));
-        queued |= (long)state == queue_state;
+    if (queue_state < 0 || queue_state > UINT32_MAX) {
+        PyErr_Format(PyExc_ValueError, "pin_floor: queue_state must be a u32, got %ld", queue_state);
+        return NULL;
     }
-    if (queued)
-        floor = min_u64(floor, __atomic_load_n(U64(self, self->o.queue_seq), __ATOMIC_SEQ_CST));
-    return PyLong_FromUnsignedLongLong(floor);
+    return PyLong_FromUnsignedLongLong(shm_pin_floor(core_base(self), &self->layout, (uint32_t)queue_state));
 }
 
 /* still_committed(seq) -> bool: does frame seq's slot still hold it? */
@@ -167,8 +196,7 @@ Core_still_committed(Core *self, PyObject *arg)
     uint64_t seq = PyLong_AsUnsignedLongLong(arg);
     if (seq == (uint64_t)-1 && PyErr_Occurred())
         return NULL;
-    uint64_t mark = __atomic_load_n(U64(self, slot_at(self, seq) + self->o.s_seqlock), __ATOMIC_ACQUIRE);
-    return PyBool_FromLong(mark == 2 * seq + 2);
+    return PyBool_FromLong(shm_still_committed(core_base(self), &self->layout, seq));
 }
 
 /* spin(word_offset, beyond, seconds) -> bool: busy-wait (GIL released) until the
@@ -186,35 +214,20 @@ Core_spin(Core *self, PyObject *const *args, Py_ssize_t nargs)
     double seconds = PyFloat_AsDouble(args[2]);
     if (PyErr_Occurred())
         return NULL;
-    if (off != self->o.write_seq && off != self->o.queue_seq) {
+    if (off < 0 || ((size_t)off != self->layout.write_seq && (size_t)off != self->layout.queue_seq)) {
         PyErr_SetString(PyExc_ValueError, "spin() watches write_seq or queue_seq only");
         return NULL;
     }
-    uint64_t *word = U64(self, off), until = now_ns(CLOCK_MONOTONIC) + (uint64_t)(seconds * 1e9);
-    int seen = 0;
+    int seen;
     __atomic_fetch_add(&self->busy, 1, __ATOMIC_SEQ_CST);
     Py_BEGIN_ALLOW_THREADS
-    for (unsigned i = 0;; i++) {
-        if (__atomic_load_n(word, __ATOMIC_ACQUIRE) > beyond) {
-            seen = 1;
-            break;
-        }
-        if ((i & 63) == 0) {
-            if (now_ns(CLOCK_MONOTONIC) >= until)
-                break;
-            /* Let a peer that shares this core run: spinning here would only
-             * delay the very write we wait for. With a core of its own the
-             * peer is unaffected, and the yield returns at once. */
-            sched_yield();
-        }
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
+    seen = shm_spin(core_base(self), (size_t)off, beyond, seconds);
     Py_END_ALLOW_THREADS
     __atomic_fetch_sub(&self->busy, 1, __ATOMIC_SEQ_CST);
     return PyBool_FromLong(seen);
 }
+
+/* ---------- type and module ------------------------------------------------------ */
 
 static PyMethodDef Core_methods[] = {
     {"put", (PyCFunction)(void (*)(void))Core_put, METH_FASTCALL,
@@ -225,9 +238,9 @@ static PyMethodDef Core_methods[] = {
     {"set_meta", (PyCFunction)(void (*)(void))Core_set_meta, METH_FASTCALL,
      "set_meta(seq, meta|None): replace an open frame's metadata before commit()."},
     {"read", (PyCFunction)(void (*)(void))Core_read, METH_FASTCALL,
-     "read(index, cursor, mode, out, pin): broadcast read of the next frame."},
+     "read(index, cursor, mode, out, pin) -> FrameRead | None | skipped: broadcast read of the next frame."},
     {"read_queued", (PyCFunction)(void (*)(void))Core_read_queued, METH_FASTCALL,
-     "read_queued(index, mode, out, pin): claim and read the next queued frame."},
+     "read_queued(index, mode, out, pin) -> FrameRead | None | skipped: claim and read the next queued frame."},
     {"set_release", (PyCFunction)(void (*)(void))Core_set_release, METH_FASTCALL,
      "set_release(index, release): publish a reader's release position, waking a blocked writer."},
     {"pin_floor", (PyCFunction)Core_pin_floor, METH_O,
@@ -241,7 +254,7 @@ static PyMethodDef Core_methods[] = {
 
 static PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmring._core.Core",
-    .tp_doc = "Core(buf, offsets): the per-frame protocol steps on one mapped ring.",
+    .tp_doc = "Core(buf, layout, name): the per-frame protocol steps on one mapped ring.",
     .tp_basicsize = sizeof(Core),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
@@ -267,7 +280,7 @@ PyInit__core(void)
     if (PyModule_AddObject(mod, "Core", (PyObject *)&CoreType) < 0 ||
         PyModule_AddIntConstant(mod, "MODE_COPY", MODE_COPY) < 0 ||
         PyModule_AddIntConstant(mod, "MODE_VIEW", MODE_VIEW) < 0 ||
-        PyModule_AddIntConstant(mod, "MODE_INTO", MODE_INTO) < 0) {
+        PyModule_AddIntConstant(mod, "MODE_INTO", MODE_INTO) < 0 || core_read_init(mod) < 0) {
         Py_DECREF(&CoreType);
         Py_DECREF(mod);
         return NULL;

@@ -1,0 +1,75 @@
+/*
+ * shmring._core glue shared by core_module.c, core_write.c and core_read.c:
+ * the Core object (one mapped ring: its buffer and its ShmLayout) and the
+ * helpers every call uses. The protocol steps themselves are plain C in
+ * protocol_*.c (see protocol.h).
+ */
+#ifndef SHMRING_CORE_H
+#define SHMRING_CORE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "protocol.h"
+
+#define NOGIL_COPY_BYTES (256 * 1024) /* copies this large release the GIL */
+
+enum { MODE_COPY = 0, MODE_VIEW = 1, MODE_INTO = 2 };
+
+typedef struct {
+    PyObject_HEAD
+    Py_buffer view;
+    int has_view;
+    int busy; /* calls in progress that let the GIL go while on the mapping; release() waits for them */
+    ShmLayout layout;
+    PyObject *name; /* the ring's name, for errors */
+} Core;
+
+static inline char *
+core_base(Core *self)
+{
+    return (char *)self->view.buf;
+}
+
+static inline int
+require_open(Core *self)
+{
+    if (!self->has_view) {
+        PyErr_SetString(PyExc_ValueError, "the ring mapping was released");
+        return -1;
+    }
+    return 0;
+}
+
+/* Large copies run without the GIL so other threads go on meanwhile. `busy`
+ * is raised while they do: a release() from another thread (closing the
+ * ring) then waits instead of letting the mapping go under the copy. */
+static inline void
+copy_maybe_nogil(Core *self, void *dst, const void *src, size_t n)
+{
+    if (n < NOGIL_COPY_BYTES) {
+        memcpy(dst, src, n);
+        return;
+    }
+    __atomic_fetch_add(&self->busy, 1, __ATOMIC_SEQ_CST);
+    Py_BEGIN_ALLOW_THREADS
+    memcpy(dst, src, n);
+    Py_END_ALLOW_THREADS
+    /* Lowered only with the GIL back: the rest of this call still reads the
+     * mapping, and release() proceeds only when it holds the GIL and sees 0. */
+    __atomic_fetch_sub(&self->busy, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Methods defined in core_write.c and core_read.c. */
+#define CORE_METHOD(NAME) SHM_INTERNAL PyObject *NAME(Core *self, PyObject *const *args, Py_ssize_t nargs)
+CORE_METHOD(Core_put);
+CORE_METHOD(Core_open_slot);
+CORE_METHOD(Core_set_meta);
+CORE_METHOD(Core_read);
+CORE_METHOD(Core_read_queued);
+SHM_INTERNAL PyObject *Core_commit(Core *self, PyObject *arg);
+
+/* core_read.c: the FrameRead type and the shmring errors C raises, made once at module init. */
+SHM_INTERNAL int core_read_init(PyObject *module);
+
+#endif /* SHMRING_CORE_H */

@@ -1,0 +1,174 @@
+/*
+ * The native ring protocol in plain C: the steps of docs/format.md ("Write
+ * frame", "Read frame k", "Queue readers") over a mapped ring, given as a
+ * base pointer and a ShmLayout. No Python header is included here or in
+ * protocol_*.c, so a C or C++ program can compile the same steps; the
+ * CPython glue of shmring._core (core_*.c) only converts arguments and
+ * results around them.
+ *
+ * The protocol computes no layout of its own: every offset, the seqlock
+ * encoding and the dtype rules come from shmring._format (core_layout()),
+ * which stays the single definition.
+ *
+ * Each step cites docs/format.md ("write step N", "read step N", "queue
+ * step N"), the one normative description of the protocol and of the memory
+ * ordering it needs.
+ */
+#ifndef SHMRING_PROTOCOL_H
+#define SHMRING_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHM_MAX_DIMS 4
+#define SHM_TYPESTR_BYTES 8
+#define SHM_NO_PIN UINT64_MAX
+#define SHM_RULE_CHARS 16 /* room for a rule's character set, NUL included */
+
+/* Everything the protocol knows about a ring, all of it from shmring._format. */
+typedef struct {
+    /* header words */
+    size_t write_seq, notify, notify_waiters, queue_seq, space, space_waiters;
+    /* geometry */
+    size_t header_bytes, slot_stride, payload_offset;
+    uint64_t slots, slot_bytes, meta_bytes;
+    /* slot fields */
+    size_t s_seqlock, s_seq, s_payload_bytes, s_timestamp, s_monotonic, s_flags, s_meta_len, s_dtype, s_ndim,
+        s_shape, s_meta;
+    /* reader table */
+    size_t readers, reader_entry, r_cursor, r_release, r_active, r_lost, r_received, r_state;
+    uint64_t reader_count;
+    /* seqlock encoding: frame s being written reads stride*s + writing, committed stride*s + committed */
+    uint64_t seqlock_stride, seqlock_writing, seqlock_committed;
+    /* typestr rules: byte order characters, kind characters, largest item size */
+    char typestr_byteorders[SHM_RULE_CHARS], typestr_kinds[SHM_RULE_CHARS];
+    uint64_t typestr_max_itemsize;
+} ShmLayout;
+
+/* A slot header as a reader loads it (fields after the seqlock). */
+typedef struct {
+    uint64_t seq, nbytes, timestamp, monotonic;
+    uint32_t flags, meta_len, ndim;
+    char typestr[SHM_TYPESTR_BYTES + 1];
+    uint64_t shape[SHM_MAX_DIMS];
+} ShmSlotHeader;
+
+/* What a writer stores for a frame before its payload. */
+typedef struct {
+    uint64_t nbytes;
+    const char *typestr;
+    size_t typestr_len;
+    const uint64_t *shape;
+    uint32_t ndim, flags;
+    const char *meta;
+    size_t meta_len;
+} ShmFrameHead;
+
+static inline size_t
+shm_slot_at(const ShmLayout *L, uint64_t seq)
+{
+    return L->header_bytes + (size_t)(seq % L->slots) * L->slot_stride;
+}
+
+static inline size_t
+shm_entry_at(const ShmLayout *L, uint64_t index)
+{
+    return L->readers + (size_t)index * L->reader_entry;
+}
+
+static inline uint64_t
+shm_writing(const ShmLayout *L, uint64_t seq)
+{
+    return L->seqlock_stride * seq + L->seqlock_writing;
+}
+
+static inline uint64_t
+shm_committed(const ShmLayout *L, uint64_t seq)
+{
+    return L->seqlock_stride * seq + L->seqlock_committed;
+}
+
+static inline uint64_t *
+shm_u64(char *base, size_t off)
+{
+    return (uint64_t *)(base + off);
+}
+
+static inline uint32_t *
+shm_u32(char *base, size_t off)
+{
+    return (uint32_t *)(base + off);
+}
+
+static inline uint64_t
+shm_min(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Only the Python module's init function leaves the shared object. */
+#define SHM_INTERNAL __attribute__((visibility("hidden")))
+
+/* ---------- protocol_write.c: docs/format.md, "Write frame" ---------------- */
+
+/* Why `f` cannot be written into this ring, or NULL when it fits. */
+SHM_INTERNAL const char *shm_frame_problem(const ShmLayout *L, const ShmFrameHead *f);
+/* Write steps 2-4 (odd mark, fence, header, metadata) for a frame that fits; returns its slot. */
+SHM_INTERNAL size_t shm_open_slot(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead *f);
+/* Write steps 5-7: stamp, even mark, publish, wake sleeping readers. */
+SHM_INTERNAL void shm_commit_slot(char *base, const ShmLayout *L, uint64_t seq);
+/* Write step 4 again for an open frame: replace its metadata. 0, or -1 if too large or not open. */
+SHM_INTERNAL int shm_set_meta(char *base, const ShmLayout *L, uint64_t seq, const char *meta, size_t meta_len);
+/* The seq the next frame gets: write_seq (acquire). */
+SHM_INTERNAL uint64_t shm_next_seq(char *base, const ShmLayout *L);
+
+/* ---------- protocol_read.c: docs/format.md, "Read frame k", "Queue readers" */
+
+typedef enum {
+    SHM_NOTHING,  /* nothing new (lost == 0) */
+    SHM_SKIPPED,  /* `lost` frames were skipped and there is nothing to read now */
+    SHM_FRAME,    /* frame `seq` was copied, `lost` frames lost just before it */
+    SHM_CORRUPT,  /* frame `seq`'s slot is corrupt: `problem` says how */
+    SHM_REFUSED,  /* the copy step refused frame `seq` (`header` says why); it stays unread */
+    SHM_FAILED,   /* the copy step failed; its own error stands */
+} ShmStatus;
+
+typedef struct {
+    uint64_t seq, lost;
+    const char *problem;
+    ShmSlotHeader header;
+} ShmRead;
+
+/* Read step 4, done by the caller between the two looks at the seqlock:
+ * copy (or take a view of) the frame. Returns 0 when done, 1 to refuse the
+ * frame (SHM_REFUSED), -1 on failure (SHM_FAILED). It may run again for a
+ * later frame if the writer lapped the reader meanwhile. */
+typedef int (*ShmCopyStep)(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payload);
+
+/* The reader's view holds frames it returned: the release position stays at the frame. */
+enum { SHM_RELEASE_AFTER = 0, SHM_HOLD_VIEW = 1 };
+
+/* Read steps 1-6 for broadcast reader `index` at `cursor`; `pin` is the oldest seq its views hold. */
+SHM_INTERNAL ShmStatus shm_read_broadcast(char *base, const ShmLayout *L, uint64_t index, uint64_t cursor,
+                                          int hold, uint64_t pin, ShmCopyStep copy, void *ctx, ShmRead *out);
+/* Queue reader steps 1-3 for reader `index`. */
+SHM_INTERNAL ShmStatus shm_read_queued(char *base, const ShmLayout *L, uint64_t index, int hold, uint64_t pin,
+                                       ShmCopyStep copy, void *ctx, ShmRead *out);
+/* Publish a reader's release position (read step 6's release), waking a writer waiting for room. */
+SHM_INTERNAL void shm_set_release(char *base, const ShmLayout *L, uint64_t index, uint64_t release);
+/* Write step 1's floor without liveness: the oldest frame a reader entry in use still needs. */
+SHM_INTERNAL uint64_t shm_pin_floor(char *base, const ShmLayout *L, uint32_t queue_state);
+/* Whether frame seq's slot still holds it, committed. */
+SHM_INTERNAL int shm_still_committed(char *base, const ShmLayout *L, uint64_t seq);
+
+/* ---------- protocol_wait.c ------------------------------------------------- */
+
+/* Increment a futex word and wake all its sleepers, if its sleeper count says any. */
+SHM_INTERNAL void shm_wake_if_sleeping(char *base, size_t word, size_t sleepers);
+/* Busy-wait until the u64 at `word` exceeds `beyond` or `seconds` pass; 1 if it did. */
+SHM_INTERNAL int shm_spin(char *base, size_t word, uint64_t beyond, double seconds);
+/* CLOCK_REALTIME / CLOCK_MONOTONIC now, in ns. */
+SHM_INTERNAL uint64_t shm_realtime_ns(void);
+SHM_INTERNAL uint64_t shm_monotonic_ns(void);
+
+#endif /* SHMRING_PROTOCOL_H */

@@ -1,0 +1,213 @@
+/* Reading frames: docs/format.md, "Read frame k" steps 1-6 and "Queue readers"
+ * steps 1-3 (plain C; see protocol.h). The copy of step 4 is the caller's. */
+#include "protocol.h"
+
+#include <string.h>
+
+/* Item size from a typestr such as "<u2", by the rules _format hands over (0 if it breaks them). */
+static uint64_t
+typestr_itemsize(const ShmLayout *L, const char *t)
+{
+    if (strlen(t) < 3 || !strchr(L->typestr_byteorders, t[0]) || !strchr(L->typestr_kinds, t[1]))
+        return 0;
+    uint64_t size = 0;
+    for (const char *c = t + 2; *c; c++) {
+        if (*c < '0' || *c > '9')
+            return 0;
+        size = size * 10 + (uint64_t)(*c - '0');
+        if (size > L->typestr_max_itemsize)
+            return 0;
+    }
+    return size;
+}
+
+static const char *
+header_problem(const ShmLayout *L, const ShmSlotHeader *h, uint64_t k)
+{
+    if (h->seq != k)
+        return "its sequence number is not the frame's";
+    if (h->nbytes > L->slot_bytes || h->meta_len > L->meta_bytes || h->ndim > SHM_MAX_DIMS)
+        return "its sizes exceed the ring's";
+    uint64_t size = typestr_itemsize(L, h->typestr);
+    if (!size)
+        return "its dtype is not a typestr of a kind frames may have";
+    for (uint32_t i = 0; i < h->ndim; i++) {
+        if (h->shape[i] && size > UINT64_MAX / h->shape[i])
+            return "its shape overflows";
+        size *= h->shape[i];
+    }
+    return size == h->nbytes ? NULL : "its shape and dtype do not make its payload length";
+}
+
+static void
+load_header(char *base, const ShmLayout *L, size_t slot, ShmSlotHeader *h)
+{
+    h->seq = *shm_u64(base, slot + L->s_seq);
+    h->nbytes = *shm_u64(base, slot + L->s_payload_bytes);
+    h->timestamp = *shm_u64(base, slot + L->s_timestamp);
+    h->monotonic = *shm_u64(base, slot + L->s_monotonic);
+    h->flags = *shm_u32(base, slot + L->s_flags);
+    h->meta_len = *shm_u32(base, slot + L->s_meta_len);
+    h->ndim = *shm_u32(base, slot + L->s_ndim);
+    memcpy(h->typestr, base + slot + L->s_dtype, SHM_TYPESTR_BYTES);
+    h->typestr[SHM_TYPESTR_BYTES] = 0;
+    memcpy(h->shape, base + slot + L->s_shape, sizeof(h->shape));
+}
+
+/* docs/format.md, read steps 3-5 for frame k. SHM_NOTHING here means "lapped: retry". */
+static ShmStatus
+read_slot(char *base, const ShmLayout *L, uint64_t k, ShmCopyStep copy, void *ctx, ShmRead *out)
+{
+    size_t slot = shm_slot_at(L, k);
+    uint64_t mark = __atomic_load_n(shm_u64(base, slot + L->s_seqlock), __ATOMIC_ACQUIRE);
+    if (mark != shm_committed(L, k))
+        return SHM_NOTHING;
+    load_header(base, L, slot, &out->header);
+    out->problem = header_problem(L, &out->header, k);
+    int copied = 0;
+    if (!out->problem) {
+        copied = copy(ctx, &out->header, base + slot + L->s_meta, base + slot + L->payload_offset);
+        if (copied < 0)
+            return SHM_FAILED;
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE); /* all reads above complete before the second look */
+    if (__atomic_load_n(shm_u64(base, slot + L->s_seqlock), __ATOMIC_RELAXED) != mark)
+        return SHM_NOTHING;
+    out->seq = k;
+    return out->problem ? SHM_CORRUPT : copied ? SHM_REFUSED : SHM_FRAME;
+}
+
+/* docs/format.md, read step 6: publish a reader's progress in its entry; wake a writer waiting for room. */
+static void
+record(char *base, const ShmLayout *L, uint64_t index, uint64_t cursor, uint64_t release, uint64_t got,
+       uint64_t lost)
+{
+    size_t e = shm_entry_at(L, index);
+    __atomic_store_n(shm_u64(base, e + L->r_cursor), cursor, __ATOMIC_RELEASE);
+    __atomic_store_n(shm_u64(base, e + L->r_release), release, __ATOMIC_SEQ_CST);
+    if (got) {
+        __atomic_fetch_add(shm_u64(base, e + L->r_received), got, __ATOMIC_RELAXED);
+        __atomic_store_n(shm_u64(base, e + L->r_active), shm_realtime_ns(), __ATOMIC_RELAXED);
+    }
+    if (lost)
+        __atomic_fetch_add(shm_u64(base, e + L->r_lost), lost, __ATOMIC_RELAXED);
+    shm_wake_if_sleeping(base, L->space, L->space_waiters);
+}
+
+/* Nothing to read now: report frames skipped as lost, if any. */
+static ShmStatus
+nothing_new(char *base, const ShmLayout *L, uint64_t index, uint64_t cursor, uint64_t release, ShmRead *out)
+{
+    if (!out->lost)
+        return SHM_NOTHING;
+    record(base, L, index, cursor, release, 0, out->lost);
+    return SHM_SKIPPED;
+}
+
+ShmStatus
+shm_read_broadcast(char *base, const ShmLayout *L, uint64_t index, uint64_t k, int hold, uint64_t pin,
+                   ShmCopyStep copy, void *ctx, ShmRead *out)
+{
+    out->lost = 0;
+    for (;;) {
+        uint64_t written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST); /* read step 1 */
+        if (k >= written)
+            return nothing_new(base, L, index, k, shm_min(pin, k), out);
+        if (written - k > L->slots) { /* read step 2: overwritten before we got to it */
+            out->lost += written - L->slots - k;
+            k = written - L->slots;
+            continue;
+        }
+        ShmStatus status = read_slot(base, L, k, copy, ctx, out);
+        if (status == SHM_FAILED)
+            return status;
+        if (status == SHM_NOTHING) { /* read step 3 (or 5): lapped while reading; resume where the writer cannot be */
+            written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
+            uint64_t next = written > L->slots ? written - L->slots + 1 : 0;
+            next = next > k + 1 ? next : k + 1;
+            out->lost += next - k;
+            k = next;
+            continue;
+        }
+        if (status != SHM_FRAME)  /* report a skip first; the problem shows next time */
+            return out->lost ? nothing_new(base, L, index, k, shm_min(pin, k), out) : status;
+        record(base, L, index, k + 1, shm_min(pin, hold ? k : k + 1), 1, out->lost); /* read step 6 */
+        return status;
+    }
+}
+
+ShmStatus
+shm_read_queued(char *base, const ShmLayout *L, uint64_t index, int hold, uint64_t pin, ShmCopyStep copy,
+                void *ctx, ShmRead *out)
+{
+    uint64_t *queue = shm_u64(base, L->queue_seq);
+    uint64_t *release = shm_u64(base, shm_entry_at(L, index) + L->r_release);
+    out->lost = 0;
+    for (;;) {
+        uint64_t q = __atomic_load_n(queue, __ATOMIC_SEQ_CST); /* queue step 1 */
+        uint64_t written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
+        if (q >= written) {
+            uint64_t cursor = __atomic_load_n(shm_u64(base, shm_entry_at(L, index) + L->r_cursor), __ATOMIC_RELAXED);
+            if (out->lost)
+                return nothing_new(base, L, index, cursor, pin, out);
+            record(base, L, index, cursor, pin, 0, 0); /* drop a pin left by a lost claim race */
+            return SHM_NOTHING;
+        }
+        if (written - q > L->slots) {
+            uint64_t expected = q;
+            if (__atomic_compare_exchange_n(queue, &expected, written - L->slots, 0, __ATOMIC_SEQ_CST,
+                                            __ATOMIC_SEQ_CST))
+                out->lost += written - L->slots - q;
+            continue;
+        }
+        /* Queue step 2: pin before claiming, so a blocked writer cannot reuse the slot in between. */
+        __atomic_store_n(release, shm_min(pin, q), __ATOMIC_SEQ_CST);
+        uint64_t expected = q;
+        if (!__atomic_compare_exchange_n(queue, &expected, q + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+            continue;
+        ShmStatus status = read_slot(base, L, q, copy, ctx, out); /* queue step 3 */
+        if (status == SHM_FAILED)
+            return status;
+        if (status == SHM_NOTHING) {
+            out->lost += 1;
+            continue;
+        }
+        int got = status == SHM_FRAME;
+        record(base, L, index, q + 1, got && hold ? shm_min(pin, q) : pin, (uint64_t)got, out->lost);
+        return status;
+    }
+}
+
+void
+shm_set_release(char *base, const ShmLayout *L, uint64_t index, uint64_t release)
+{
+    __atomic_store_n(shm_u64(base, shm_entry_at(L, index) + L->r_release), release, __ATOMIC_SEQ_CST);
+    shm_wake_if_sleeping(base, L->space, L->space_waiters);
+}
+
+/* Entries of dead readers count until the caller reaps them; unclaimed queue
+ * frames (queue_seq) count while an entry has state `queue_state`. */
+uint64_t
+shm_pin_floor(char *base, const ShmLayout *L, uint32_t queue_state)
+{
+    uint64_t floor = SHM_NO_PIN;
+    int queued = 0;
+    for (uint64_t i = 0; i < L->reader_count; i++) {
+        size_t e = shm_entry_at(L, i);
+        uint32_t state = __atomic_load_n(shm_u32(base, e + L->r_state), __ATOMIC_SEQ_CST);
+        if (!state)
+            continue;
+        floor = shm_min(floor, __atomic_load_n(shm_u64(base, e + L->r_release), __ATOMIC_SEQ_CST));
+        queued |= state == queue_state;
+    }
+    if (queued)
+        floor = shm_min(floor, __atomic_load_n(shm_u64(base, L->queue_seq), __ATOMIC_SEQ_CST));
+    return floor;
+}
+
+int
+shm_still_committed(char *base, const ShmLayout *L, uint64_t seq)
+{
+    return __atomic_load_n(shm_u64(base, shm_slot_at(L, seq) + L->s_seqlock), __ATOMIC_ACQUIRE) ==
+           shm_committed(L, seq);
+}

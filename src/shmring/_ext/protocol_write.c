@@ -1,0 +1,77 @@
+/* Writing a frame: docs/format.md, "Write frame" steps 2-7 (plain C; see protocol.h).
+ * Step 1 (room) is policy and stays with the caller. */
+#include "protocol.h"
+
+#include <string.h>
+
+const char *
+shm_frame_problem(const ShmLayout *L, const ShmFrameHead *f)
+{
+    if (f->ndim > SHM_MAX_DIMS)
+        return "too many dims";
+    if (f->typestr_len > SHM_TYPESTR_BYTES)
+        return "typestr too long";
+    if (f->nbytes > L->slot_bytes)
+        return "payload larger than a slot";
+    if (f->meta_len > L->meta_bytes)
+        return "metadata larger than the ring's metadata area";
+    return NULL;
+}
+
+size_t
+shm_open_slot(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead *f)
+{
+    size_t slot = shm_slot_at(L, seq);
+    /* docs/format.md, write step 2: the odd mark, then a full fence so no
+     * byte of the new frame is visible before it. */
+    __atomic_store_n(shm_u64(base, slot + L->s_seqlock), shm_writing(L, seq), __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    /* Write step 3: the header. */
+    uint64_t dims[SHM_MAX_DIMS] = {0};
+    memcpy(dims, f->shape, f->ndim * sizeof(uint64_t));
+    *shm_u64(base, slot + L->s_seq) = seq;
+    *shm_u64(base, slot + L->s_payload_bytes) = f->nbytes;
+    *shm_u32(base, slot + L->s_flags) = f->flags;
+    memset(base + slot + L->s_dtype, 0, SHM_TYPESTR_BYTES);
+    memcpy(base + slot + L->s_dtype, f->typestr, f->typestr_len);
+    *shm_u32(base, slot + L->s_ndim) = f->ndim;
+    memcpy(base + slot + L->s_shape, dims, sizeof(dims));
+    /* Write step 4, metadata part (the caller writes the payload). */
+    *shm_u32(base, slot + L->s_meta_len) = (uint32_t)f->meta_len;
+    if (f->meta_len)
+        memcpy(base + slot + L->s_meta, f->meta, f->meta_len);
+    return slot;
+}
+
+void
+shm_commit_slot(char *base, const ShmLayout *L, uint64_t seq)
+{
+    size_t slot = shm_slot_at(L, seq);
+    /* Write step 5: stamped at commit, so a frame filled in place reports
+     * when it was published; the even mark releases everything above. */
+    *shm_u64(base, slot + L->s_timestamp) = shm_realtime_ns();
+    *shm_u64(base, slot + L->s_monotonic) = shm_monotonic_ns();
+    __atomic_store_n(shm_u64(base, slot + L->s_seqlock), shm_committed(L, seq), __ATOMIC_RELEASE);
+    /* Write step 6, then 7: commit before looking for sleepers (no lost wake-up). */
+    __atomic_fetch_add(shm_u64(base, L->write_seq), 1, __ATOMIC_SEQ_CST);
+    shm_wake_if_sleeping(base, L->notify, L->notify_waiters);
+}
+
+int
+shm_set_meta(char *base, const ShmLayout *L, uint64_t seq, const char *meta, size_t meta_len)
+{
+    size_t slot = shm_slot_at(L, seq);
+    if (meta_len > L->meta_bytes ||
+        __atomic_load_n(shm_u64(base, slot + L->s_seqlock), __ATOMIC_RELAXED) != shm_writing(L, seq))
+        return -1;
+    *shm_u32(base, slot + L->s_meta_len) = (uint32_t)meta_len;
+    if (meta_len)
+        memcpy(base + slot + L->s_meta, meta, meta_len);
+    return 0;
+}
+
+uint64_t
+shm_next_seq(char *base, const ShmLayout *L)
+{
+    return __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_ACQUIRE);
+}
