@@ -43,7 +43,7 @@ def _field_offsets(st: struct.Struct, names: tuple[str, ...], base: int) -> list
         i = j + 1
     out, offset = [], base
     fields = [c for c in codes if not c.endswith("x")]
-    for name, code in zip(names, fields):
+    for name, code in zip(names, fields, strict=False):
         out.append((name, offset))
         offset += struct.calcsize("<" + code)
     return out
