@@ -171,8 +171,9 @@ static int frame_header(const shmring_writer *w, const shmring_frame_info *info,
     if (nbytes > r->g.slot_bytes)
         return shmring_fail(SHMRING_ETOOLARGE, "frame of %" PRIu64 " bytes does not fit ring %s: slot_bytes is %"
                             PRIu64, nbytes, r->path, r->g.slot_bytes);
-    const char *meta = info ? info->meta : NULL;
-    h->meta_len = info && meta ? info->meta_len : 0;
+    if (info && info->meta_len && !info->meta)
+        return shmring_fail(SHMRING_EINVAL, "info->meta is NULL but meta_len is %" PRIu32, info->meta_len);
+    h->meta_len = info ? info->meta_len : 0;
     if (h->meta_len > r->g.meta_bytes)
         return shmring_fail(SHMRING_ETOOLARGE, "metadata is %" PRIu32 " bytes, ring %s allows %" PRIu64
                             " (meta_bytes)", h->meta_len, r->path, r->g.meta_bytes);
