@@ -92,6 +92,11 @@ static uint64_t entry_off(uint32_t index)
 
 uint64_t shmring_proto_pin_floor(unsigned char *base, int probe_fd, int reap)
 {
+    /* queue_seq is read before any release: a queue reader pins q (release :=
+     * q) before its compare-exchange moves queue_seq past q, so either this
+     * load sees queue_seq <= q, or the loads below see the pin. Read after
+     * them, queue_seq could already be past a frame whose pin they missed. */
+    uint64_t queued = shmring_proto_load64(base, SHMRING_OFF_QUEUE_SEQ);
     uint64_t floor = SHMRING_NO_PIN;
     int queue_alive = 0;
     for (uint32_t i = 0; i < SHMRING_READER_ENTRIES; i++) {
@@ -108,7 +113,7 @@ uint64_t shmring_proto_pin_floor(unsigned char *base, int probe_fd, int reap)
         queue_alive |= state == SHMRING_STATE_QUEUE;
     }
     if (queue_alive) /* unclaimed queue frames count only while a queue reader lives */
-        floor = min_u64(floor, shmring_proto_load64(base, SHMRING_OFF_QUEUE_SEQ));
+        floor = min_u64(floor, queued);
     return floor;
 }
 
