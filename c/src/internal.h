@@ -66,6 +66,7 @@ SHMRING_HIDDEN int shmring_fail_errno(int err, const char *what, const char *pat
 
 /* ---- sync.c: kernel mechanisms ---- */
 SHMRING_HIDDEN uint64_t shmring_now_ns(int realtime);
+SHMRING_HIDDEN uint64_t shmring_coarse_realtime_ns(void);
 SHMRING_HIDDEN double shmring_monotonic_s(void);
 /* Open a new open file description of the file behind fd (-1 with errno). */
 SHMRING_HIDDEN int shmring_reopen(int fd);

@@ -214,7 +214,9 @@ void shmring_proto_record(unsigned char *base, uint32_t index, uint64_t cursor, 
     __atomic_store_n(U64P(base, e + SHMRING_R_RELEASE), release, __ATOMIC_SEQ_CST);
     if (got) {
         __atomic_fetch_add(U64P(base, e + SHMRING_R_RECEIVED), got, __ATOMIC_RELAXED);
-        __atomic_store_n(U64P(base, e + SHMRING_R_ACTIVE_NS), shmring_now_ns(1), __ATOMIC_RELAXED);
+        /* "last activity" for people (shmring info): the coarse clock (a few ms
+         * resolution) costs a few ns where the precise one costs ~50 per frame. */
+        __atomic_store_n(U64P(base, e + SHMRING_R_ACTIVE_NS), shmring_coarse_realtime_ns(), __ATOMIC_RELAXED);
     }
     if (lost)
         __atomic_fetch_add(U64P(base, e + SHMRING_R_LOST), lost, __ATOMIC_RELAXED);

@@ -227,9 +227,11 @@ static int wait_frame(shmring_reader *rd, void *dst, uint64_t cap, int view, shm
     if (!rd || !info || (!view && !dst && cap))
         return shmring_fail(SHMRING_EINVAL, "reader and info must not be NULL, nor buf when cap > 0");
     shmring_release(rd); /* one view per reader: a new get lets the last one go */
-    double deadline = shmring_monotonic_s() + (timeout_s > 0 ? timeout_s : 0);
     int rc = take(rd, dst, cap, view, info);
-    if (rc == 1 && rd->spin_s > 0 && spin(rd, timeout_s >= 0 && timeout_s < rd->spin_s ? timeout_s : rd->spin_s))
+    if (rc != 1)
+        return rc; /* the common case under load: no clock read at all */
+    double deadline = shmring_monotonic_s() + (timeout_s > 0 ? timeout_s : 0);
+    if (rd->spin_s > 0 && spin(rd, timeout_s >= 0 && timeout_s < rd->spin_s ? timeout_s : rd->spin_s))
         rc = take(rd, dst, cap, view, info);
     while (rc == 1)
         rc = sleep_once(rd, dst, cap, view, info, deadline, timeout_s);

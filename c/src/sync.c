@@ -19,6 +19,13 @@ uint64_t shmring_now_ns(int realtime)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t shmring_coarse_realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 double shmring_monotonic_s(void)
 {
     return (double)shmring_now_ns(0) * 1e-9;
