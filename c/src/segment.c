@@ -259,7 +259,9 @@ int shmring_create(const char *name, const shmring_config *cfg, shmring_ring **o
         rc = shmring_fail(SHMRING_ENOMEM, "out of memory");
     if (rc == SHMRING_OK) {
         r->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)c.mode);
-        if (r->fd < 0)
+        if (r->fd < 0 && errno == ENOENT)
+            rc = shmring_fail(SHMRING_ENOTFOUND, "cannot create ring %s: its directory does not exist", r->path);
+        else if (r->fd < 0)
             rc = shmring_fail_errno(errno, "creating", r->path);
         else if (fchmod(r->fd, (mode_t)c.mode) < 0) /* open() applied the umask; the caller asked for exactly this */
             rc = shmring_fail_errno(errno, "setting the mode of", r->path);

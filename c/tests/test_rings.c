@@ -53,6 +53,9 @@ TEST(test_open_missing)
     shmring_ring *r = NULL;
     CHECK_RC(shmring_open("no-such-ring", &r), SHMRING_ENOTFOUND);
     CHECK(strstr(shmring_errmsg(), "no-such-ring") != NULL, "message names the ring: %s", shmring_errmsg());
+    shmring_config cfg = {2, 64, 0, 0, 0};
+    CHECK_RC(shmring_create("/dev/shm/no-such-dir-for-shmring/r", &cfg, &r), SHMRING_ENOTFOUND);
+    CHECK(strstr(shmring_errmsg(), "directory does not exist") != NULL, "says why: %s", shmring_errmsg());
 }
 
 TEST(test_bad_names_and_config)
