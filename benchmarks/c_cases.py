@@ -28,12 +28,14 @@ BENCH_SOURCE = ROOT / "benchmarks" / "c" / "ring_bench.c"
 PY_READER = ROOT / "benchmarks" / "c" / "py_reader.py"
 SUBJECTS = ("c-to-c", "c-to-py")
 DESCRIPTIONS = {
-    "c-to-c": "libshmring C writer, libshmring C reader spinning up to 1 s before it sleeps",
-    "c-to-py": "libshmring C writer, shmring Python reader (get(spin=1.0), copies)",
+    "c-to-c": "libshmring C writer and C reader, cross-core spinning (writer up to 1 ms for room, "
+              "reader up to 1 s for a frame), same-core blocking on the futexes",
+    "c-to-py": "the same C writer, shmring Python reader (get(spin=1.0), copies)",
 }
 KINDS = ("msg", "copy")  # what these cases measure (no round trips, no in-place rows)
 MSG_SCALE = 50  # C moves small messages ~50x faster than a Python loop: more of them for a stable figure
 SPIN_S = 1.0
+WRITER_SPIN_S = 1e-3  # cross-core only: a writer spinning on the reader's core would starve it
 TIMEOUT_S = 300.0
 
 
@@ -62,7 +64,8 @@ def _trial(exe: Path, subject: str, m: Measure, place: str, quick: bool, key: st
     warm, n = _counts(m, quick)
     cpu_writer, cpu_reader = PLACEMENTS[place]
     name = f"cbench-{os.getpid()}-{key}"
-    args = [name, str(m.nbytes), str(warm + n), str(warm), str(SPIN_S)]
+    spin = SPIN_S if place == "cross-core" else 0.0  # a spinner would starve its peer on one core
+    args = [name, str(m.nbytes), str(warm + n), str(warm), str(spin)]
     reader_cmd = [str(exe), "read", *args] if subject == "c-to-c" else [sys.executable, str(PY_READER), *args]
     with Ring.create(name, slots=m.depth, slot_bytes=m.nbytes, meta_bytes=0, policy="block") as ring:
         try:
@@ -73,7 +76,8 @@ def _trial(exe: Path, subject: str, m: Measure, place: str, quick: bool, key: st
                 if ready != "ready":
                     raise RuntimeError(f"{subject} reader did not start: {ready!r}")
                 subprocess.run(["taskset", "-c", str(cpu_writer), str(exe), "write", name, str(m.nbytes),
-                                str(warm + n)], check=True, capture_output=True, timeout=TIMEOUT_S)
+                                str(warm + n), str(WRITER_SPIN_S if place == "cross-core" else 0)],
+                               check=True, capture_output=True, timeout=TIMEOUT_S)
                 out, _ = reader.communicate(timeout=TIMEOUT_S)
             finally:
                 if reader.poll() is None:

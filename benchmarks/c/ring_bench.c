@@ -1,7 +1,8 @@
 /*
  * The C side of benchmarks/c_cases.py: a libshmring writer or reader on a ring made by the harness.
  *
- *   ring_bench write NAME NBYTES COUNT                  put COUNT stamped frames (block policy: lossless)
+ *   ring_bench write NAME NBYTES COUNT [SPIN_S]         put COUNT stamped frames (block policy: lossless),
+ *                                                       spinning up to SPIN_S for room before sleeping
  *   ring_bench read NAME NBYTES COUNT WARM SPIN_S       print "ready", get COUNT frames, verify each stamp,
  *                                                       time the last COUNT-WARM; print "n secs cpu bad lost"
  *
@@ -29,12 +30,13 @@ static int fail(const char *what, int rc)
     return 1;
 }
 
-static int write_frames(shmring_ring *ring, uint64_t nbytes, uint64_t count)
+static int write_frames(shmring_ring *ring, uint64_t nbytes, uint64_t count, double spin)
 {
     shmring_writer *w;
     int rc = shmring_writer_open(ring, &w);
     if (rc)
         return fail("writer", rc);
+    shmring_writer_set_spin(w, spin);
     unsigned char *src = malloc(nbytes);
     for (uint64_t j = 0; j < nbytes; j++)
         src[j] = (unsigned char)(j * 13 + 1);
@@ -96,7 +98,7 @@ int main(int argc, char **argv)
         return fail("open", rc);
     uint64_t nbytes = strtoull(argv[3], NULL, 10), count = strtoull(argv[4], NULL, 10);
     if (!strcmp(argv[1], "write"))
-        rc = write_frames(ring, nbytes, count);
+        rc = write_frames(ring, nbytes, count, argc > 5 ? atof(argv[5]) : 0.0);
     else if (!strcmp(argv[1], "read") && argc == 7)
         rc = read_frames(ring, nbytes, count, strtoull(argv[5], NULL, 10), atof(argv[6]));
     else

@@ -155,6 +155,10 @@ int shmring_commit(shmring_writer *w, const shmring_frame_info *info);
 /* Give the reserved slot up: nothing is published; the next put reuses it. */
 void shmring_abandon(shmring_writer *w);
 
+/* Under SHMRING_BLOCK, busy-poll up to spin_s seconds for room before sleeping
+ * (lowest latency and highest message rate when readers are busy; costs a core). */
+void shmring_writer_set_spin(shmring_writer *w, double spin_s);
+
 /* Detach the writer (abandoning an open reservation). NULL is ignored. */
 void shmring_writer_close(shmring_writer *w);
 

@@ -42,6 +42,7 @@ struct shmring_writer {
     uint64_t seq;       /* its frame */
     uint64_t reserved_bytes;
     uint64_t room_until; /* frames below this seq are known to have room */
+    double spin_s;       /* block policy: busy-poll this long for room before sleeping */
 };
 
 struct shmring_reader {

@@ -118,6 +118,22 @@ static int sleep_for_room(shmring_writer *w, uint64_t seq, uint32_t seen, double
     return SHMRING_OK;
 }
 
+/* Busy-poll up to w->spin_s for room (block policy), before sleeping on the futex. */
+static int spin_for_room(shmring_writer *w, uint64_t seq)
+{
+    shmring_ring *r = w->ring;
+    double until = shmring_monotonic_s() + w->spin_s;
+    for (unsigned n = 1;; n++) {
+        if (shmring_proto_has_room(r->base, &r->g, seq, r->probe_fd, 0, &w->room_until))
+            return 1;
+        if ((n & 255) == 0 && shmring_monotonic_s() > until)
+            return 0;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
 /* Whether frame `seq` may be written now, waiting under block. */
 static int await_room(shmring_writer *w, uint64_t seq, double timeout_s)
 {
@@ -139,6 +155,8 @@ static int await_room(shmring_writer *w, uint64_t seq, double timeout_s)
             return shmring_fail(SHMRING_EWOULDBLOCK, "ring %s is full (drop policy): frame %" PRIu64 " dropped",
                                 r->path, seq);
         }
+        if (!reap && w->spin_s > 0 && spin_for_room(w, seq))
+            return SHMRING_OK;
         int rc = sleep_for_room(w, seq, seen, deadline, timeout_s);
         if (rc != SHMRING_OK)
             return rc;
@@ -293,6 +311,11 @@ void shmring_abandon(shmring_writer *w)
         return;
     w->reserved = 0;
     unlock_put(w);
+}
+
+void shmring_writer_set_spin(shmring_writer *w, double spin_s)
+{
+    w->spin_s = spin_s > 0 ? spin_s : 0;
 }
 
 void shmring_writer_close(shmring_writer *w)

@@ -71,6 +71,11 @@ TEST(test_block_timeout)
     CHECK_OK(shmring_put(w, &v, &info, 0));
     CHECK_RC(shmring_put(w, &v, &info, 0.05), SHMRING_ETIMEDOUT);
     CHECK(strstr(shmring_errmsg(), "full") != NULL, "says the ring stayed full: %s", shmring_errmsg());
+    shmring_writer_set_spin(w, 0.01); /* spinning first changes nothing about the outcome */
+    CHECK_RC(shmring_put(w, &v, &info, 0.05), SHMRING_ETIMEDOUT);
+    shmring_frame_info out;
+    CHECK_OK(shmring_get(rd, &v, sizeof(v), &out, 0));
+    CHECK_OK(shmring_put(w, &v, &info, 0)); /* a spinning writer sees the released slot */
     shmring_reader_close(rd); /* a closed reader pins nothing */
     CHECK_OK(shmring_put(w, &v, &info, 0));
     shmring_writer_close(w);
