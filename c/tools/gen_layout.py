@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 from shmring import _format as F
-from shmring import _legacy_format as L
 
 HEADER = Path(__file__).resolve().parent.parent / "include" / "shmring_layout.h"
 
@@ -24,8 +23,11 @@ HEADER = Path(__file__).resolve().parent.parent / "include" / "shmring_layout.h"
 _IDENTITY_FIELDS = ("MAGIC", "VERSION", "HEADER_BYTES", "TOTAL_BYTES", "SLOTS", "POLICY", "SLOT_STRIDE",
                     "SLOT_BYTES", "META_BYTES", "READER_ENTRIES", "CREATED_NS")
 _SCHEMA_FIELDS = ("HAS_SCHEMA", "NDIM", "DTYPE", "SHAPE")
-# The largest meta_bytes check_sizes accepts (tests/unit/test_c_layout.py holds the two equal).
+# The largest meta_bytes check_sizes accepts, and the original SharedMem's u32 at offset 0
+# (docs/format-legacy.md), which open names when it finds it. tests/unit/test_c_layout.py
+# holds both to what the Python package does.
 MAX_META_BYTES = 1 << 20
+LEGACY_SIGNATURE = 0x11031973
 
 
 def _field_offsets(st: struct.Struct, names: tuple[str, ...], base: int) -> list[tuple[str, int]]:
@@ -65,7 +67,7 @@ def render() -> str:
         "",
         f"#define SHMRING_MAGIC_BYTES {{ {magic} }}",
         _define("SHMRING_MAGIC_LEN", len(F.MAGIC)),
-        _define("SHMRING_LEGACY_SIGNATURE", f"0x{L.SIGNATURE:08x}u", "the original SharedMem's u32 at offset 0"),
+        _define("SHMRING_LEGACY_SIGNATURE", f"0x{LEGACY_SIGNATURE:08x}u", "the original SharedMem's u32 at offset 0"),
         _define("SHMRING_LAYOUT_VERSION", F.VERSION),
         _define("SHMRING_HEADER_BYTES", F.HEADER_BYTES),
         _define("SHMRING_PAGE", F.PAGE),

@@ -53,4 +53,4 @@ def error_codes() -> dict[str, int]:
 def layout_offsets() -> dict[str, int]:
     """The numeric defines of the generated c/include/shmring_layout.h."""
     text = (C_DIR / "include" / "shmring_layout.h").read_text()
-    return {m[1]: int(m[2]) for m in re.finditer(r"#define (SHMRING_\w+) (\d+)\b(?!\.)", text)}
+    return {m[1]: int(m[2]) for m in re.finditer(r"#define (SHMRING_\w+) (\d+)u?\b", text)}

@@ -36,6 +36,14 @@ def test_max_meta_bytes_is_the_limit_format_enforces() -> None:
         F.check_sizes(2, 1, gen.MAX_META_BYTES + 1, "overwrite")
 
 
+def test_legacy_signature_is_what_sharedmem_writes(tmp_path: Path) -> None:
+    from shmring.legacy import SharedMem
+
+    path = tmp_path / "smem_sig"
+    SharedMem.create(str(path), item_size=8, item_alloc=2).close()
+    assert int.from_bytes(path.read_bytes()[:4], "little") == _generator().LEGACY_SIGNATURE
+
+
 def test_identity_offsets_follow_the_packed_struct() -> None:
     text = _generator().render()
     # docs/format.md, line 0 and line 1
