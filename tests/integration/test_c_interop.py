@@ -201,6 +201,26 @@ def test_python_writer_c_queue_readers(peer: Path, procs: list[subprocess.Popen[
         assert sum(g["received"] for g in got) == written == N + 1, got
 
 
+def test_c_and_python_shared_writers_take_turns(peer: Path, procs: list[subprocess.Popen[str]],
+                                                unique_name: str) -> None:
+    each = 1500
+    with shmring.Ring.create(unique_name, slots=4096, slot_bytes=frames.SLOT_BYTES, meta_bytes=256) as ring:
+        reader = ring.reader(name="both")
+        with ring.writer(shared=True) as w:
+            c_writer = _start(procs, peer, "write-shared", unique_name, "0", str(each))
+            for i in range(each, 2 * each):  # while the C writer puts frames 0..each-1
+                w.put(frames.array(i), meta=frames.meta(i), flags=i)
+            assert _summary(c_writer)["written"] == each
+        got = []
+        while (frame := reader.try_get()) is not None:
+            assert frames.problem(frame.data, frame.meta, frame.flags) is None
+            got.append((frame.seq, frame.meta["i"]))
+    assert [seq for seq, _ in got] == list(range(2 * each)), "one frame per seq: the put lock serialised them"
+    indexes = [i for _, i in got]
+    assert sorted(indexes) == list(range(2 * each))
+    assert [i for i in indexes if i < each] == list(range(each)), "each writer's frames keep their order"
+
+
 # -- crashes --------------------------------------------------------------------------------
 
 def test_c_writer_killed_mid_reserve_publishes_nothing(peer: Path, procs: list[subprocess.Popen[str]],

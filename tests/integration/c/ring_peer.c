@@ -7,6 +7,7 @@
  *   ring_peer hang-in-reserve NAME K    write K frames, reserve the next, scribble half of it, print "reserved", wait
  *   ring_peer reader-hang NAME          attach a reader, print "attached", wait
  *   ring_peer read-present NAME         read every frame in the ring now (start oldest); print seqs
+ *   ring_peer write-shared NAME FIRST N as one of several shared writers, put frames FIRST..FIRST+N-1
  *
  * Frame i (the writer's attempt index) is kind i % 7 (tests/integration/_c_frames.py has
  * the same table), payload byte j = (7*i + 13*j) & 0xff, metadata
@@ -175,6 +176,32 @@ static int cmd_read(const char *name, int queue)
     return 0;
 }
 
+static int cmd_write_shared(const char *name, uint64_t first, uint64_t n)
+{
+    shmring_ring *ring;
+    shmring_writer *w;
+    int rc = shmring_open(name, &ring);
+    if (rc || (rc = shmring_writer_open_shared(ring, &w)))
+        return die("open", rc);
+    static unsigned char payload[MAX_PAYLOAD];
+    char meta[256];
+    for (uint64_t i = first; i < first + n; i++) {
+        shmring_frame_info info;
+        shmring_meta m;
+        frame_of(i, &info, payload);
+        meta_of(i, payload, info.nbytes, meta, &m);
+        info.meta = meta;
+        info.meta_len = m.len;
+        info.flags = (uint32_t)i;
+        if ((rc = shmring_put(w, payload, &info, 30.0)))
+            return die("put", rc);
+    }
+    printf("written %" PRIu64 "\n", n);
+    shmring_writer_close(w);
+    shmring_close(ring);
+    return 0;
+}
+
 static int cmd_hang_in_reserve(const char *name, uint64_t k)
 {
     shmring_ring *ring;
@@ -250,6 +277,8 @@ int main(int argc, char **argv)
         return cmd_hang_in_reserve(argv[2], strtoull(argv[3], NULL, 10));
     if (argc == 3 && !strcmp(argv[1], "reader-hang"))
         return cmd_reader_hang(argv[2]);
+    if (argc == 5 && !strcmp(argv[1], "write-shared"))
+        return cmd_write_shared(argv[2], strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10));
     if (argc == 3 && !strcmp(argv[1], "read-present"))
         return cmd_read_present(argv[2]);
     fprintf(stderr, "usage: see the comment at the top of ring_peer.c\n");
