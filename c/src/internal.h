@@ -3,6 +3,7 @@
 #define SHMRING_INTERNAL_H
 
 #define _GNU_SOURCE /* F_OFD_* locks, O_NOFOLLOW/O_CLOEXEC, syscall() */
+#define _FILE_OFFSET_BITS 64 /* rings larger than 2 GiB on 32-bit systems too */
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
