@@ -226,6 +226,21 @@ def test_c_and_python_shared_writers_take_turns(peer: Path, procs: list[subproce
     assert [i for i in indexes if i < each] == list(range(each)), "each writer's frames keep their order"
 
 
+def test_c_writer_honours_a_python_schema(peer: Path, unique_name: str) -> None:
+    typestr, shape = frames.KINDS[1]
+    with shmring.Ring.create(unique_name, slots=4, dtype=typestr, shape=shape, meta_bytes=256) as ring:
+        reader = ring.reader()
+        wrong = subprocess.run([str(peer), "write-shared", unique_name, "0", "1"], capture_output=True, text=True,
+                               timeout=WAIT_S, check=False)  # frame 0 is |u1 (1000,)
+        code = lib.error_codes()["SHMRING_ESCHEMA"]
+        assert wrong.returncode == 1 and wrong.stdout.startswith(f"error put {code} "), wrong.stdout
+        assert write_seq(ring) == 0, "nothing published"
+        subprocess.run([str(peer), "write-shared", unique_name, "1", "1"], check=True, timeout=WAIT_S,
+                       capture_output=True)  # frame 1 is exactly the schema
+        frame = reader.get(timeout=WAIT_S)
+        assert frame.seq == 0 and frames.problem(frame.data, frame.meta, frame.flags) is None
+
+
 # -- crashes --------------------------------------------------------------------------------
 
 def test_c_writer_killed_mid_reserve_publishes_nothing(peer: Path, procs: list[subprocess.Popen[str]],
