@@ -131,8 +131,8 @@ int shmring_writer_open_shared(shmring_ring *ring, shmring_writer **out);
  * it. Under SHMRING_BLOCK waits up to timeout_s for room (negative: forever).
  * Errors: ETIMEDOUT (block), EWOULDBLOCK (drop: the frame was dropped),
  * ETOOLARGE (payload > slot_bytes, metadata > meta_bytes), EINVAL (dtype,
- * ndim or shape do not make nbytes), ESCHEMA, EBROKEN (shared writer whose
- * lock wait found the ring replaced). Nothing is published on error. */
+ * ndim or shape do not make nbytes; a reservation is open), ESCHEMA.
+ * Nothing is published on error. */
 int shmring_put(shmring_writer *w, const void *data, const shmring_frame_info *info, double timeout_s);
 
 /* Zero-copy put, step 1: claim the next slot for a payload of up to `nbytes`
