@@ -20,7 +20,8 @@ char test_dir[256];
     X(test_block_reaps_dead_reader) X(test_queue_readers_share) X(test_writer_exclusive)  \
     X(test_shared_writers) X(test_wait_wakes_across_processes) X(test_get_timeout)        \
     X(test_recreated_ring_breaks_wait) X(test_reader_table_full) X(test_meta_builder)     \
-    X(test_meta_builder_limits) X(test_strerror_names_every_code) X(test_protocol_steps_on_a_plain_buffer)
+    X(test_meta_builder_limits) X(test_strerror_names_every_code) X(test_protocol_steps_on_a_plain_buffer) \
+    X(test_permission_refused)
 
 #define DECLARE(name) void name(void);
 TESTS(DECLARE)

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -142,4 +143,27 @@ TEST(test_refuses_foreign_files)
     CHECK_RC(shmring_open(name, &r), SHMRING_ELAYOUT);
     CHECK(strstr(shmring_errmsg(), "file size") != NULL, "names the field: %s", shmring_errmsg());
     CHECK(r == NULL, "a refused open leaves *out NULL");
+}
+
+TEST(test_permission_refused)
+{
+    const char *name = unique_name();
+    shmring_config cfg = {2, 64, 0, 0, 0};
+    shmring_ring *r;
+    CHECK_OK(shmring_create(name, &cfg, &r));
+    shmring_close(r);
+    CHECK(chmod(path_of(name), 0) == 0, "chmod");
+    pid_t pid = fork();
+    if (pid == 0) { /* root opens any file: ask as nobody when we are root */
+        if (geteuid() == 0 && setuid(65534) != 0)
+            _exit(99);
+        shmring_ring *mine = NULL;
+        int rc = shmring_open(name, &mine);
+        _exit(rc == SHMRING_EPERM && mine == NULL && strstr(shmring_errmsg(), "permission denied") ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid, "child reaped");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "open without permission is SHMRING_EPERM (status %d)",
+          status);
+    shmring_unlink(name);
 }
