@@ -2,9 +2,9 @@
 
     python benchmarks/c/py_reader.py NAME NBYTES COUNT WARM SPIN_S
 
-Prints "ready", gets COUNT frames (copies), checks each stamp (the first 8
-bytes are the frame's index), and prints "n N secs S cpu C bad B lost L" for
-the last COUNT - WARM frames, as ring_bench.c's reader does.
+Prints "ready", gets COUNT frames (zero-copy views), checks each stamp (the first 8
+bytes are the frame's index), and prints "n N secs S cpu C bad B lost L end T"
+for the last COUNT - WARM frames, as ring_bench.c's reader does (T: CLOCK_MONOTONIC).
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ def main(name: str, nbytes: int, count: int, warm: int, spin: float) -> int:
         for i in range(count):
             if i == warm:
                 t0, c0 = time.perf_counter(), time.process_time()
-            frame = reader.get(timeout=60.0, spin=spin)
-            data = frame.data.reshape(-1).view(np.uint8)
-            bad += data.size != nbytes or (nbytes >= 8 and int(data[:8].view(np.uint64)[0]) != i)
+            with reader.get(timeout=60.0, spin=spin, view=True) as frame:  # as the "shmring" subject reads
+                data = frame.data.reshape(-1).view(np.uint8)
+                bad += data.size != nbytes or (nbytes >= 8 and int(data[:8].view(np.uint64)[0]) != i)
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-        print(f"n {count - warm} secs {secs:.9f} cpu {cpu:.9f} bad {bad} lost {reader.lost}")
+        end = time.clock_gettime(time.CLOCK_MONOTONIC)  # the C writer's clock: its "start" pairs with this
+        print(f"n {count - warm} secs {secs:.9f} cpu {cpu:.9f} bad {bad} lost {reader.lost} end {end:.9f}")
     return 0
 
 
