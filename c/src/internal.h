@@ -91,6 +91,8 @@ SHMRING_HIDDEN void shmring_layout_write(unsigned char *base, const shmring_geom
 /* Derived sizes; 0 when out of range (message set). */
 SHMRING_HIDDEN int shmring_layout_derive(uint32_t slots, uint64_t slot_bytes, uint32_t meta_bytes,
                                          shmring_geom *g);
+
+/* ---- protocol.c ---- */
 /* Item size of a numpy typestr (0 when it is not one shmring stores). */
 SHMRING_HIDDEN uint64_t shmring_typestr_itemsize(const char *t, size_t n);
 

@@ -4,6 +4,9 @@
  * own and allocate nothing, so any binding (this library's handles, a
  * CPython extension, MATLAB MEX) can call them on its own mapping.
  *
+ * A binding compiles protocol.c with sync.c (clocks, futex wake, the OFD
+ * liveness probe) and errors.c; the layout constants are shmring_layout.h.
+ *
  * Memory ordering: GCC/Clang __atomic builtins on naturally aligned words of
  * the shared mapping; every read-modify-write is sequentially consistent, as
  * the no-lost-wake-up argument in docs/format.md requires.
