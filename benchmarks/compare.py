@@ -5,6 +5,10 @@ Usage (from the repository root)::
     python -m benchmarks.compare            # everything, about 5-8 minutes
     python -m benchmarks.compare --quick    # under a minute
     python -m benchmarks.compare --only shmring,iceoryx2,futex --measures rtt64,copy8M
+    python -m benchmarks.compare --only shmring,c-to-c,c-to-py,copyto --measures msg64,copy1M,copy8M,copy32M
+
+The subjects ``c-to-c`` and ``c-to-py`` are libshmring's C writer with a C or a
+Python reader (``benchmarks/c_cases.py``; they need gcc and make).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from benchmarks import report
+from benchmarks import c_cases, report
 from benchmarks.transports import registry
 from shmring._bench import runner
 from shmring._bench.measures import MEASURES
@@ -37,7 +41,7 @@ def _progress(i: int, n: int, what: str) -> None:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    subjects = list(registry()) + list(runner.FLOORS)
+    subjects = list(registry()) + list(c_cases.SUBJECTS) + list(runner.FLOORS)
     p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer messages, one repetition (< 1 min; no spread)")
     p.add_argument("--reps", type=int, help="repetitions per trial (default 5, quick 1)")
@@ -65,8 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         print("note: one CPU only; cross-core numbers are meaningless", file=sys.stderr)
     places = list(runner.PLACEMENTS) if args.placement == "both" else [args.placement]
     t0 = time.monotonic()
-    results = runner.run(args.subjects, args.measure_list, quick=args.quick, reps=args.reps,
+    python_subjects = [s for s in args.subjects if s not in c_cases.SUBJECTS]
+    results = runner.run(python_subjects, args.measure_list, quick=args.quick, reps=args.reps,
                          placements=places, transports=registry(), progress=_progress)
+    c_cases.merge(results, c_cases.run(args.subjects, args.measure_list, quick=args.quick,
+                                       reps=args.reps or (1 if args.quick else 5), placements=places))
     results["config"]["wall_secs"] = round(time.monotonic() - t0, 1)
     for s, why in results["skipped"].items():
         print(f"skipped {s}: {why}", file=sys.stderr)

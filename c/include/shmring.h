@@ -1,0 +1,242 @@
+/*
+ * libshmring: the native shmring ring for C and C++ programs.
+ *
+ * A ring is one file (by default /dev/shm/<name>, or $SHMRING_DIR/<name>)
+ * laid out as docs/format.md specifies; Python's shmring.Ring, this library
+ * and any other program following that document share it byte for byte.
+ *
+ * Every call that can fail returns 0 on success or a negative SHMRING_E*
+ * code; shmring_strerror() names the code and shmring_errmsg() gives the
+ * last failure of the calling thread in words, with the numbers involved.
+ * Timeouts are in seconds: a negative timeout waits forever, 0 does not wait.
+ *
+ * Threads: one writer or reader handle is used by one thread at a time.
+ * Different handles, of one ring or of several, may be used from different
+ * threads at once. Close every writer and reader before their ring.
+ * fork(): a child shares its parent's open file descriptions and so its
+ * leases and locks; a child must shmring_open() the ring anew.
+ */
+#ifndef SHMRING_H
+#define SHMRING_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- error codes (0 is success) ---------------------------------------- */
+#define SHMRING_OK           0
+#define SHMRING_ETIMEDOUT   -1  /* nothing arrived / no room within the timeout */
+#define SHMRING_EWOULDBLOCK -2  /* drop policy: ring full, frame dropped; or a writer is already attached */
+#define SHMRING_ETOOLARGE   -3  /* frame or metadata larger than the ring allows, or than the caller's buffer */
+#define SHMRING_ELAYOUT     -4  /* the file is not a native v1 ring (or is corrupt) */
+#define SHMRING_ENOTFOUND   -5  /* no ring by that name or path */
+#define SHMRING_EEXIST      -6  /* create: the name is taken */
+#define SHMRING_EPERM       -7  /* the file's mode or the directory refuses us */
+#define SHMRING_EBROKEN     -8  /* the ring was removed or re-created under its name, or a slot is corrupt */
+#define SHMRING_ENOSPC      -9  /* the directory's memory is too small for the ring */
+#define SHMRING_EINVAL     -10  /* a bad argument (the message names it) */
+#define SHMRING_ESCHEMA    -11  /* the frame's dtype/shape do not match the ring's fixed schema */
+#define SHMRING_EBUSY      -12  /* every reader entry is held by a live reader */
+#define SHMRING_ENOMEM     -13  /* out of process memory */
+#define SHMRING_ESYS       -14  /* another system error (errno is kept) */
+#define SHMRING_ECLOSED    -15  /* the handle has no reservation or view to act on */
+
+/* ---- policies: what a writer does when the ring is full ---------------- */
+#define SHMRING_OVERWRITE 0 /* the oldest frame is lost; readers are told how many they missed */
+#define SHMRING_BLOCK     1 /* wait until every live reader released the slot (lossless) */
+#define SHMRING_DROP      2 /* the new frame is dropped (put returns SHMRING_EWOULDBLOCK) */
+
+/* ---- where a new reader starts (shmring_reader_open_at) ---------------- */
+#define SHMRING_START_NEXT   0 /* frames written from now on (shmring_reader_open) */
+#define SHMRING_START_OLDEST 1 /* every frame still in the ring */
+#define SHMRING_START_LATEST 2 /* the newest frame, then on */
+
+/* user flags of the original SharedMem, kept with their meaning */
+#define SHMRING_BUFH_UYVY    1u
+#define SHMRING_BUFH_MAT_RGB 2u
+
+typedef struct shmring_ring shmring_ring;     /* opaque handles */
+typedef struct shmring_writer shmring_writer;
+typedef struct shmring_reader shmring_reader;
+
+/* Sizes of a new ring; zero fields take the defaults. */
+typedef struct {
+    uint32_t slots;      /* frame slots, 2 .. 2^20; 0 = 8 */
+    uint64_t slot_bytes; /* largest payload of one frame, bytes; required (> 0) */
+    uint32_t meta_bytes; /* largest metadata of one frame, 1 .. 2^20 bytes; 0 = 4096 */
+    int policy;          /* SHMRING_OVERWRITE (0, default), SHMRING_BLOCK, SHMRING_DROP */
+    uint32_t mode;       /* permission bits, exactly (no umask); 0 = 0600 */
+} shmring_config;
+
+/* One frame. The writer fills nbytes, dtype, ndim, shape, flags and meta;
+ * the reader gets every field. dtype is numpy's typestr ("|u1", "<u2",
+ * "<f4", ...), NUL padded; an empty dtype on put means bytes: "|u1", 1-d,
+ * shape {nbytes}. itemsize(dtype) * prod(shape) must equal nbytes. */
+typedef struct {
+    uint64_t seq;          /* the frame's sequence number (reader) */
+    uint64_t lost;         /* frames this reader missed just before this one (reader) */
+    uint64_t timestamp_ns; /* CLOCK_REALTIME when committed (reader) */
+    uint64_t nbytes;       /* payload length in bytes */
+    char dtype[8];         /* numpy typestr, NUL padded */
+    uint32_t ndim;         /* 0 .. 4 */
+    uint64_t shape[4];     /* dims 0..ndim-1, C order */
+    uint32_t flags;        /* user flags (SHMRING_BUFH_UYVY, ...) */
+    const char *meta;      /* metadata bytes: a UTF-8 JSON object, or NULL/"" for none */
+    uint32_t meta_len;     /* their length */
+} shmring_frame_info;
+
+/* ---- rings --------------------------------------------------------------- */
+
+/* Create a ring atomically (nobody sees it half-initialised; of racing
+ * creators one wins) and open it. `name` is a ring name
+ * ([A-Za-z0-9_-][A-Za-z0-9._-]{0,199}) under $SHMRING_DIR or /dev/shm, or a
+ * path when it contains a '/'. Errors: EINVAL, EEXIST, ENOSPC, EPERM, ESYS. */
+int shmring_create(const char *name, const shmring_config *cfg, shmring_ring **out);
+
+/* Open an existing ring, validating its header and counters before any slot
+ * is touched (refuses what Python's Ring.open refuses). Errors: ENOTFOUND,
+ * EPERM, ELAYOUT (not a ring, another version, sizes that do not add up,
+ * symlink or non-regular file), EINVAL (bad name), ESYS. */
+int shmring_open(const char *name, shmring_ring **out);
+
+/* Close this handle: unmap and release its locks. The ring stays for other
+ * processes. NULL is ignored. Close its writers and readers first. */
+void shmring_close(shmring_ring *ring);
+
+/* Remove a ring's name for everyone; processes that have it open keep
+ * working until they close. Errors: ENOTFOUND, EPERM, EINVAL. */
+int shmring_unlink(const char *name);
+
+/* Sizes of an open ring (any pointer may be NULL). */
+void shmring_ring_sizes(const shmring_ring *ring, uint32_t *slots, uint64_t *slot_bytes,
+                        uint32_t *meta_bytes, int *policy);
+
+/* Number of frames committed so far (the next frame's seq). */
+uint64_t shmring_write_seq(const shmring_ring *ring);
+
+/* ---- writers ----------------------------------------------------------- */
+
+/* Attach the ring's sole writer. Errors: EWOULDBLOCK (another live writer),
+ * ENOMEM, ESYS. */
+int shmring_writer_open(shmring_ring *ring, shmring_writer **out);
+
+/* Attach one of several shared writers (each put serialised on the ring's
+ * writer lock). Errors as shmring_writer_open (EWOULDBLOCK when an exclusive
+ * writer is alive). */
+int shmring_writer_open_shared(shmring_ring *ring, shmring_writer **out);
+
+/* Copy one frame of info->nbytes bytes from `data` into the ring and publish
+ * it. Under SHMRING_BLOCK waits up to timeout_s for room (negative: forever).
+ * Errors: ETIMEDOUT (block), EWOULDBLOCK (drop: the frame was dropped),
+ * ETOOLARGE (payload > slot_bytes, metadata > meta_bytes), EINVAL (dtype,
+ * ndim or shape do not make nbytes; a reservation is open), ESCHEMA.
+ * Nothing is published on error. */
+int shmring_put(shmring_writer *w, const void *data, const shmring_frame_info *info, double timeout_s);
+
+/* Zero-copy put, step 1: claim the next slot for a payload of up to `nbytes`
+ * bytes and set *payload to it (64-byte aligned, writable until commit or
+ * abandon). Waits forever for room under SHMRING_BLOCK (see
+ * shmring_reserve_timed). Errors: EWOULDBLOCK (drop policy, ring full),
+ * ETOOLARGE, EINVAL (a reservation is already open). */
+int shmring_reserve(shmring_writer *w, uint64_t nbytes, void **payload);
+
+/* As shmring_reserve, waiting at most timeout_s for room (ETIMEDOUT). */
+int shmring_reserve_timed(shmring_writer *w, uint64_t nbytes, void **payload, double timeout_s);
+
+/* Zero-copy put, step 2: publish the reserved frame with info's dtype, shape,
+ * flags and metadata. info->nbytes may be smaller than reserved (0 or a NULL
+ * info mean the reserved size, as bytes). Errors: ECLOSED (nothing reserved),
+ * ETOOLARGE, EINVAL, ESCHEMA: then the reservation stays open (fix the info
+ * and commit again, or abandon). */
+int shmring_commit(shmring_writer *w, const shmring_frame_info *info);
+
+/* Give the reserved slot up: nothing is published; the next put reuses it. */
+void shmring_abandon(shmring_writer *w);
+
+/* Under SHMRING_BLOCK, busy-poll up to spin_s seconds for room before sleeping
+ * (lowest latency and highest message rate when readers are busy; costs a core). */
+void shmring_writer_set_spin(shmring_writer *w, double spin_s);
+
+/* Detach the writer (abandoning an open reservation). NULL is ignored. */
+void shmring_writer_close(shmring_writer *w);
+
+/* ---- readers ----------------------------------------------------------- */
+
+/* Attach a reader named `name` (up to 8 ASCII characters, NULL for none)
+ * that sees frames written from now on. queue != 0: share frames with the
+ * other queue readers (each frame goes to exactly one of them, FIFO).
+ * Errors: EBUSY (all 48 entries held by live readers), ENOMEM, ESYS. */
+int shmring_reader_open(shmring_ring *ring, const char *name, int queue, shmring_reader **out);
+
+/* As shmring_reader_open, starting at SHMRING_START_NEXT, _OLDEST or _LATEST
+ * (broadcast readers; queue readers always take the queue's next frame). */
+int shmring_reader_open_at(shmring_ring *ring, const char *name, int queue, int start, shmring_reader **out);
+
+/* Busy-poll up to spin_s seconds before sleeping in shmring_get (lowest
+ * latency when both sides are busy; costs a core while it spins). */
+void shmring_reader_set_spin(shmring_reader *r, double spin_s);
+
+/* Wait up to timeout_s for the next frame, copy its payload into buf (cap
+ * bytes) and fill *info (info->meta points into the reader's own buffer,
+ * valid until the next get on this reader). Never returns a torn frame.
+ * Errors: ETIMEDOUT, ETOOLARGE (frame larger than cap; it stays unread:
+ * info->nbytes says how large), EBROKEN (ring removed or re-created, or a
+ * corrupt slot). */
+int shmring_get(shmring_reader *r, void *buf, uint64_t cap, shmring_frame_info *info, double timeout_s);
+
+/* Jump to the newest frame, counting the backlog as lost, then get it. */
+int shmring_latest(shmring_reader *r, void *buf, uint64_t cap, shmring_frame_info *info, double timeout_s);
+
+/* Zero-copy get: like shmring_get, but *payload points into the slot. One
+ * view per reader: a new get or get_view releases the previous one. Under
+ * SHMRING_BLOCK the view pins its slot until shmring_release; under
+ * overwrite it is valid while shmring_view_valid() says so. */
+int shmring_get_view(shmring_reader *r, const void **payload, shmring_frame_info *info, double timeout_s);
+
+/* Whether the view taken last still holds its frame (1) or was overwritten (0). */
+int shmring_view_valid(const shmring_reader *r);
+
+/* Release the view taken last (no-op without one). */
+void shmring_release(shmring_reader *r);
+
+/* Frames this reader missed in all, and frames it got. */
+uint64_t shmring_reader_lost(const shmring_reader *r);
+uint64_t shmring_reader_received(const shmring_reader *r);
+
+/* Leave the reader table (releasing a view). NULL is ignored. */
+void shmring_reader_close(shmring_reader *r);
+
+/* ---- metadata ---------------------------------------------------------- */
+
+/* A FITS-like key=value builder for frame metadata (a JSON object). */
+typedef struct {
+    char *buf;    /* the caller's storage */
+    uint32_t cap; /* its size */
+    uint32_t len; /* bytes used; the text is a complete JSON object whenever len > 0 */
+    int err;      /* first error (SHMRING_ETOOLARGE, SHMRING_EINVAL), sticky */
+} shmring_meta;
+
+/* Start an empty object in buf[0..cap). */
+void shmring_meta_init(shmring_meta *m, char *buf, uint32_t cap);
+/* Add "key": value. Keys are 1..68 printable ASCII characters except '"' and
+ * '\\'; string values are escaped as JSON requires. Return m->err. */
+int shmring_meta_int(shmring_meta *m, const char *key, int64_t value);
+int shmring_meta_double(shmring_meta *m, const char *key, double value); /* finite values only */
+int shmring_meta_bool(shmring_meta *m, const char *key, int value);
+int shmring_meta_str(shmring_meta *m, const char *key, const char *value);
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* The name of an error code ("timeout", "layout mismatch", ...); never NULL. */
+const char *shmring_strerror(int err);
+
+/* The calling thread's last failure in words (ring, field, expected, found). */
+const char *shmring_errmsg(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMRING_H */

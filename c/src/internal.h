@@ -1,0 +1,104 @@
+/* libshmring internals shared by the sources in c/src (not installed). */
+#ifndef SHMRING_INTERNAL_H
+#define SHMRING_INTERNAL_H
+
+#define _GNU_SOURCE /* F_OFD_* locks, O_NOFOLLOW/O_CLOEXEC, syscall() */
+#define _FILE_OFFSET_BITS 64 /* rings larger than 2 GiB on 32-bit systems too */
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shmring.h"
+#include "shmring_layout.h"
+#include "protocol.h"
+
+#define SHMRING_HIDDEN __attribute__((visibility("hidden")))
+
+/* How long a blocked call sleeps at most before re-checking what no futex
+ * announces: a reader that died, or the ring's name now naming another file. */
+#define SHMRING_RECHECK_S 0.5
+
+struct shmring_ring {
+    char *path;          /* the file's path */
+    int fd;              /* read-write descriptor the mapping was made from */
+    int probe_fd;        /* a description holding no lock: liveness questions */
+    int attached_fd;     /* holds the shared "attached" lock for as long as the handle lives */
+    dev_t dev;           /* identity of the file mapped, to notice a re-created name */
+    ino_t ino;
+    unsigned char *base; /* the mapping */
+    uint64_t size;
+    shmring_geom g;
+    int policy;
+    int has_schema;
+    char schema_dtype[SHMRING_DTYPE_BYTES + 1];
+    uint32_t schema_ndim;
+    uint64_t schema_shape[SHMRING_MAX_DIMS];
+};
+
+struct shmring_writer {
+    shmring_ring *ring;
+    int presence_fd;    /* holds the writer presence lock */
+    int put_fd;         /* shared writers: the put lock's own description, else -1 */
+    int reserved;       /* a reservation is open */
+    uint64_t seq;       /* its frame */
+    uint64_t reserved_bytes;
+    uint64_t room_until; /* frames below this seq are known to have room */
+    double spin_s;       /* block policy: busy-poll this long for room before sleeping */
+};
+
+struct shmring_reader {
+    shmring_ring *ring;
+    int lease_fd;       /* holds the lease on the entry's first byte */
+    uint32_t index;     /* entry in the reader table */
+    int queue;
+    uint64_t cursor;    /* broadcast: next seq to read */
+    uint64_t lost, received;
+    uint64_t pending_lost; /* lost since the last frame returned */
+    double spin_s;
+    int has_view;
+    uint64_t view_seq;
+    char *meta;         /* meta_bytes of storage for info->meta */
+};
+
+/* ---- errors.c ---- */
+/* Record the thread's last failure (printf-style) and return `code`. */
+SHMRING_HIDDEN int shmring_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Map an errno from open()/unlink() of `path` to a code (and message). */
+SHMRING_HIDDEN int shmring_fail_errno(int err, const char *what, const char *path);
+
+/* ---- sync.c: kernel mechanisms ---- */
+SHMRING_HIDDEN uint64_t shmring_now_ns(int realtime);
+SHMRING_HIDDEN uint64_t shmring_coarse_realtime_ns(void);
+SHMRING_HIDDEN double shmring_monotonic_s(void);
+/* Open a new open file description of the file behind fd (-1 with errno). */
+SHMRING_HIDDEN int shmring_reopen(int fd);
+/* Take an OFD lock on one byte: 1 taken, 0 held elsewhere (no wait), -1 error. */
+SHMRING_HIDDEN int shmring_ofd_lock(int fd, uint64_t byte, int exclusive, int wait);
+SHMRING_HIDDEN void shmring_ofd_unlock(int fd, uint64_t byte);
+/* Whether another description holds a lock on the byte (asked through probe_fd). */
+SHMRING_HIDDEN int shmring_ofd_held(int probe_fd, uint64_t byte);
+/* Sleep while the u32 at word reads `seen`, at most timeout_s (>= 0). */
+SHMRING_HIDDEN void shmring_futex_wait(uint32_t *word, uint32_t seen, double timeout_s);
+SHMRING_HIDDEN void shmring_futex_wake_all(uint32_t *word);
+/* Whether the ring's path still names the file mapped. */
+SHMRING_HIDDEN int shmring_replaced(const shmring_ring *ring);
+
+/* ---- layout.c ---- */
+/* Validate the mapped header of a `size`-byte file and fill ring->g etc. */
+SHMRING_HIDDEN int shmring_layout_read(shmring_ring *ring);
+/* Write lines 0 and 1 of a fresh, zero-filled ring. */
+SHMRING_HIDDEN void shmring_layout_write(unsigned char *base, const shmring_geom *g, int policy);
+/* Derived sizes; 0 when out of range (message set). */
+SHMRING_HIDDEN int shmring_layout_derive(uint32_t slots, uint64_t slot_bytes, uint32_t meta_bytes,
+                                         shmring_geom *g);
+
+/* ---- protocol.c ---- */
+/* Item size of a numpy typestr (0 when it is not one shmring stores). */
+SHMRING_HIDDEN uint64_t shmring_typestr_itemsize(const char *t, size_t n);
+
+/* ---- segment.c ---- */
+SHMRING_HIDDEN int shmring_resolve(const char *name, char **path);
+/* The ring handle's descriptors and mapping, once the file is mapped. */
+SHMRING_HIDDEN int shmring_attach(shmring_ring *ring);
+
+#endif /* SHMRING_INTERNAL_H */

@@ -1,0 +1,145 @@
+/* The header page: derived sizes, validation on open, and writing on create. */
+#include "internal.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+static const unsigned char magic[SHMRING_MAGIC_LEN] = SHMRING_MAGIC_BYTES;
+
+static uint64_t round_up(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
+
+#define RD64(base, off) (*(const uint64_t *)(const void *)((base) + (off)))
+#define RD32(base, off) (*(const uint32_t *)(const void *)((base) + (off)))
+#define WR64(base, off, v) (*(uint64_t *)(void *)((base) + (off)) = (v))
+#define WR32(base, off, v) (*(uint32_t *)(void *)((base) + (off)) = (v))
+
+int shmring_layout_derive(uint32_t slots, uint64_t slot_bytes, uint32_t meta_bytes, shmring_geom *g)
+{
+    if (slots < 2 || slots > SHMRING_MAX_SLOTS)
+        return shmring_fail(SHMRING_EINVAL, "slots must be in 2..%u, got %" PRIu32, SHMRING_MAX_SLOTS, slots);
+    /* The bound keeps every derived size far from overflow (2^20 slots of < 2^43 bytes). */
+    if (slot_bytes < 1 || slot_bytes > (UINT64_C(1) << 42))
+        return shmring_fail(SHMRING_EINVAL, "slot_bytes must be in 1..2^42, got %" PRIu64, slot_bytes);
+    if (meta_bytes > SHMRING_MAX_META_BYTES)
+        return shmring_fail(SHMRING_EINVAL, "meta_bytes must be in 0..%u, got %" PRIu32, SHMRING_MAX_META_BYTES,
+                            meta_bytes);
+    g->slots = slots;
+    g->slot_bytes = slot_bytes;
+    g->meta_bytes = meta_bytes;
+    g->payload_offset = round_up(SHMRING_SLOT_HEADER + (uint64_t)meta_bytes, SHMRING_LINE);
+    g->slot_stride = round_up(g->payload_offset + slot_bytes, SHMRING_PAGE);
+    g->total_bytes = SHMRING_HEADER_BYTES + (uint64_t)slots * g->slot_stride;
+    return SHMRING_OK;
+}
+
+void shmring_layout_write(unsigned char *base, const shmring_geom *g, int policy)
+{
+    memcpy(base + SHMRING_OFF_MAGIC, magic, sizeof(magic));
+    WR32(base, SHMRING_OFF_VERSION, SHMRING_LAYOUT_VERSION);
+    WR32(base, SHMRING_OFF_HEADER_BYTES, SHMRING_HEADER_BYTES);
+    WR64(base, SHMRING_OFF_TOTAL_BYTES, g->total_bytes);
+    WR32(base, SHMRING_OFF_SLOTS, (uint32_t)g->slots);
+    WR32(base, SHMRING_OFF_POLICY, (uint32_t)policy);
+    WR64(base, SHMRING_OFF_SLOT_STRIDE, g->slot_stride);
+    WR64(base, SHMRING_OFF_SLOT_BYTES, g->slot_bytes);
+    WR32(base, SHMRING_OFF_META_BYTES, (uint32_t)g->meta_bytes);
+    WR32(base, SHMRING_OFF_READER_ENTRIES, SHMRING_READER_ENTRIES);
+    WR64(base, SHMRING_OFF_CREATED_NS, shmring_now_ns(1));
+    /* line 1 stays zero: a ring created here has no fixed schema */
+}
+
+static int mismatch(const shmring_ring *r, const char *field, uint64_t expected, uint64_t found)
+{
+    return shmring_fail(SHMRING_ELAYOUT, "%s: not a shmring ring of layout v%d: %s is %" PRIu64 ", expected %" PRIu64,
+                        r->path, SHMRING_LAYOUT_VERSION, field, found, expected);
+}
+
+static int check_identity(const shmring_ring *r)
+{
+    const unsigned char *b = r->base;
+    if (memcmp(b, magic, sizeof(magic)) != 0) {
+        int legacy = RD32(b, 0) == SHMRING_LEGACY_SIGNATURE;
+        return shmring_fail(SHMRING_ELAYOUT, "%s: not a shmring ring of layout v%d: magic is wrong%s", r->path,
+                            SHMRING_LAYOUT_VERSION, legacy ? " (this is a legacy SharedMem file)" : "");
+    }
+    if (RD32(b, SHMRING_OFF_VERSION) != SHMRING_LAYOUT_VERSION)
+        return mismatch(r, "version", SHMRING_LAYOUT_VERSION, RD32(b, SHMRING_OFF_VERSION));
+    if (RD32(b, SHMRING_OFF_HEADER_BYTES) != SHMRING_HEADER_BYTES)
+        return mismatch(r, "header bytes", SHMRING_HEADER_BYTES, RD32(b, SHMRING_OFF_HEADER_BYTES));
+    if (RD32(b, SHMRING_OFF_READER_ENTRIES) != SHMRING_READER_ENTRIES)
+        return mismatch(r, "reader entries", SHMRING_READER_ENTRIES, RD32(b, SHMRING_OFF_READER_ENTRIES));
+    if (RD32(b, SHMRING_OFF_POLICY) >= SHMRING_POLICY_COUNT)
+        return mismatch(r, "policy", SHMRING_POLICY_COUNT - 1, RD32(b, SHMRING_OFF_POLICY));
+    return SHMRING_OK;
+}
+
+static int check_schema(shmring_ring *r)
+{
+    const unsigned char *b = r->base;
+    r->has_schema = RD32(b, SHMRING_OFF_SCHEMA_HAS_SCHEMA) != 0;
+    if (!r->has_schema)
+        return SHMRING_OK;
+    r->schema_ndim = RD32(b, SHMRING_OFF_SCHEMA_NDIM);
+    if (r->schema_ndim < 1 || r->schema_ndim > SHMRING_MAX_DIMS)
+        return mismatch(r, "schema ndim", SHMRING_MAX_DIMS, r->schema_ndim);
+    memcpy(r->schema_dtype, b + SHMRING_OFF_SCHEMA_DTYPE, SHMRING_DTYPE_BYTES);
+    r->schema_dtype[SHMRING_DTYPE_BYTES] = 0;
+    if (!shmring_typestr_itemsize(r->schema_dtype, strlen(r->schema_dtype)))
+        return shmring_fail(SHMRING_ELAYOUT, "%s: schema dtype is '%s', expected a numpy typestr like '<u2'",
+                            r->path, r->schema_dtype);
+    memcpy(r->schema_shape, b + SHMRING_OFF_SCHEMA_SHAPE, sizeof(r->schema_shape));
+    return SHMRING_OK;
+}
+
+static int check_sizes(shmring_ring *r)
+{
+    const unsigned char *b = r->base;
+    uint32_t slots = RD32(b, SHMRING_OFF_SLOTS), meta_bytes = RD32(b, SHMRING_OFF_META_BYTES);
+    uint64_t slot_bytes = RD64(b, SHMRING_OFF_SLOT_BYTES);
+    if (shmring_layout_derive(slots, slot_bytes, meta_bytes, &r->g) != SHMRING_OK)
+        return shmring_fail(SHMRING_ELAYOUT, "%s: not a shmring ring of layout v%d: sizes out of range "
+                            "(slots %" PRIu32 ", slot_bytes %" PRIu64 ", meta_bytes %" PRIu32 "): %s",
+                            r->path, SHMRING_LAYOUT_VERSION, slots, slot_bytes, meta_bytes, shmring_errmsg());
+    if (RD64(b, SHMRING_OFF_SLOT_STRIDE) != r->g.slot_stride)
+        return mismatch(r, "slot stride", r->g.slot_stride, RD64(b, SHMRING_OFF_SLOT_STRIDE));
+    if (RD64(b, SHMRING_OFF_TOTAL_BYTES) != r->g.total_bytes)
+        return mismatch(r, "total bytes", r->g.total_bytes, RD64(b, SHMRING_OFF_TOTAL_BYTES));
+    if (r->size != r->g.total_bytes)
+        return mismatch(r, "file size", r->g.total_bytes, r->size);
+    return SHMRING_OK;
+}
+
+static int check_counters(const shmring_ring *r)
+{
+    uint64_t written = shmring_proto_load64(r->base, SHMRING_OFF_WRITE_SEQ);
+    uint64_t queued = shmring_proto_load64(r->base, SHMRING_OFF_QUEUE_SEQ);
+    if (queued > written)
+        return shmring_fail(SHMRING_ELAYOUT, "%s: queue sequence %" PRIu64 " is ahead of write sequence %" PRIu64,
+                            r->path, queued, written);
+    for (uint32_t i = 0; i < SHMRING_READER_ENTRIES; i++) {
+        uint64_t off = SHMRING_OFF_READERS + (uint64_t)i * SHMRING_READER_ENTRY + SHMRING_R_STATE;
+        uint32_t state = shmring_proto_load32(r->base, off);
+        if (state > SHMRING_STATE_QUEUE)
+            return shmring_fail(SHMRING_ELAYOUT, "%s: reader entry %" PRIu32 " has state %" PRIu32 ", expected 0..2",
+                                r->path, i, state);
+    }
+    return SHMRING_OK;
+}
+
+int shmring_layout_read(shmring_ring *r)
+{
+    /* The same checks, in the same order, as shmring._format.read_header and
+     * Ring.open's counter check, so both refuse a file with the same reason. */
+    if (r->size < SHMRING_HEADER_BYTES)
+        return shmring_fail(SHMRING_ELAYOUT, "%s is truncated: %" PRIu64 " bytes, at least %d expected", r->path,
+                            r->size, SHMRING_HEADER_BYTES);
+    int rc = check_identity(r);
+    if (rc == SHMRING_OK)
+        rc = check_sizes(r);
+    if (rc == SHMRING_OK)
+        rc = check_schema(r);
+    if (rc == SHMRING_OK)
+        rc = check_counters(r);
+    r->policy = (int)RD32(r->base, SHMRING_OFF_POLICY);
+    return rc;
+}

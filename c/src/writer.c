@@ -1,0 +1,331 @@
+/* Writers: presence lease, shared-writer put lock, room under block/drop, put, reserve/commit/abandon. */
+#include "internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A shared writer waiting for the put lock re-tries at least this often:
+ * a holder that dies wakes nobody (docs/locks.md). */
+#define DEATH_RECHECK_S 0.02
+
+static int writer_open(shmring_ring *ring, int shared, shmring_writer **out)
+{
+    if (!ring || !out)
+        return shmring_fail(SHMRING_EINVAL, "ring and out must not be NULL");
+    *out = NULL;
+    shmring_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return shmring_fail(SHMRING_ENOMEM, "out of memory");
+    w->ring = ring;
+    w->put_fd = -1;
+    w->presence_fd = shmring_reopen(ring->fd);
+    int rc = w->presence_fd < 0 ? shmring_fail_errno(errno, "reopening", ring->path) : SHMRING_OK;
+    if (rc == SHMRING_OK) {
+        int got = shmring_ofd_lock(w->presence_fd, SHMRING_LOCK_WRITER_PRESENCE, !shared, 0);
+        if (got == 0)
+            rc = shmring_fail(SHMRING_EWOULDBLOCK, "ring %s already has a live writer; one writer at a time, "
+                              "or open every writer with shmring_writer_open_shared", ring->path);
+        else if (got < 0)
+            rc = shmring_fail_errno(errno, "locking", ring->path);
+    }
+    if (rc == SHMRING_OK && shared) {
+        w->put_fd = shmring_reopen(ring->fd);
+        if (w->put_fd < 0)
+            rc = shmring_fail_errno(errno, "reopening", ring->path);
+    }
+    if (rc != SHMRING_OK) {
+        shmring_writer_close(w);
+        return rc;
+    }
+    *out = w;
+    return SHMRING_OK;
+}
+
+int shmring_writer_open(shmring_ring *ring, shmring_writer **out)
+{
+    return writer_open(ring, 0, out);
+}
+
+int shmring_writer_open_shared(shmring_ring *ring, shmring_writer **out)
+{
+    return writer_open(ring, 1, out);
+}
+
+/* ---------- the shared writers' put lock --------------------------------- */
+
+static uint32_t *wake_word(shmring_writer *w, uint64_t field)
+{
+    return (uint32_t *)(void *)(w->ring->base + SHMRING_OFF_WRITER_WAKE + field);
+}
+
+static int lock_put(shmring_writer *w, double timeout_s)
+{
+    if (w->put_fd < 0)
+        return SHMRING_OK;
+    if (timeout_s < 0) /* no deadline: the kernel sleeps on the lock itself */
+        return shmring_ofd_lock(w->put_fd, SHMRING_LOCK_WRITER_PUT, 1, 1) == 1
+                   ? SHMRING_OK : shmring_fail_errno(errno, "locking", w->ring->path);
+    double deadline = shmring_monotonic_s() + timeout_s;
+    for (;;) {
+        uint32_t seen = __atomic_load_n(wake_word(w, 0), __ATOMIC_SEQ_CST);
+        int got = shmring_ofd_lock(w->put_fd, SHMRING_LOCK_WRITER_PUT, 1, 0);
+        if (got != 0)
+            return got == 1 ? SHMRING_OK : shmring_fail_errno(errno, "locking", w->ring->path);
+        double remaining = deadline - shmring_monotonic_s();
+        if (remaining <= 0)
+            return shmring_fail(SHMRING_ETIMEDOUT, "ring %s: the shared writers' put lock stayed taken for %g s",
+                                w->ring->path, timeout_s);
+        /* Count ourselves in before sleeping; the unlocker bumps the counter
+         * before it reads the sleeper count, so no wake-up is lost. */
+        __atomic_fetch_add(wake_word(w, 4), 1, __ATOMIC_SEQ_CST);
+        shmring_futex_wait(wake_word(w, 0), seen, remaining < DEATH_RECHECK_S ? remaining : DEATH_RECHECK_S);
+        __atomic_fetch_sub(wake_word(w, 4), 1, __ATOMIC_SEQ_CST);
+    }
+}
+
+static void unlock_put(shmring_writer *w)
+{
+    if (w->put_fd < 0)
+        return;
+    shmring_ofd_unlock(w->put_fd, SHMRING_LOCK_WRITER_PUT);
+    __atomic_fetch_add(wake_word(w, 0), 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(wake_word(w, 4), __ATOMIC_SEQ_CST))
+        shmring_futex_wake_all(wake_word(w, 0));
+}
+
+/* ---------- room (step 1 of "Write frame") --------------------------------- */
+
+static int sleep_for_room(shmring_writer *w, uint64_t seq, uint32_t seen, double deadline, double timeout_s)
+{
+    shmring_ring *r = w->ring;
+    double remaining = deadline - shmring_monotonic_s();
+    if (timeout_s >= 0 && remaining <= 0)
+        return shmring_fail(SHMRING_ETIMEDOUT, "ring %s stayed full for %g s: frame %" PRIu64 " waits for readers "
+                            "to release frame %" PRIu64, r->path, timeout_s, seq, seq - r->g.slots);
+    uint32_t *space = (uint32_t *)(void *)(r->base + SHMRING_OFF_SPACE);
+    uint32_t *sleepers = (uint32_t *)(void *)(r->base + SHMRING_OFF_SPACE_WAITERS);
+    __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
+    if (!shmring_proto_has_room(r->base, &r->g, seq, r->probe_fd, 0, &w->room_until)) {
+        /* Readers that die release nothing and wake nobody: re-check (and
+         * reap them) at least every SHMRING_RECHECK_S. */
+        double slice = timeout_s < 0 || remaining > SHMRING_RECHECK_S ? SHMRING_RECHECK_S : remaining;
+        shmring_futex_wait(space, seen, slice);
+    }
+    __atomic_fetch_sub(sleepers, 1, __ATOMIC_SEQ_CST);
+    return SHMRING_OK;
+}
+
+/* Busy-poll up to w->spin_s for room (block policy), before sleeping on the futex. */
+static int spin_for_room(shmring_writer *w, uint64_t seq)
+{
+    shmring_ring *r = w->ring;
+    double until = shmring_monotonic_s() + w->spin_s;
+    for (unsigned n = 1;; n++) {
+        if (shmring_proto_has_room(r->base, &r->g, seq, r->probe_fd, 0, &w->room_until))
+            return 1;
+        if ((n & 255) == 0 && shmring_monotonic_s() > until)
+            return 0;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
+/* Whether frame `seq` may be written now, waiting under block. */
+static int await_room(shmring_writer *w, uint64_t seq, double timeout_s)
+{
+    shmring_ring *r = w->ring;
+    if (r->policy == SHMRING_OVERWRITE || seq < w->room_until)
+        return SHMRING_OK;
+    double deadline = shmring_monotonic_s() + (timeout_s < 0 ? 0 : timeout_s);
+    int reap = 0;
+    for (;;) {
+        uint32_t seen = shmring_proto_load32(r->base, SHMRING_OFF_SPACE);
+        /* Reaping asks the kernel about every entry (a syscall each): only when stuck. */
+        if (shmring_proto_has_room(r->base, &r->g, seq, r->probe_fd, reap, &w->room_until))
+            return SHMRING_OK;
+        if (r->policy == SHMRING_DROP) {
+            if (!reap) { /* a dead reader may be what fills the ring: look once more */
+                reap = 1;
+                continue;
+            }
+            return shmring_fail(SHMRING_EWOULDBLOCK, "ring %s is full (drop policy): frame %" PRIu64 " dropped",
+                                r->path, seq);
+        }
+        if (!reap && w->spin_s > 0 && spin_for_room(w, seq))
+            return SHMRING_OK;
+        int rc = sleep_for_room(w, seq, seen, deadline, timeout_s);
+        if (rc != SHMRING_OK)
+            return rc;
+        reap = 1;
+    }
+}
+
+/* The seq to write next, holding the put lock if shared. */
+static int claim(shmring_writer *w, double timeout_s, uint64_t *seq)
+{
+    int rc = lock_put(w, timeout_s);
+    if (rc != SHMRING_OK)
+        return rc;
+    *seq = shmring_proto_load64(w->ring->base, SHMRING_OFF_WRITE_SEQ);
+    rc = await_room(w, *seq, timeout_s);
+    if (rc != SHMRING_OK)
+        unlock_put(w);
+    return rc;
+}
+
+/* ---------- frames -------------------------------------------------------- */
+
+/* Check `info` describes a frame of `nbytes` that fits the ring; fill the header. */
+static int frame_header(const shmring_writer *w, const shmring_frame_info *info, uint64_t nbytes,
+                        shmring_slot_header *h)
+{
+    const shmring_ring *r = w->ring;
+    memset(h, 0, sizeof(*h));
+    h->nbytes = nbytes;
+    if (nbytes > r->g.slot_bytes)
+        return shmring_fail(SHMRING_ETOOLARGE, "frame of %" PRIu64 " bytes does not fit ring %s: slot_bytes is %"
+                            PRIu64, nbytes, r->path, r->g.slot_bytes);
+    if (info && info->meta_len && !info->meta)
+        return shmring_fail(SHMRING_EINVAL, "info->meta is NULL but meta_len is %" PRIu32, info->meta_len);
+    h->meta_len = info ? info->meta_len : 0;
+    if (h->meta_len > r->g.meta_bytes)
+        return shmring_fail(SHMRING_ETOOLARGE, "metadata is %" PRIu32 " bytes, ring %s allows %" PRIu64
+                            " (meta_bytes)", h->meta_len, r->path, r->g.meta_bytes);
+    h->flags = info ? info->flags : 0;
+    if (!info || !info->dtype[0]) { /* bytes: stored as |u1, 1-d */
+        memcpy(h->dtype, "|u1", 4);
+        h->ndim = 1;
+        h->shape[0] = nbytes;
+    } else {
+        size_t n = strnlen(info->dtype, sizeof(info->dtype));
+        memcpy(h->dtype, info->dtype, n);
+        h->dtype[n] = 0;
+        uint64_t size = shmring_typestr_itemsize(h->dtype, n);
+        if (!size)
+            return shmring_fail(SHMRING_EINVAL, "dtype '%s' is not a numpy typestr of a bool, integer, float or "
+                                "complex type (like \"<u2\")", h->dtype);
+        if (info->ndim > SHMRING_MAX_DIMS)
+            return shmring_fail(SHMRING_EINVAL, "frames have at most %d dims, got ndim %" PRIu32, SHMRING_MAX_DIMS,
+                                info->ndim);
+        h->ndim = info->ndim;
+        for (uint32_t i = 0; i < h->ndim; i++) {
+            h->shape[i] = info->shape[i];
+            if (h->shape[i] && size > UINT64_MAX / h->shape[i])
+                return shmring_fail(SHMRING_EINVAL, "shape overflows 64 bits");
+            size *= h->shape[i];
+        }
+        if (size != nbytes)
+            return shmring_fail(SHMRING_EINVAL, "dtype '%s' and shape make %" PRIu64 " bytes, nbytes is %" PRIu64,
+                                h->dtype, size, nbytes);
+    }
+    if (r->has_schema && (strcmp(h->dtype, r->schema_dtype) != 0 || h->ndim != r->schema_ndim ||
+                          memcmp(h->shape, r->schema_shape, sizeof(uint64_t) * h->ndim) != 0))
+        return shmring_fail(SHMRING_ESCHEMA, "ring %s takes %" PRIu32 "-d '%s' frames of a fixed shape; got %" PRIu32
+                            "-d '%s'", r->path, r->schema_ndim, r->schema_dtype, h->ndim, h->dtype);
+    return SHMRING_OK;
+}
+
+int shmring_put(shmring_writer *w, const void *data, const shmring_frame_info *info, double timeout_s)
+{
+    if (!w || !info || (!data && info->nbytes))
+        return shmring_fail(SHMRING_EINVAL, "writer and info must not be NULL, nor data when nbytes > 0");
+    if (w->reserved)
+        return shmring_fail(SHMRING_EINVAL, "a reservation is open: commit or abandon it before put");
+    shmring_slot_header h;
+    uint64_t seq;
+    int rc = frame_header(w, info, info->nbytes, &h);
+    if (rc == SHMRING_OK)
+        rc = claim(w, timeout_s, &seq);
+    if (rc != SHMRING_OK)
+        return rc;
+    shmring_ring *r = w->ring;
+    unsigned char *slot = shmring_proto_slot_open(r->base, &r->g, seq, h.nbytes);
+    h.seq = seq;
+    shmring_proto_slot_fill(slot, &h, info->meta);
+    if (h.nbytes)
+        memcpy(slot + r->g.payload_offset, data, h.nbytes);
+    shmring_proto_slot_commit(r->base, &r->g, seq);
+    unlock_put(w);
+    return SHMRING_OK;
+}
+
+int shmring_reserve_timed(shmring_writer *w, uint64_t nbytes, void **payload, double timeout_s)
+{
+    if (!w || !payload)
+        return shmring_fail(SHMRING_EINVAL, "writer and payload must not be NULL");
+    if (w->reserved)
+        return shmring_fail(SHMRING_EINVAL, "a reservation is open already: commit or abandon it first");
+    shmring_ring *r = w->ring;
+    if (nbytes > r->g.slot_bytes)
+        return shmring_fail(SHMRING_ETOOLARGE, "reservation of %" PRIu64 " bytes does not fit ring %s: slot_bytes "
+                            "is %" PRIu64, nbytes, r->path, r->g.slot_bytes);
+    uint64_t seq;
+    int rc = claim(w, timeout_s, &seq);
+    if (rc != SHMRING_OK)
+        return rc;
+    /* The odd mark goes first: from here until commit, no reader takes the
+     * slot's bytes for a frame, and a writer dying here publishes nothing. */
+    unsigned char *slot = shmring_proto_slot_open(r->base, &r->g, seq, nbytes);
+    w->reserved = 1;
+    w->seq = seq;
+    w->reserved_bytes = nbytes;
+    *payload = slot + r->g.payload_offset;
+    return SHMRING_OK;
+}
+
+int shmring_reserve(shmring_writer *w, uint64_t nbytes, void **payload)
+{
+    return shmring_reserve_timed(w, nbytes, payload, -1.0);
+}
+
+int shmring_commit(shmring_writer *w, const shmring_frame_info *info)
+{
+    if (!w || !w->reserved)
+        return shmring_fail(SHMRING_ECLOSED, "commit without an open reservation");
+    uint64_t nbytes = info && info->nbytes ? info->nbytes : w->reserved_bytes;
+    if (nbytes > w->reserved_bytes)
+        return shmring_fail(SHMRING_ETOOLARGE, "commit of %" PRIu64 " bytes, only %" PRIu64 " were reserved", nbytes,
+                            w->reserved_bytes);
+    shmring_slot_header h;
+    int rc = frame_header(w, info, nbytes, &h);
+    if (rc != SHMRING_OK)
+        return rc;
+    shmring_ring *r = w->ring;
+    h.seq = w->seq;
+    shmring_proto_slot_fill(shmring_proto_slot(r->base, &r->g, w->seq), &h, info ? info->meta : NULL);
+    shmring_proto_slot_commit(r->base, &r->g, w->seq);
+    w->reserved = 0;
+    unlock_put(w);
+    return SHMRING_OK;
+}
+
+void shmring_abandon(shmring_writer *w)
+{
+    /* The slot stays odd and write_seq unmoved: nothing is published and the
+     * next put writes the same seq into the same slot. */
+    if (!w || !w->reserved)
+        return;
+    w->reserved = 0;
+    unlock_put(w);
+}
+
+void shmring_writer_set_spin(shmring_writer *w, double spin_s)
+{
+    w->spin_s = spin_s > 0 ? spin_s : 0;
+}
+
+void shmring_writer_close(shmring_writer *w)
+{
+    if (!w)
+        return;
+    shmring_abandon(w);
+    if (w->put_fd >= 0)
+        close(w->put_fd);
+    if (w->presence_fd >= 0)
+        close(w->presence_fd);
+    free(w);
+}

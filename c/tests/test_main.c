@@ -1,0 +1,60 @@
+/* Runs every C test in a private ring directory; the last line is "N passed, N failed". */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runner.h"
+
+int test_failed;
+char test_dir[256];
+
+#define TESTS(X)                                                                          \
+    X(test_create_open_close) X(test_create_refuses_taken_name) X(test_open_missing)      \
+    X(test_bad_names_and_config) X(test_layout_bytes) X(test_refuses_foreign_files)       \
+    X(test_put_get_roundtrip) X(test_bytes_frame_defaults) X(test_frame_checks)           \
+    X(test_overwrite_counts_lost) X(test_latest_skips) X(test_small_buffer_leaves_frame)  \
+    X(test_reserve_commit) X(test_abandon_publishes_nothing) X(test_view_pins_under_block) \
+    X(test_view_valid_under_overwrite) X(test_drop_policy) X(test_block_timeout)          \
+    X(test_block_reaps_dead_reader) X(test_queue_readers_share) X(test_writer_exclusive)  \
+    X(test_shared_writers) X(test_wait_wakes_across_processes) X(test_get_timeout)        \
+    X(test_recreated_ring_breaks_wait) X(test_reader_table_full) X(test_meta_builder)     \
+    X(test_meta_builder_limits) X(test_strerror_names_every_code) X(test_protocol_steps_on_a_plain_buffer) \
+    X(test_permission_refused)
+
+#define DECLARE(name) void name(void);
+TESTS(DECLARE)
+
+struct test { const char *name; void (*fn)(void); };
+#define ENTRY(name) {#name, name},
+static const struct test tests[] = {TESTS(ENTRY)};
+
+int main(int argc, char **argv)
+{
+    snprintf(test_dir, sizeof(test_dir), "/dev/shm/shmring-ctest-XXXXXX");
+    if (!mkdtemp(test_dir)) {
+        perror("mkdtemp under /dev/shm");
+        return 2;
+    }
+    setenv("SHMRING_DIR", test_dir, 1);
+    int passed = 0, failed = 0;
+    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+        if (argc > 1 && !strstr(tests[i].name, argv[1]))
+            continue;
+        test_failed = 0;
+        tests[i].fn();
+        printf("%s %s\n", test_failed ? "FAIL" : "ok  ", tests[i].name);
+        fflush(stdout);
+        if (test_failed)
+            failed++;
+        else
+            passed++;
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", test_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", test_dir);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
