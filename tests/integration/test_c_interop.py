@@ -11,7 +11,6 @@ from pathlib import Path
 import _c_frames as frames
 import _libshmring as lib
 import pytest
-from _shape_compat import reader_rows, write_seq
 
 import shmring
 
@@ -143,7 +142,7 @@ def test_c_writer_python_readers(peer: Path, procs: list[subprocess.Popen[str]],
         if policy == "block":
             assert done["written"] == N and done["dropped"] == 0
         assert done["written"] + done["dropped"] >= N
-        assert write_seq(ring) == done["written"]
+        assert ring.info().write_seq == done["written"]
 
 
 def test_c_writer_python_queue_readers(peer: Path, procs: list[subprocess.Popen[str]], unique_name: str) -> None:
@@ -234,7 +233,7 @@ def test_c_writer_honours_a_python_schema(peer: Path, unique_name: str) -> None:
                                timeout=WAIT_S, check=False)  # frame 0 is |u1 (1000,)
         code = lib.error_codes()["SHMRING_ESCHEMA"]
         assert wrong.returncode == 1 and wrong.stdout.startswith(f"error put {code} "), wrong.stdout
-        assert write_seq(ring) == 0, "nothing published"
+        assert ring.info().write_seq == 0, "nothing published"
         subprocess.run([str(peer), "write-shared", unique_name, "1", "1"], check=True, timeout=WAIT_S,
                        capture_output=True)  # frame 1 is exactly the schema
         frame = reader.get(timeout=WAIT_S)
@@ -259,7 +258,7 @@ def test_c_writer_killed_mid_reserve_publishes_nothing(peer: Path, procs: list[s
             seqs.append(frame.seq)
         assert seqs == list(range(good))
         assert reader.try_get() is None, "the killed writer's partial frame must never be read"
-        assert write_seq(ring) == good
+        assert ring.info().write_seq == good
         present = subprocess.run([str(peer), "read-present", unique_name], capture_output=True, text=True,
                                  timeout=WAIT_S, check=True).stdout.split()
         assert present == ["seqs", *map(str, range(good)), "end", str(lib.error_codes()["SHMRING_ETIMEDOUT"])], (
@@ -275,10 +274,10 @@ def test_dead_c_reader_is_reaped_under_block(peer: Path, procs: list[subprocess.
     with _ring(unique_name, "block") as ring:
         c_reader = _start(procs, peer, "reader-hang", unique_name)
         _expect_line(c_reader, "attached")
-        assert [(r["name"], r["alive"]) for r in reader_rows(ring)] == [("doomed", True)]
+        assert [(r.name, r.alive) for r in ring.readers()] == [("doomed", True)]
         c_reader.send_signal(signal.SIGKILL)
         c_reader.wait(WAIT_S)
         with ring.writer() as w:
             seqs = [w.put(frames.array(i), meta=frames.meta(i), timeout=WAIT_S) for i in range(3 * SLOTS)]
         assert seqs == list(range(3 * SLOTS)), "the writer goes on past the dead reader"
-        assert reader_rows(ring) == [], "the dead reader's entry was freed"
+        assert ring.readers() == [], "the dead reader's entry was freed"
