@@ -57,7 +57,8 @@ def _python_open_as_nobody(conn: Connection, path: Path) -> None:
         conn.send(type(err).__name__)
 
 
-def _refusals_as_nobody(peer: Path, shm_dir: Path, path: Path, spawn: Callable[..., BaseProcess]) -> tuple[str, int, str]:
+def _refusals_as_nobody(peer: Path, shm_dir: Path, path: Path,
+                        spawn: Callable[..., BaseProcess]) -> tuple[str, int, str]:
     """Root opens any file whatever its mode: open as user nobody instead, from Python and from C."""
     shm_dir.chmod(0o755)  # nobody may look up names in the test's directory
     exe = shm_dir / "ring_peer"  # and run the peer from a place it can reach
