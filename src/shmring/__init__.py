@@ -11,6 +11,7 @@ from ._errors import (
     FrameError,
     LayoutError,
     NoSpaceError,
+    RemoteError,
     SegmentExistsError,
     SegmentNotFoundError,
     SegmentPermissionError,
@@ -18,6 +19,9 @@ from ._errors import (
     WaitTimeout,
     WouldBlock,
 )
+from ._channel import Channel
+from ._channel_codec import Message
+from ._channel_server import Server
 from ._frame import Frame
 from ._legacy_locker import Locker
 from ._locks import Lease, RangeLock
@@ -32,20 +36,24 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BrokenError",
+    "Channel",
     "ClosedError",
     "Frame",
     "FrameError",
     "LayoutError",
     "Lease",
     "Locker",
+    "Message",
     "NoSpaceError",
     "RangeLock",
     "Reader",
+    "RemoteError",
     "Ring",
     "Segment",
     "SegmentExistsError",
     "SegmentNotFoundError",
     "SegmentPermissionError",
+    "Server",
     "SharedMem",
     "ShmringError",
     "Subscription",

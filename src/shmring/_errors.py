@@ -15,8 +15,10 @@ working::
     ├── WaitTimeout               (also TimeoutError)       nothing arrived / freed in time
     ├── WouldBlock                                          a non-blocking call had to wait
     ├── ClosedError                                         this handle was closed by you
-    └── BrokenError                                         the other side died, or the segment
-                                                            was removed or replaced
+    ├── BrokenError                                         the other side died, or the segment
+    │                                                       was removed or replaced
+    └── RemoteError                                         a channel's handler raised (its type
+                                                            and message are attached)
 
 Errors carry their data as attributes (``name``, ``field``, ``expected``,
 ``found``, ...) and pickle with them, so they can cross process boundaries.
@@ -32,6 +34,7 @@ __all__ = [
     "FrameError",
     "LayoutError",
     "NoSpaceError",
+    "RemoteError",
     "SegmentExistsError",
     "SegmentNotFoundError",
     "SegmentPermissionError",
@@ -94,3 +97,7 @@ class ClosedError(ShmringError):
 
 class BrokenError(ShmringError):
     """The other side is gone: the segment was removed or replaced, or a peer died."""
+
+
+class RemoteError(ShmringError):
+    """A channel server's handler raised: ``remote_type`` and ``remote_message`` say what."""

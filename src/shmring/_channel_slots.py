@@ -1,0 +1,216 @@
+"""The channel protocol on a mapping: slot phases, who may move them, and the words peers sleep on.
+
+docs/format.md ("Channel protocol") is the normative text. In short, a slot
+carries one exchange at a time and its state word says whose it is::
+
+    FREE --claim--> CLAIMED --post--> REQUEST --take--> SERVING --reply--> REPLY --finish--> FREE
+      (client, holding the        (client)          (server)           (server)     (client)
+       slot's lease byte)
+
+Every move is a compare-exchange of the whole word, ticket included: the
+ticket grows with each claim, so a stale look at a slot (an exchange that
+ended and a new one that began in the meantime) can never move it. The CAS is
+sequentially consistent, so the fields written before it are visible to the
+peer that sees the new phase, and it orders the poster's later look at the
+sleeper count (the no-lost-wake-up rule of :class:`~shmring._locks.WakeWord`).
+
+Leases settle crashes: a client holds the slot's first byte (an OFD lock) for
+the whole exchange, the server holds :data:`LOCK_SERVER`. Whoever finds a
+slot whose lease nobody holds may take it over; a new server turns slots left
+SERVING by a dead one into error replies, and frees ABANDONED ones.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from . import _channel_codec as codec
+from . import _channel_format as CF
+from . import _meta, _sync
+from ._locks import Lease, WakeWord
+
+#: Phases a client that took over a slot's lease may claim from (nobody else owns them then).
+_CLAIMABLE = (CF.FREE, CF.CLAIMED, CF.REQUEST, CF.REPLY)
+
+
+class SlotTable:
+    """The slots and shared words of one mapped channel, as both sides use them.
+
+    Args:
+        buf: the writable mapping.
+        layout: the channel's sizes.
+        probe_fd: a description holding no lease, to ask the kernel about others'.
+        name: the channel's name, for messages.
+    """
+
+    def __init__(self, buf: object, layout: CF.Layout, probe_fd: int, name: str) -> None:
+        self.buf = buf
+        self.view = memoryview(buf)  # type: ignore[arg-type]
+        self.layout = layout
+        self.probe_fd = probe_fd
+        self.name = name
+        self.requests = WakeWord(buf, CF.OFF_REQUESTS)
+        self.freed = WakeWord(buf, CF.OFF_FREE)
+        self._next_scan = 0
+
+    # -- words ---------------------------------------------------------------------
+
+    def state(self, index: int) -> int:
+        return _sync.load32(self.buf, self.layout.state_offset(index))
+
+    def move(self, index: int, expected: int, desired: int) -> bool:
+        """Compare-exchange slot ``index``'s state word; True if it was ``expected``."""
+        return _sync.cas32(self.buf, self.layout.state_offset(index), expected, desired) == expected
+
+    def wake_slot(self, index: int) -> None:
+        _sync.futex_wake(self.buf, self.layout.state_offset(index))
+
+    def wait_slot(self, index: int, seen: int, timeout: float) -> None:
+        _sync.futex_wait(self.buf, self.layout.state_offset(index), seen, timeout)
+
+    def server_alive(self) -> bool:
+        return Lease.is_held(self.probe_fd, CF.LOCK_SERVER)
+
+    def client_alive(self, index: int) -> bool:
+        return Lease.is_held(self.probe_fd, self.layout.slot_offset(index))
+
+    def new_id(self) -> int:
+        return int(_sync.fetch_add64(self.buf, CF.OFF_NEXT_ID, 1)) + 1
+
+    # -- client side ---------------------------------------------------------------
+
+    def claim(self, fd: int) -> tuple[int, Lease, int] | None:
+        """Lease a slot nobody else holds and claim it: ``(index, lease, state)``, or None if all are busy."""
+        slots = self.layout.slots
+        start = self._next_scan
+        for step in range(slots):
+            index = (start + step) % slots
+            lease = Lease.try_take(fd, self.layout.slot_offset(index))
+            if lease is None:
+                continue
+            state = self.claim_leased(index)
+            if state is not None:
+                self._next_scan = (index + 1) % slots
+                return index, lease, state
+            lease.release()
+        return None
+
+    def claim_leased(self, index: int) -> int | None:
+        """Start a new exchange in a slot whose lease we hold; None while a server still owns it."""
+        state = self.state(index)
+        if CF.phase(state) not in _CLAIMABLE:
+            return None  # SERVING or ABANDONED: the server (or the next one) frees it
+        claimed = CF.next_claim(state)
+        return claimed if self.move(index, state, claimed) else None
+
+    def write(self, index: int, header: CF.SlotHeader, meta: bytes, enc: codec.Encoded) -> None:
+        """Fill a slot we own (CLAIMED, or SERVING for the server) with a message."""
+        lay = self.layout
+        CF.pack_slot(self.buf, lay, index, header)
+        if meta:
+            self.view[lay.meta_offset(index):lay.meta_offset(index) + len(meta)] = meta
+        start = lay.payload_start(index)
+        self.view[start:start + enc.raw.nbytes] = enc.raw
+
+    def post(self, index: int, claimed: int) -> int:
+        """Hand a filled CLAIMED slot to the server and wake it; returns the REQUEST state word."""
+        posted = CF.state_word(CF.ticket(claimed), CF.REQUEST)
+        self.move(index, claimed, posted)  # we hold the lease: nobody else moves a CLAIMED slot
+        self.requests.wake_sleepers()
+        return posted
+
+    def withdraw(self, index: int, state: int) -> str:
+        """Take back an exchange the caller stops waiting for.
+
+        Returns:
+            ``"withdrawn"`` (the server never saw it; the slot is ours again),
+            ``"abandoned"`` (the server is on it and frees the slot when done:
+            give the lease up), or ``"replied"`` (the reply is there).
+        """
+        ticket = CF.ticket(state)
+        if self.move(index, CF.state_word(ticket, CF.REQUEST), CF.state_word(ticket, CF.CLAIMED)):
+            return "withdrawn"
+        if self.move(index, CF.state_word(ticket, CF.SERVING), CF.state_word(ticket, CF.ABANDONED)):
+            return "abandoned"
+        return "replied"
+
+    def finish(self, index: int, state: int) -> None:
+        """Mark a slot we own FREE again (its lease stays with the caller, who may reuse it)."""
+        self.move(index, state, CF.state_word(CF.ticket(state), CF.FREE))
+
+    def read(self, index: int) -> tuple[CF.SlotHeader, object, dict[str, Any]]:
+        """The message in a slot we own: header, payload copy, metadata (all checked first)."""
+        lay = self.layout
+        header = CF.unpack_slot(self.buf, lay, index)
+        CF.check_slot(lay, header, self.name)
+        meta_raw = bytes(self.view[lay.meta_offset(index):lay.meta_offset(index) + header.meta_len])
+        if header.kind == CF.KIND_ERROR:
+            start = lay.payload_start(index)
+            return header, bytes(self.view[start:start + header.payload_bytes]), {}
+        data = codec.decode(self.view, header, lay.payload_start(index))
+        return header, data, _meta.decode(meta_raw) if meta_raw else {}
+
+    # -- server side ---------------------------------------------------------------
+
+    def take(self) -> tuple[int, int] | None:
+        """Move the oldest posted request to SERVING: ``(index, state)``, or None if none is posted."""
+        while True:
+            found = self._oldest_posted()
+            if found is None:
+                return None
+            index, state = found
+            serving = CF.state_word(CF.ticket(state), CF.SERVING)
+            if self.move(index, state, serving):
+                return index, serving
+            # Withdrawn or taken over meanwhile: look again.
+
+    def _oldest_posted(self) -> tuple[int, int] | None:
+        lay = self.layout
+        best: tuple[int, int, int] | None = None
+        for index in range(lay.slots):
+            state = self.state(index)
+            if CF.phase(state) != CF.REQUEST:
+                continue
+            ident = _sync.load64(self.buf, lay.slot_offset(index) + CF.S_ID)
+            if best is None or ident < best[0]:
+                best = (ident, index, state)
+        return None if best is None else (best[1], best[2])
+
+    def any_posted(self) -> bool:
+        return any(CF.phase(self.state(i)) == CF.REQUEST for i in range(self.layout.slots))
+
+    def reply(self, index: int, serving: int) -> None:
+        """Publish a filled SERVING slot as REPLY and wake its client (or free it if abandoned)."""
+        ticket = CF.ticket(serving)
+        if not self.move(index, serving, CF.state_word(ticket, CF.REPLY)):
+            self.drop(index, CF.state_word(ticket, CF.ABANDONED))
+            return
+        self.wake_slot(index)
+
+    def drop(self, index: int, state: int) -> None:
+        """Free a slot nobody will read (its client gave up or died)."""
+        if self.move(index, state, CF.state_word(CF.ticket(state), CF.FREE)):
+            self.freed.wake_sleepers()
+
+    def recover(self) -> int:
+        """A new server's first act: settle slots a dead server left. Returns how many it settled."""
+        settled = 0
+        for index in range(self.layout.slots):
+            state = self.state(index)
+            if CF.phase(state) == CF.SERVING:
+                self._fail_dead_serving(index, state)
+                settled += 1
+            elif CF.phase(state) == CF.ABANDONED:
+                self.drop(index, state)
+                settled += 1
+        return settled
+
+    def _fail_dead_serving(self, index: int, state: int) -> None:
+        from ._errors import BrokenError
+
+        ident = _sync.load64(self.buf, self.layout.slot_offset(index) + CF.S_ID)
+        err = BrokenError(f"the server of channel {self.name!r} died while handling request {ident}")
+        enc = codec.encode_error(err, self.layout.slot_bytes, broken=True)
+        self.write(index, CF.SlotHeader(ident, enc.raw.nbytes, enc.kind, 0, posted_ns=time.monotonic_ns()), b"", enc)
+        self.reply(index, state)
