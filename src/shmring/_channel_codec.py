@@ -67,15 +67,19 @@ def _encode_array(array: np.ndarray[Any, Any], what: str) -> Encoded:
                    contiguous.dtype.str, tuple(int(n) for n in contiguous.shape))
 
 
-def encode_error(err: BaseException, limit: int, *, broken: bool = False) -> Encoded:
-    """An error reply: the exception's type name and message as JSON, cut to fit ``limit`` bytes."""
+def encode_error(err: BaseException, limit: int, *, broken: bool = False) -> tuple[Encoded, bytes]:
+    """An error reply: no payload; the exception's type and message as JSON in the metadata area.
+
+    The metadata area (``meta_bytes``, 4 KiB by default) holds the text even
+    when slots are small; a message too long for it is cut, never refused.
+    """
     message = str(err)
     while True:
         body = json.dumps({"type": type(err).__name__, "message": message, "broken": broken}).encode("utf-8")
         if len(body) <= limit or not message:
             break
         message = message[: max(0, len(message) - (len(body) - limit) - 3)] + "..." if len(message) > 3 else ""
-    return Encoded(CF.KIND_ERROR, memoryview(body if len(body) <= limit else b""))
+    return Encoded(CF.KIND_ERROR, memoryview(b"")), body if len(body) <= limit else b""
 
 
 def decode_error(raw: bytes) -> dict[str, Any]:

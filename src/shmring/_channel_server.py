@@ -100,14 +100,14 @@ class ServerRole:
         try:
             header, data, meta = table.read(index)
         except ShmringError as err:
-            self._publish(index, serving, 0, _error_reply(err, table.layout.slot_bytes))
+            self._publish(index, serving, 0, _error_reply(err, table.layout.meta_bytes))
             return
         try:
             reply = _reply(handler(data, meta), table.layout, table.name)
         except Exception as err:  # noqa: BLE001 -- a handler's error goes back to its client
-            reply = _error_reply(err, table.layout.slot_bytes)
+            reply = _error_reply(err, table.layout.meta_bytes)
         except BaseException as err:  # KeyboardInterrupt, SystemExit: tell the client, then stop
-            self._publish(index, serving, header.id, _error_reply(err, table.layout.slot_bytes, broken=True))
+            self._publish(index, serving, header.id, _error_reply(err, table.layout.meta_bytes, broken=True))
             raise
         self._publish(index, serving, header.id, reply)
 
@@ -142,7 +142,7 @@ def _reply(result: object, layout: CF.Layout, name: str) -> tuple[codec.Encoded,
 
 
 def _error_reply(err: BaseException, limit: int, *, broken: bool = False) -> tuple[codec.Encoded, bytes]:
-    return codec.encode_error(err, limit, broken=broken), b""
+    return codec.encode_error(err, limit, broken=broken)
 
 
 class Server:

@@ -146,8 +146,7 @@ class SlotTable:
         CF.check_slot(lay, header, self.name)
         meta_raw = bytes(self.view[lay.meta_offset(index):lay.meta_offset(index) + header.meta_len])
         if header.kind == CF.KIND_ERROR:
-            start = lay.payload_start(index)
-            return header, bytes(self.view[start:start + header.payload_bytes]), {}
+            return header, meta_raw, {}  # an error's JSON body lives in the metadata area
         data = codec.decode(self.view, header, lay.payload_start(index))
         return header, data, _meta.decode(meta_raw) if meta_raw else {}
 
@@ -211,6 +210,6 @@ class SlotTable:
 
         ident = _sync.load64(self.buf, self.layout.slot_offset(index) + CF.S_ID)
         err = BrokenError(f"the server of channel {self.name!r} died while handling request {ident}")
-        enc = codec.encode_error(err, self.layout.slot_bytes, broken=True)
-        self.write(index, CF.SlotHeader(ident, enc.raw.nbytes, enc.kind, 0, posted_ns=time.monotonic_ns()), b"", enc)
+        enc, body = codec.encode_error(err, self.layout.meta_bytes, broken=True)
+        self.write(index, CF.SlotHeader(ident, 0, enc.kind, len(body), posted_ns=time.monotonic_ns()), body, enc)
         self.reply(index, state)

@@ -137,16 +137,19 @@ def test_reader_fileno_with_asyncio_add_reader(shm_dir: Path, unique_name: str, 
 
     async def collect(reader: shmring.Reader, count: int) -> list[int]:
         loop = asyncio.get_running_loop()
-        arrived = asyncio.Event()
-        loop.add_reader(reader.fileno(), arrived.set)
         got: list[int] = []
+        done = asyncio.Event()
+
+        def on_readable() -> None:  # the usual add_reader pattern: clear, then take everything there is
+            os.read(reader.fileno(), 8)
+            while (frame := reader.try_get()) is not None:
+                got.append(int(frame.data[0]))
+            if len(got) >= count:
+                done.set()
+
+        loop.add_reader(reader.fileno(), on_readable)
         try:
-            while len(got) < count:
-                await asyncio.wait_for(arrived.wait(), JOIN_S)
-                arrived.clear()
-                os.read(reader.fileno(), 8)
-                while (frame := reader.try_get()) is not None:
-                    got.append(int(frame.data[0]))
+            await asyncio.wait_for(done.wait(), JOIN_S)
         finally:
             loop.remove_reader(reader.fileno())
         return got
