@@ -5,6 +5,9 @@ Users import from here only; every other module is private.
 
 from __future__ import annotations
 
+from ._channel import Channel
+from ._channel_codec import Message
+from ._channel_server import Server
 from ._errors import (
     BrokenError,
     ClosedError,
@@ -19,9 +22,6 @@ from ._errors import (
     WaitTimeout,
     WouldBlock,
 )
-from ._channel import Channel
-from ._channel_codec import Message
-from ._channel_server import Server
 from ._frame import Frame
 from ._legacy_locker import Locker
 from ._locks import Lease, RangeLock

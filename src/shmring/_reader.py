@@ -148,7 +148,10 @@ class Reader:
         return Subscription(self, callback, view=view)
 
     def fileno(self) -> int:
-        """A descriptor readable when a frame may be waiting: ``os.read(fd, 8)`` clears it, then ``try_get()`` until None."""
+        """A descriptor readable when a frame may be waiting (docs/ring.md, "Event loops").
+
+        ``os.read(fd, 8)`` clears it; then take frames with ``try_get()`` until None.
+        """
         if self._ready is None:
             self._ready = ReadyFd(self._open_mapping().notify, self._has_frame, self.name or self._ring.name)
         return self._ready.fileno()
