@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 
 from ._errors import LayoutError
 
@@ -107,12 +108,13 @@ class Layout:
     meta_bytes: int
     created_ns: int = 0
 
-    @property
+    # Cached: the exchange path asks for these several times per request.
+    @cached_property
     def payload_offset(self) -> int:
         """Offset of the payload inside a slot (64-byte aligned)."""
         return _round_up(SLOT_HEADER + self.meta_bytes, LINE)
 
-    @property
+    @cached_property
     def slot_stride(self) -> int:
         return _round_up(self.payload_offset + self.slot_bytes, PAGE)
 

@@ -66,8 +66,9 @@ class SlotTable:
     def wake_slot(self, index: int) -> None:
         _sync.futex_wake(self.buf, self.layout.state_offset(index))
 
-    def wait_slot(self, index: int, seen: int, timeout: float) -> None:
-        _sync.futex_wait(self.buf, self.layout.state_offset(index), seen, timeout)
+    def wait_slot(self, index: int, seen: int, timeout: float) -> int:
+        """Sleep while slot ``index``'s state reads ``seen``: WOKEN, TIMED_OUT or VALUE_CHANGED."""
+        return _sync.futex_wait(self.buf, self.layout.state_offset(index), seen, timeout)
 
     def server_alive(self) -> bool:
         return Lease.is_held(self.probe_fd, CF.LOCK_SERVER)

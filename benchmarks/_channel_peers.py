@@ -1,0 +1,141 @@
+"""The request/reply subjects of ``benchmarks/channel.py``: each an echo server and a client.
+
+``prepare(subject, where)`` returns ``(server_arg, client_arg)``; the server
+runs ``SERVERS[subject](server_arg, ready)`` in its own process (setting
+``ready`` once it serves) and the client enters ``CLIENTS[subject](client_arg)``
+for a function ``ask(request) -> reply``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Any
+
+Ask = Callable[[bytes], bytes]
+
+SUBJECTS = ("channel", "legacy", "zmq", "pipe")
+_NEEDS = {"zmq": "zmq"}
+
+
+def missing(subject: str) -> str:
+    """Why ``subject`` cannot run here ('' when it can)."""
+    module = _NEEDS.get(subject)
+    if module and importlib.util.find_spec(module) is None:
+        return f"{module} is not installed (pip install -e '.[bench]')"
+    return ""
+
+
+def prepare(subject: str, where: str) -> tuple[Any, Any]:
+    if subject == "channel":
+        import shmring
+
+        shmring.Channel.create(Path(where), slots=2, slot_bytes=4096).close()
+    if subject == "pipe":
+        server_end, client_end = mp.get_context("spawn").Pipe()
+        return server_end, client_end
+    if subject == "zmq":
+        return f"ipc://{where}.sock", f"ipc://{where}.sock"
+    return where, where
+
+
+def cleanup(subject: str, where: str) -> None:
+    for path in (where, f"{where}.sock"):
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+# -- servers (run in the server process) -------------------------------------------
+
+def _channel_server(where: str, ready: Event) -> None:
+    import shmring
+
+    def echo(request: Any, meta: dict[str, Any]) -> Any:
+        return request
+
+    ch = shmring.Channel.open(Path(where))
+    ch.serve_pending(echo)  # takes the server role before saying "ready"
+    ready.set()
+    ch.serve_forever(echo)
+
+
+def _legacy_server(where: str, ready: Event) -> None:
+    from shmring.legacy import answer
+
+    ready.set()
+    while True:
+        answer(where, lambda text: text, timeout=None)
+
+
+def _zmq_server(address: str, ready: Event) -> None:
+    import zmq
+
+    sock = zmq.Context.instance().socket(zmq.REP)
+    sock.bind(address)
+    ready.set()
+    while True:
+        sock.send(sock.recv())
+
+
+def _pipe_server(conn: Any, ready: Event) -> None:
+    ready.set()
+    while True:
+        conn.send_bytes(conn.recv_bytes())
+
+
+SERVERS: dict[str, Callable[[Any, Event], None]] = {
+    "channel": _channel_server, "legacy": _legacy_server, "zmq": _zmq_server, "pipe": _pipe_server,
+}
+
+
+# -- clients -------------------------------------------------------------------------
+
+@contextmanager
+def _channel_client(where: str) -> Iterator[Ask]:
+    import shmring
+
+    with shmring.Channel.open(Path(where)) as ch:
+        yield lambda request: ch.request(request, timeout=10.0)  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _legacy_client(where: str) -> Iterator[Ask]:
+    from shmring.legacy import send
+
+    yield lambda request: send(where, request, timeout=10.0).encode()
+
+
+@contextmanager
+def _zmq_client(address: str) -> Iterator[Ask]:
+    import zmq
+
+    sock = zmq.Context.instance().socket(zmq.REQ)
+    sock.connect(address)
+
+    def ask(request: bytes) -> bytes:
+        sock.send(request)
+        return sock.recv()  # type: ignore[no-any-return]
+
+    try:
+        yield ask
+    finally:
+        sock.close(linger=0)
+
+
+@contextmanager
+def _pipe_client(conn: Any) -> Iterator[Ask]:
+    def ask(request: bytes) -> bytes:
+        conn.send_bytes(request)
+        return conn.recv_bytes()  # type: ignore[no-any-return]
+
+    yield ask
+
+
+CLIENTS: dict[str, Callable[[Any], Any]] = {
+    "channel": _channel_client, "legacy": _legacy_client, "zmq": _zmq_client, "pipe": _pipe_client,
+}
