@@ -19,7 +19,9 @@ from typing import Any
 
 Ask = Callable[[bytes], bytes]
 
-SUBJECTS = ("channel", "legacy", "zmq", "pipe")
+SUBJECTS = ("channel", "channel-spin", "legacy", "zmq", "pipe")
+#: Busy-polling of both sides of ``channel-spin`` before they sleep, in seconds.
+SPIN_S = 50e-6
 _NEEDS = {"zmq": "zmq"}
 
 
@@ -32,7 +34,7 @@ def missing(subject: str) -> str:
 
 
 def prepare(subject: str, where: str) -> tuple[Any, Any]:
-    if subject == "channel":
+    if subject.startswith("channel"):
         import shmring
 
         shmring.Channel.create(Path(where), slots=2, slot_bytes=4096).close()
@@ -52,7 +54,7 @@ def cleanup(subject: str, where: str) -> None:
 
 # -- servers (run in the server process) -------------------------------------------
 
-def _channel_server(where: str, ready: Event) -> None:
+def _channel_server(where: str, ready: Event, spin: float = 0.0) -> None:
     import shmring
 
     def echo(request: Any, meta: dict[str, Any]) -> Any:
@@ -61,7 +63,11 @@ def _channel_server(where: str, ready: Event) -> None:
     ch = shmring.Channel.open(Path(where))
     ch.serve_pending(echo)  # takes the server role before saying "ready"
     ready.set()
-    ch.serve_forever(echo)
+    ch.serve_forever(echo, spin=spin)
+
+
+def _channel_spin_server(where: str, ready: Event) -> None:
+    _channel_server(where, ready, SPIN_S)
 
 
 def _legacy_server(where: str, ready: Event) -> None:
@@ -89,18 +95,23 @@ def _pipe_server(conn: Any, ready: Event) -> None:
 
 
 SERVERS: dict[str, Callable[[Any, Event], None]] = {
-    "channel": _channel_server, "legacy": _legacy_server, "zmq": _zmq_server, "pipe": _pipe_server,
+    "channel": _channel_server, "channel-spin": _channel_spin_server, "legacy": _legacy_server,
+    "zmq": _zmq_server, "pipe": _pipe_server,
 }
 
 
 # -- clients -------------------------------------------------------------------------
 
 @contextmanager
-def _channel_client(where: str) -> Iterator[Ask]:
+def _channel_client(where: str, spin: float = 0.0) -> Iterator[Ask]:
     import shmring
 
     with shmring.Channel.open(Path(where)) as ch:
-        yield lambda request: ch.request(request, timeout=10.0)  # type: ignore[no-any-return]
+        yield lambda request: ch.request(request, timeout=10.0, spin=spin)  # type: ignore[no-any-return]
+
+
+def _channel_spin_client(where: str) -> Any:
+    return _channel_client(where, SPIN_S)
 
 
 @contextmanager
@@ -137,5 +148,6 @@ def _pipe_client(conn: Any) -> Iterator[Ask]:
 
 
 CLIENTS: dict[str, Callable[[Any], Any]] = {
-    "channel": _channel_client, "legacy": _legacy_client, "zmq": _zmq_client, "pipe": _pipe_client,
+    "channel": _channel_client, "channel-spin": _channel_spin_client, "legacy": _legacy_client,
+    "zmq": _zmq_client, "pipe": _pipe_client,
 }

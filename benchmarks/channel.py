@@ -14,6 +14,7 @@ Subjects that are not installed are skipped with a line saying why.
 | subject | what runs |
 |---|---|
 | `channel` | `shmring.Channel`: `request()` / `serve_forever()`, futex wake-ups both ways |
+| `channel-spin` | the same, both sides busy-polling 50 µs (`spin=50e-6`) before they sleep |
 | `legacy` | `shmring.legacy.send` / `answer` on the original 256-byte message file |
 | `zmq` | pyzmq REQ/REP over `ipc://` |
 | `pipe` | `multiprocessing.Pipe()` (duplex), `send_bytes` / `recv_bytes` |

@@ -64,10 +64,13 @@ class ClientSide:
         self._lock = threading.Lock()
         self._in_flight: set[_Exchange] = set()
 
-    def call(self, data: object, meta: object, timeout: float | None, token: CancelToken | None = None) -> Message:
-        """One exchange; ``token`` lets another thread cancel it."""
+    def call(self, data: object, meta: object, timeout: float | None, token: CancelToken | None = None,
+             spin: float = 0.0) -> Message:
+        """One exchange; ``token`` lets another thread cancel it; ``spin`` s of busy-polling before sleeping."""
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
             raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
+        if not isinstance(spin, (int, float)) or spin < 0:
+            raise ValueError(f"spin must be >= 0 seconds, got {spin!r}")
         table = self.table
         enc = codec.encode(data, "request")
         codec.check_fits(enc, table.layout.slot_bytes, table.name, "request")
@@ -78,10 +81,10 @@ class ClientSide:
         if token is not None:
             token.exchange = ex
             ex.cancelled = token.cancelled
-        return self._run(ex, enc, meta_raw, deadline, timeout)
+        return self._run(ex, enc, meta_raw, deadline, timeout, spin)
 
     def _run(self, ex: _Exchange, enc: codec.Encoded, meta_raw: bytes, deadline: float | None,
-             timeout: float | None) -> Message:
+             timeout: float | None, spin: float) -> Message:
         table = self.table
         kept = False
         with self._lock:
@@ -92,6 +95,8 @@ class ClientSide:
                                    os.getpid(), time.monotonic_ns())
             table.write(ex.index, header, meta_raw, enc)
             ex.state = table.post(ex.index, ex.state)
+            if spin:
+                table.spin_for(ex.index, ex.state, spin)
             kept = self._await_reply(ex, deadline, timeout)
             try:
                 return self._read_reply(ex, ident)

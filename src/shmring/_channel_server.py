@@ -46,6 +46,7 @@ class ServerRole:
         self._lease: Lease | None = lease
         self.table = table
         self.served = 0
+        self.spin = 0.0  # seconds to busy-poll for the next request before sleeping
         self._stopping = False
         _sync.fetch_add32(table.buf, CF.OFF_SERVER_EPOCH, 1)
         settled = table.recover()
@@ -76,7 +77,15 @@ class ServerRole:
             count += 1
         return count
 
+    def _spin_take(self) -> tuple[int, int] | None:
+        end = time.monotonic() + self.spin
+        while (got := self.table.take()) is None and time.monotonic() < end:
+            pass
+        return got
+
     def _take_or_sleep(self, deadline: float | None) -> tuple[int, int] | None:
+        if self.spin and (got := self._spin_take()) is not None:
+            return got
         requests = self.table.requests
         seen = requests.snapshot()
         requests.register()

@@ -53,22 +53,40 @@ class SlotTable:
         self.requests = WakeWord(buf, CF.OFF_REQUESTS)
         self.freed = WakeWord(buf, CF.OFF_FREE)
         self._next_scan = 0
+        # Offsets per slot, computed once (by the layout): every request uses each a few times.
+        indexes = range(layout.slots)
+        self._state_at = [layout.state_offset(i) for i in indexes]
+        self._id_at = [layout.id_offset(i) for i in indexes]
+        self._meta_at = [layout.meta_offset(i) for i in indexes]
+        self._payload_at = [layout.payload_start(i) for i in indexes]
 
     # -- words ---------------------------------------------------------------------
 
     def state(self, index: int) -> int:
-        return _sync.load32(self.buf, self.layout.state_offset(index))
+        return _sync.load32(self.buf, self._state_at[index])
 
     def move(self, index: int, expected: int, desired: int) -> bool:
         """Compare-exchange slot ``index``'s state word; True if it was ``expected``."""
-        return _sync.cas32(self.buf, self.layout.state_offset(index), expected, desired) == expected
+        return _sync.cas32(self.buf, self._state_at[index], expected, desired) == expected
 
     def wake_slot(self, index: int) -> None:
-        _sync.futex_wake(self.buf, self.layout.state_offset(index))
+        _sync.futex_wake(self.buf, self._state_at[index])
 
     def wait_slot(self, index: int, seen: int, timeout: float) -> int:
         """Sleep while slot ``index``'s state reads ``seen``: WOKEN, TIMED_OUT or VALUE_CHANGED."""
-        return _sync.futex_wait(self.buf, self.layout.state_offset(index), seen, timeout)
+        return _sync.futex_wait(self.buf, self._state_at[index], seen, timeout)
+
+    def spin_for(self, index: int, unless: int, seconds: float) -> int:
+        """Busy-poll slot ``index``'s state up to ``seconds`` while it reads ``unless``; the last value read.
+
+        For the lowest latency when both sides are busy: it costs a core while it spins.
+        """
+        buf, at, load32, clock = self.buf, self._state_at[index], _sync.load32, time.monotonic
+        end = clock() + seconds
+        state = load32(buf, at)
+        while state == unless and clock() < end:
+            state = load32(buf, at)
+        return state
 
     def server_alive(self) -> bool:
         return Lease.is_held(self.probe_fd, CF.LOCK_SERVER)
@@ -107,11 +125,11 @@ class SlotTable:
 
     def write(self, index: int, header: CF.SlotHeader, meta: bytes, enc: codec.Encoded) -> None:
         """Fill a slot we own (CLAIMED, or SERVING for the server) with a message."""
-        lay = self.layout
-        CF.pack_slot(self.buf, lay, index, header)
+        CF.pack_slot(self.buf, self.layout, index, header)
         if meta:
-            self.view[lay.meta_offset(index):lay.meta_offset(index) + len(meta)] = meta
-        start = lay.payload_start(index)
+            at = self._meta_at[index]
+            self.view[at:at + len(meta)] = meta
+        start = self._payload_at[index]
         self.view[start:start + enc.raw.nbytes] = enc.raw
 
     def post(self, index: int, claimed: int) -> int:
@@ -142,13 +160,13 @@ class SlotTable:
 
     def read(self, index: int) -> tuple[CF.SlotHeader, object, dict[str, Any]]:
         """The message in a slot we own: header, payload copy, metadata (all checked first)."""
-        lay = self.layout
-        header = CF.unpack_slot(self.buf, lay, index)
-        CF.check_slot(lay, header, self.name)
-        meta_raw = bytes(self.view[lay.meta_offset(index):lay.meta_offset(index) + header.meta_len])
+        header = CF.unpack_slot(self.buf, self.layout, index)
+        CF.check_slot(self.layout, header, self.name)
+        at = self._meta_at[index]
+        meta_raw = bytes(self.view[at:at + header.meta_len]) if header.meta_len else b""
         if header.kind == CF.KIND_ERROR:
             return header, meta_raw, {}  # an error's JSON body lives in the metadata area
-        data = codec.decode(self.view, header, lay.payload_start(index))
+        data = codec.decode(self.view, header, self._payload_at[index])
         return header, data, _meta.decode(meta_raw) if meta_raw else {}
 
     # -- server side ---------------------------------------------------------------
@@ -166,19 +184,19 @@ class SlotTable:
             # Withdrawn or taken over meanwhile: look again.
 
     def _oldest_posted(self) -> tuple[int, int] | None:
-        lay = self.layout
         best: tuple[int, int, int] | None = None
-        for index in range(lay.slots):
-            state = self.state(index)
-            if CF.phase(state) != CF.REQUEST:
+        buf, load32 = self.buf, _sync.load32
+        for index, at in enumerate(self._state_at):
+            state = load32(buf, at)
+            if state & CF.PHASE_MASK != CF.REQUEST:
                 continue
-            ident = _sync.load64(self.buf, lay.slot_offset(index) + CF.S_ID)
+            ident = _sync.load64(buf, self._id_at[index])
             if best is None or ident < best[0]:
                 best = (ident, index, state)
         return None if best is None else (best[1], best[2])
 
     def any_posted(self) -> bool:
-        return any(CF.phase(self.state(i)) == CF.REQUEST for i in range(self.layout.slots))
+        return self._oldest_posted() is not None
 
     def reply(self, index: int, serving: int) -> None:
         """Publish a filled SERVING slot as REPLY and wake its client (or free it if abandoned)."""
@@ -209,7 +227,7 @@ class SlotTable:
     def _fail_dead_serving(self, index: int, state: int) -> None:
         from ._errors import BrokenError
 
-        ident = _sync.load64(self.buf, self.layout.slot_offset(index) + CF.S_ID)
+        ident = _sync.load64(self.buf, self._id_at[index])
         err = BrokenError(f"the server of channel {self.name!r} died while handling request {ident}")
         enc, body = codec.encode_error(err, self.layout.meta_bytes, broken=True)
         self.write(index, CF.SlotHeader(ident, 0, enc.kind, len(body), posted_ns=time.monotonic_ns()), body, enc)
