@@ -8,6 +8,7 @@ for a function ``ask(request) -> reply``.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import multiprocessing as mp
 import os
@@ -19,10 +20,10 @@ from typing import Any
 
 Ask = Callable[[bytes], bytes]
 
-SUBJECTS = ("channel", "channel-spin", "legacy", "zmq", "pipe")
+SUBJECTS = ("channel", "channel-spin", "legacy", "iceoryx2", "zmq", "pipe")
 #: Busy-polling of both sides of ``channel-spin`` before they sleep, in seconds.
 SPIN_S = 50e-6
-_NEEDS = {"zmq": "zmq"}
+_NEEDS = {"zmq": "zmq", "iceoryx2": "iceoryx2"}
 
 
 def missing(subject: str) -> str:
@@ -43,6 +44,9 @@ def prepare(subject: str, where: str) -> tuple[Any, Any]:
         return server_end, client_end
     if subject == "zmq":
         return f"ipc://{where}.sock", f"ipc://{where}.sock"
+    if subject == "iceoryx2":
+        name = f"shmring-bench-rr/{os.getpid()}/{Path(where).name}"
+        return name, name
     return where, where
 
 
@@ -78,6 +82,36 @@ def _legacy_server(where: str, ready: Event) -> None:
         answer(where, lambda text: text, timeout=None)
 
 
+class _Msg64(ctypes.Structure):
+    """iceoryx2's request and response type: 64 bytes."""
+
+    _fields_ = [("data", ctypes.c_uint8 * 64)]
+
+
+def _iox_service(name: str) -> Any:
+    import iceoryx2 as iox
+
+    iox.set_log_level_from_env_or(iox.LogLevel.Error)
+    node = iox.NodeBuilder.new().create(iox.ServiceType.Ipc)
+    service = node.service_builder(iox.ServiceName.new(name)).request_response(_Msg64, _Msg64).open_or_create()
+    return node, service
+
+
+def _iceoryx2_server(name: str, ready: Event) -> None:
+    # The binding offers no blocking wait for a request (short of a second, event
+    # service): poll, yielding the core between looks so one core can be shared.
+    _node, service = _iox_service(name)
+    server = service.server_builder().create()
+    ready.set()
+    while True:
+        active = server.receive()
+        if active is None:
+            os.sched_yield()
+            continue
+        active.send_copy(active.payload().contents)
+        active.delete()
+
+
 def _zmq_server(address: str, ready: Event) -> None:
     import zmq
 
@@ -96,7 +130,7 @@ def _pipe_server(conn: Any, ready: Event) -> None:
 
 SERVERS: dict[str, Callable[[Any, Event], None]] = {
     "channel": _channel_server, "channel-spin": _channel_spin_server, "legacy": _legacy_server,
-    "zmq": _zmq_server, "pipe": _pipe_server,
+    "zmq": _zmq_server, "pipe": _pipe_server, "iceoryx2": _iceoryx2_server,
 }
 
 
@@ -119,6 +153,29 @@ def _legacy_client(where: str) -> Iterator[Ask]:
     from shmring.legacy import send
 
     yield lambda request: send(where, request, timeout=10.0).encode()
+
+
+@contextmanager
+def _iceoryx2_client(name: str) -> Iterator[Ask]:
+    node, service = _iox_service(name)
+    client = service.client_builder().create()
+    request = _Msg64()
+
+    def ask(data: bytes) -> bytes:
+        request.data[:] = data
+        pending = client.send_copy(request)
+        while (response := pending.receive()) is None:
+            os.sched_yield()  # polled, as the server is
+        reply = bytes(response.payload().contents.data)
+        response.delete()
+        pending.delete()
+        return reply
+
+    try:
+        yield ask
+    finally:
+        client.delete()
+        del node
 
 
 @contextmanager
@@ -149,5 +206,5 @@ def _pipe_client(conn: Any) -> Iterator[Ask]:
 
 CLIENTS: dict[str, Callable[[Any], Any]] = {
     "channel": _channel_client, "channel-spin": _channel_spin_client, "legacy": _legacy_client,
-    "zmq": _zmq_client, "pipe": _pipe_client,
+    "zmq": _zmq_client, "pipe": _pipe_client, "iceoryx2": _iceoryx2_client,
 }

@@ -16,8 +16,13 @@ Subjects that are not installed are skipped with a line saying why.
 | `channel` | `shmring.Channel`: `request()` / `serve_forever()`, futex wake-ups both ways |
 | `channel-spin` | the same, both sides busy-polling 50 µs (`spin=50e-6`) before they sleep |
 | `legacy` | `shmring.legacy.send` / `answer` on the original 256-byte message file |
+| `iceoryx2` | iceoryx2 request-response, a 64-byte `ctypes` struct, `send_copy`; both sides poll (*) |
 | `zmq` | pyzmq REQ/REP over `ipc://` |
 | `pipe` | `multiprocessing.Pipe()` (duplex), `send_bytes` / `recv_bytes` |
+
+(*) iceoryx2's Python binding has no blocking wait for a request or a response short
+of a second, event service; both sides look, then ``sched_yield()``, so it holds a
+core while it waits (and shares it on one core).
 """
 
 from __future__ import annotations

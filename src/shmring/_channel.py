@@ -58,7 +58,11 @@ class _Attachment:
         os.close(self.probe_fd)
         os.close(self.attached_fd)
         del self.table
-        self.seg.close()
+        try:
+            self.seg.close()
+        except BufferError:  # a thread still inside a wait (close() waited 2 s): leave the pages mapped
+            self.seg.buf = None
+            os.close(self.seg.fd)
 
 
 def _validate_slots(att: _Attachment, name: str) -> None:
@@ -162,7 +166,7 @@ class Channel:
         if self._att is None:
             return
         self._stop_serving_quietly()
-        self._att.client.cancel_all()
+        self._att.client.cancel_all(wait=2.0)  # requests of other threads leave before the mapping goes
         self._att.close()
         self._att = None
 
@@ -280,7 +284,7 @@ class Channel:
         role = self._take_role()
         role.spin = spin
         try:
-            while role.alive and not role._stopping:
+            while role.alive and not role.stopping:
                 role.serve_once(handler, None)
         finally:
             self.stop_serving()

@@ -61,7 +61,7 @@ class ClientSide:
         self.table = table
         self._fd = fd
         self._idle: tuple[int, Lease] | None = None  # the slot kept leased between requests
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # guards _idle and _in_flight; close() waits on it
         self._in_flight: set[_Exchange] = set()
 
     def call(self, data: object, meta: object, timeout: float | None, token: CancelToken | None = None,
@@ -103,9 +103,10 @@ class ClientSide:
             finally:
                 table.finish(ex.index, ex.state)
         finally:
+            self._give_back(ex, kept)
             with self._lock:
                 self._in_flight.discard(ex)
-            self._give_back(ex, kept)
+                self._lock.notify_all()
 
     def _await_reply(self, ex: _Exchange, deadline: float | None, timeout: float | None) -> bool:
         """Sleep until the reply is in; True once it is. Raises (after withdrawing) otherwise.
@@ -132,7 +133,8 @@ class ClientSide:
     def _failure(self, ex: _Exchange, deadline: float | None, timeout: float | None) -> ShmringError | None:
         name = self.table.name
         if ex.cancelled:
-            return Cancelled(f"request on channel {name!r} was cancelled", name=name)
+            return Cancelled(f"request on channel {name!r} was cancelled (its handle was closed, or its "
+                             "asyncio task cancelled)", name=name)
         if not self.table.server_alive():
             return BrokenError(f"the server of channel {name!r} is gone (it died or stopped serving) "
                                "while a request waited for its reply", name=name)
@@ -210,11 +212,12 @@ class ClientSide:
         lease.release()
         self.table.freed.wake_sleepers()
 
-    def cancel_all(self) -> None:
-        """Make every waiting request of this handle raise (close() calls it)."""
+    def cancel_all(self, wait: float) -> bool:
+        """Make every waiting request of this handle raise, and wait up to ``wait`` s for them to leave."""
         with self._lock:
             for ex in self._in_flight:
                 cancel(self.table, ex)
+            return self._lock.wait_for(lambda: not self._in_flight, timeout=wait)
 
     def close(self) -> None:
         with self._lock:

@@ -57,6 +57,10 @@ class ServerRole:
     def alive(self) -> bool:
         return self._lease is not None
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     def serve_once(self, handler: Handler, timeout: float | None) -> bool:
         """Wait up to ``timeout`` s (None: until stopped) for a request and handle it; False if none came."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -182,7 +186,7 @@ class Server:
 
     def _run(self) -> None:
         try:
-            while self._role.alive and not self._role._stopping:
+            while self._role.alive and not self._role.stopping:
                 self._role.serve_once(self._handler, None)
         except BaseException as err:  # noqa: BLE001 -- ends the thread; stop() re-raises it
             log.error("shmring: channel server ended by %r", err)

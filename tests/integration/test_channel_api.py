@@ -265,3 +265,32 @@ def test_spinning_sides_still_exchange_correctly_and_spin_is_checked(shm_dir: Pa
     with shmring.Channel.create(unique_name + "-2", slots=2, slot_bytes=64) as other:
         with pytest.raises(ValueError, match="spin must be >= 0 seconds, got 'fast'"):
             other.serve(upper, spin="fast")  # type: ignore[arg-type]
+
+
+def test_closing_a_handle_ends_its_waiting_requests_with_closed_error(shm_dir: Path, unique_name: str) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(request: Any, meta: dict[str, Any]) -> Any:
+        entered.set()
+        release.wait(WAIT_S)
+        return request
+
+    with shmring.Channel.create(unique_name, slots=2, slot_bytes=64) as ch, ch.serve(hold):
+        cl = shmring.Channel.open(unique_name)
+        errors: list[BaseException] = []
+
+        def ask() -> None:
+            try:
+                cl.request(b"hold", timeout=WAIT_S)
+            except BaseException as err:  # noqa: BLE001 -- handed to the test
+                errors.append(err)
+
+        waiting = threading.Thread(target=ask)
+        waiting.start()
+        assert entered.wait(WAIT_S), "the request never reached the handler"
+        cl.close()
+        waiting.join(WAIT_S)
+        release.set()
+        assert not waiting.is_alive(), "close() left a request waiting"
+        assert len(errors) == 1 and isinstance(errors[0], shmring.ClosedError), errors
+        assert ch.request(b"after", timeout=WAIT_S) == b"after"
