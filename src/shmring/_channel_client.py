@@ -230,7 +230,7 @@ class ClientSide:
 def cancel(table: SlotTable, ex: _Exchange) -> None:
     """Make the thread waiting on ``ex`` give up at once."""
     ex.cancelled = True
-    table.wake_slot(ex.index)
+    table.wake_slot(ex.index, always=True)
 
 
 def _remote_error(body: dict[str, Any], name: str) -> ShmringError:

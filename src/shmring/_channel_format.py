@@ -19,7 +19,7 @@ implements it and names every offset once. All integers are little-endian::
       (slot i's lease byte is the first byte of slot i)
 
     slot (stride a multiple of 4096), one exchange at a time:
-      0    state u32 (futex): ticket << 3 | phase
+      0    state u32 (futex): ticket << 3 | phase     4 waiters u32
       8    id u64            16 payload bytes u64
       24   kind u32          28 meta length u32
       32   dtype typestr (8 ASCII bytes, NUL padded)
@@ -62,6 +62,7 @@ LOCK_ATTACHED = 450       # every open Channel handle holds it shared
 # -- slot ----------------------------------------------------------------------------
 SLOT_HEADER = 128
 S_STATE = 0               # u32 futex word: ticket << PHASE_BITS | phase
+S_WAITERS = 4             # u32 clients asleep on S_STATE (the server wakes only if non-zero)
 _SLOT_FIELDS = struct.Struct("<QQII8sII4QQ")  # id .. posted ns, packed at S_ID
 S_ID = 8
 S_META = SLOT_HEADER
@@ -129,6 +130,9 @@ class Layout:
 
     def state_offset(self, index: int) -> int:
         return self.slot_offset(index) + S_STATE
+
+    def waiters_offset(self, index: int) -> int:
+        return self.slot_offset(index) + S_WAITERS
 
     def id_offset(self, index: int) -> int:
         return self.slot_offset(index) + S_ID

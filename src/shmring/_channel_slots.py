@@ -56,6 +56,7 @@ class SlotTable:
         # Offsets per slot, computed once (by the layout): every request uses each a few times.
         indexes = range(layout.slots)
         self._state_at = [layout.state_offset(i) for i in indexes]
+        self._waiters_at = [layout.waiters_offset(i) for i in indexes]
         self._id_at = [layout.id_offset(i) for i in indexes]
         self._meta_at = [layout.meta_offset(i) for i in indexes]
         self._payload_at = [layout.payload_start(i) for i in indexes]
@@ -69,12 +70,25 @@ class SlotTable:
         """Compare-exchange slot ``index``'s state word; True if it was ``expected``."""
         return _sync.cas32(self.buf, self._state_at[index], expected, desired) == expected
 
-    def wake_slot(self, index: int) -> None:
-        _sync.futex_wake(self.buf, self._state_at[index])
+    def wake_slot(self, index: int, *, always: bool = False) -> None:
+        """Wake the client asleep on slot ``index`` (the syscall only if it counted itself in)."""
+        if always or _sync.load32(self.buf, self._waiters_at[index]):
+            _sync.futex_wake(self.buf, self._state_at[index])
 
     def wait_slot(self, index: int, seen: int, timeout: float) -> int:
-        """Sleep while slot ``index``'s state reads ``seen``: WOKEN, TIMED_OUT or VALUE_CHANGED."""
-        return _sync.futex_wait(self.buf, self._state_at[index], seen, timeout)
+        """Sleep while slot ``index``'s state reads ``seen``: WOKEN, TIMED_OUT or VALUE_CHANGED.
+
+        The waiter count goes up (a sequentially consistent RMW) before the
+        kernel compares the state with ``seen``; the server moves the state
+        (a CAS) before it reads the count. So either it sees us and wakes us,
+        or the kernel sees the new state and we do not sleep.
+        """
+        buf, waiters = self.buf, self._waiters_at[index]
+        _sync.fetch_add32(buf, waiters, 1)
+        try:
+            return _sync.futex_wait(buf, self._state_at[index], seen, timeout)
+        finally:
+            _sync.fetch_add32(buf, waiters, -1)
 
     def spin_for(self, index: int, unless: int, seconds: float) -> int:
         """Busy-poll slot ``index``'s state up to ``seconds`` while it reads ``unless``; the last value read.
@@ -121,7 +135,10 @@ class SlotTable:
         if CF.phase(state) not in _CLAIMABLE:
             return None  # SERVING or ABANDONED: the server (or the next one) frees it
         claimed = CF.next_claim(state)
-        return claimed if self.move(index, state, claimed) else None
+        if not self.move(index, state, claimed):
+            return None
+        _sync.store32(self.buf, self._waiters_at[index], 0)  # a client that died asleep left its count
+        return claimed
 
     def write(self, index: int, header: CF.SlotHeader, meta: bytes, enc: codec.Encoded) -> None:
         """Fill a slot we own (CLAIMED, or SERVING for the server) with a message."""
