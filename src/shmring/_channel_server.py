@@ -112,8 +112,8 @@ class ServerRole:
             return
         try:
             header, data, meta = table.read(index)
-        except ShmringError as err:
-            self._publish(index, serving, 0, _error_reply(err, table.layout.meta_bytes))
+        except ShmringError as err:  # a corrupt request: its client (if any) learns why
+            self._publish(index, serving, table.request_id(index), _error_reply(err, table.layout.meta_bytes))
             return
         try:
             reply = _reply(handler(data, meta), table.layout, table.name)

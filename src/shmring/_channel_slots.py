@@ -108,6 +108,10 @@ class SlotTable:
     def client_alive(self, index: int) -> bool:
         return Lease.is_held(self.probe_fd, self.layout.slot_offset(index))
 
+    def request_id(self, index: int) -> int:
+        """The correlation id stored in slot ``index`` (readable even when the rest is not)."""
+        return int(_sync.load64(self.buf, self._id_at[index]))
+
     def new_id(self) -> int:
         return int(_sync.fetch_add64(self.buf, CF.OFF_NEXT_ID, 1)) + 1
 
@@ -244,7 +248,7 @@ class SlotTable:
     def _fail_dead_serving(self, index: int, state: int) -> None:
         from ._errors import BrokenError
 
-        ident = _sync.load64(self.buf, self._id_at[index])
+        ident = self.request_id(index)
         err = BrokenError(f"the server of channel {self.name!r} died while handling request {ident}")
         enc, body = codec.encode_error(err, self.layout.meta_bytes, broken=True)
         self.write(index, CF.SlotHeader(ident, 0, enc.kind, len(body), posted_ns=time.monotonic_ns()), body, enc)
