@@ -61,7 +61,7 @@ class ClientSide:
         self.table = table
         self._fd = fd
         self._idle: tuple[int, Lease] | None = None  # the slot kept leased between requests
-        self._lock = threading.Condition()  # guards _idle and _in_flight; close() waits on it
+        self._lock = threading.Condition(threading.Lock())  # guards _idle and _in_flight; close() waits on it
         self._in_flight: set[_Exchange] = set()
 
     def call(self, data: object, meta: object, timeout: float | None, token: CancelToken | None = None,
