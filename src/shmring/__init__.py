@@ -8,6 +8,9 @@ Users import from here and from :mod:`shmring.legacy` (the original
 
 from __future__ import annotations
 
+from ._channel import Channel
+from ._channel_codec import Message
+from ._channel_server import Server
 from ._errors import (
     BrokenError,
     ClosedError,
@@ -15,6 +18,7 @@ from ._errors import (
     LayoutError,
     NoSpaceError,
     ReaderTableFullError,
+    RemoteError,
     SegmentExistsError,
     SegmentNotFoundError,
     SegmentPermissionError,
@@ -36,17 +40,20 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BrokenError",
+    "Channel",
     "ClosedError",
     "Frame",
     "FrameError",
     "LayoutError",
     "Lease",
     "Locker",
+    "Message",
     "NoSpaceError",
     "RangeLock",
     "Reader",
     "ReaderInfo",
     "ReaderTableFullError",
+    "RemoteError",
     "Ring",
     "RingInfo",
     "RingStats",
@@ -54,6 +61,7 @@ __all__ = [
     "SegmentExistsError",
     "SegmentNotFoundError",
     "SegmentPermissionError",
+    "Server",
     "SharedMem",
     "ShmringError",
     "Subscription",

@@ -26,8 +26,10 @@ The rule:
     ├── WouldBlock                                          a non-blocking call had to wait
     ├── ReaderTableFullError                                every reader entry is held by a live reader
     ├── ClosedError                                         this handle was closed by you
-    └── BrokenError                                         the other side died, or the segment
-                                                            was removed or replaced
+    ├── BrokenError                                         the other side died, or the segment
+    │                                                       was removed or replaced
+    └── RemoteError                                         a channel's handler raised (its type
+                                                            and message are attached)
 
 Errors carry their data as attributes, declared on each class (None when the
 raiser did not know it), and pickle with them, so they can cross process
@@ -46,6 +48,7 @@ __all__ = [
     "LayoutError",
     "NoSpaceError",
     "ReaderTableFullError",
+    "RemoteError",
     "SegmentExistsError",
     "SegmentNotFoundError",
     "SegmentPermissionError",
@@ -80,7 +83,6 @@ class SegmentNotFoundError(ShmringError, FileNotFoundError):
 
     path: str | None = None
     name: str | None = None
-
 
 class SegmentExistsError(ShmringError, FileExistsError):
     """A segment of that name already exists (create never replaces one).
@@ -173,7 +175,6 @@ class WouldBlock(ShmringError):
 
     name: str | None = None
 
-
 class ReaderTableFullError(ShmringError):
     """Every entry of the ring's reader table is held by a live reader; close one first.
 
@@ -200,8 +201,21 @@ class BrokenError(ShmringError):
     name: str | None = None
 
 
+class RemoteError(ShmringError):
+    """A channel server's handler raised: ``remote_type`` and ``remote_message`` say what.
+
+    Attributes:
+        remote_type: the class name of the handler's exception.
+        remote_message: its message.
+    """
+
+    remote_type: str | None = None
+    remote_message: str | None = None
+
+
 # Users import these from ``shmring``; say so in tracebacks, reprs and pickles.
 for _cls in (ShmringError, SegmentNotFoundError, SegmentExistsError, SegmentPermissionError, NoSpaceError,
-             LayoutError, FrameError, WaitTimeout, WouldBlock, ReaderTableFullError, ClosedError, BrokenError):
+             LayoutError, FrameError, WaitTimeout, WouldBlock, ReaderTableFullError, ClosedError, BrokenError,
+             RemoteError):
     _cls.__module__ = "shmring"
 del _cls

@@ -29,6 +29,7 @@ from ._errors import ClosedError, ReaderTableFullError, ShmringError, WaitTimeou
 from ._frame import Frame
 from ._locks import Lease
 from ._pool import POOL_FROM_BYTES, BufferPool
+from ._readyfd import ReadyFd
 from ._subscription import Subscription, aiterate
 
 STARTS = ("next", "oldest", "latest")
@@ -67,6 +68,7 @@ class Reader:
         slot_bytes = ring._mapping().layout.slot_bytes
         self._pool = BufferPool(slot_bytes) if slot_bytes >= POOL_FROM_BYTES else None
         self._lease: Lease | None = None
+        self._ready: ReadyFd | None = None
         self._attach(ring._mapping(), start)
 
     def _attach(self, m: Attachment, start: str) -> None:
@@ -140,6 +142,19 @@ class Reader:
         exception in the callback ends it and is re-raised by ``stop()``.
         """
         return Subscription(self, callback, view=view)
+
+    def fileno(self) -> int:
+        """A descriptor readable when a frame may be waiting (docs/ring.md, "Event loops").
+
+        ``os.read(fd, 8)`` clears it; then take frames with ``try_get()`` until None.
+        """
+        if self._ready is None:
+            self._ready = ReadyFd(self._open_mapping().notify, self._has_frame, self.name or self._ring.name)
+        return self._ready.fileno()
+
+    def _has_frame(self) -> bool:
+        m = self._ring._mapping()
+        return m.write_seq() > (m.queue_seq() if self.queue else self._cursor)
 
     def aiter(self, *, view: bool = False) -> AsyncIterator[Frame]:
         """``async for frame in reader.aiter():`` — waits in a worker thread, not on the event loop."""
@@ -291,6 +306,9 @@ class Reader:
         """
         if self._lease is None:
             return
+        if self._ready is not None:
+            self._ready.close()
+            self._ready = None
         if self._sleeping:
             self.interrupt()
             with self._sleep_cv:  # let the sleeper leave before the mapping may go

@@ -1,0 +1,243 @@
+"""The asking side of a channel: lease a slot, post a request, wait for its reply.
+
+A client waits on its own slot's state word (a futex the server wakes when the
+reply is there). The sleep is cut into slices of :data:`RECHECK_S` to ask the
+kernel whether the server's lease is still held: a dead server is noticed
+within a slice, and the request fails with BrokenError long before its
+timeout. A handle keeps the lease of its last slot between requests (one
+``open()`` syscall less per request); the kernel drops it if the process dies.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from . import _channel_codec as codec
+from . import _channel_format as CF
+from . import _sync
+from ._channel_codec import Message
+from ._channel_slots import SlotTable
+from ._errors import BrokenError, ClosedError, ShmringError, WaitTimeout
+from ._locks import Lease
+
+#: Longest a waiting client sleeps before asking whether the server is still alive, in seconds.
+RECHECK_S = 0.1
+
+
+class Cancelled(ClosedError):
+    """The request was cancelled (``arequest`` cancelled, or the handle closed) while waiting."""
+
+
+class _Exchange:
+    """One request in flight: its slot, lease and state word, and a flag to cancel it."""
+
+    def __init__(self, index: int, lease: Lease, state: int) -> None:
+        self.index = index
+        self.lease: Lease | None = lease
+        self.state = state
+        self.cancelled = False
+
+
+class CancelToken:
+    """Lets another thread (an asyncio task being cancelled) stop one request, before or during its wait."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.exchange: _Exchange | None = None
+
+    def cancel(self, table: SlotTable) -> None:
+        self.cancelled = True
+        if self.exchange is not None:
+            cancel(table, self.exchange)
+
+
+class ClientSide:
+    """Requests made through one Channel handle, from any number of threads."""
+
+    def __init__(self, table: SlotTable, fd: int) -> None:
+        self.table = table
+        self._fd = fd
+        self._idle: tuple[int, Lease] | None = None  # the slot kept leased between requests
+        self._lock = threading.Condition(threading.Lock())  # guards _idle and _in_flight; close() waits on it
+        self._in_flight: set[_Exchange] = set()
+
+    def call(self, data: object, meta: object, timeout: float | None, token: CancelToken | None = None,
+             spin: float = 0.0) -> Message:
+        """One exchange; ``token`` lets another thread cancel it; ``spin`` s of busy-polling before sleeping."""
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
+            raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
+        if not isinstance(spin, (int, float)) or spin < 0:
+            raise ValueError(f"spin must be >= 0 seconds, got {spin!r}")
+        table = self.table
+        enc = codec.encode(data, "request")
+        codec.check_fits(enc, table.layout.slot_bytes, table.name, "request")
+        meta_raw = codec.encode_meta(meta, table.layout.meta_bytes, table.name)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._require_server()
+        ex = self._acquire(deadline, timeout)
+        if token is not None:
+            token.exchange = ex
+            ex.cancelled = token.cancelled
+        return self._run(ex, enc, meta_raw, deadline, timeout, spin)
+
+    def _run(self, ex: _Exchange, enc: codec.Encoded, meta_raw: bytes, deadline: float | None,
+             timeout: float | None, spin: float) -> Message:
+        table = self.table
+        kept = False
+        with self._lock:
+            self._in_flight.add(ex)
+        try:
+            ident = table.new_id()
+            header = CF.SlotHeader(ident, enc.raw.nbytes, enc.kind, len(meta_raw), enc.typestr, enc.shape,
+                                   os.getpid(), time.monotonic_ns())
+            table.write(ex.index, header, meta_raw, enc)
+            ex.state = table.post(ex.index, ex.state)
+            if spin:
+                table.spin_for(ex.index, ex.state, spin)
+            kept = self._await_reply(ex, deadline, timeout)
+            try:
+                return self._read_reply(ex, ident)
+            finally:
+                table.finish(ex.index, ex.state)
+        finally:
+            self._give_back(ex, kept)
+            with self._lock:
+                self._in_flight.discard(ex)
+                self._lock.notify_all()
+
+    def _await_reply(self, ex: _Exchange, deadline: float | None, timeout: float | None) -> bool:
+        """Sleep until the reply is in; True once it is. Raises (after withdrawing) otherwise.
+
+        The server's lease and the deadline are asked only when a sleep slice
+        ends without a wake-up (or on cancellation): the common reply costs no
+        extra syscall.
+        """
+        table = self.table
+        reply_state = CF.state_word(CF.ticket(ex.state), CF.REPLY)
+        look = False
+        while True:
+            current = table.state(ex.index)
+            if current == reply_state:
+                ex.state = current
+                return True
+            failure = self._failure(ex, deadline, timeout) if look or ex.cancelled else None
+            if failure is not None:
+                self._withdraw(ex, failure)
+                continue  # the reply came in the meantime
+            remaining = RECHECK_S if deadline is None else min(RECHECK_S, deadline - time.monotonic())
+            look = table.wait_slot(ex.index, current, max(remaining, 0.0)) == _sync.TIMED_OUT
+
+    def _failure(self, ex: _Exchange, deadline: float | None, timeout: float | None) -> ShmringError | None:
+        name = self.table.name
+        if ex.cancelled:
+            return Cancelled(f"request on channel {name!r} was cancelled (its handle was closed, or its "
+                             "asyncio task cancelled)", name=name)
+        if not self.table.server_alive():
+            return BrokenError(f"the server of channel {name!r} is gone (it died or stopped serving) "
+                               "while a request waited for its reply", name=name)
+        if deadline is not None and time.monotonic() >= deadline:
+            return WaitTimeout(f"no reply on channel {name!r} within {timeout} s (the server is alive "
+                               "but has not answered)", timeout=timeout, name=name)
+        return None
+
+    def _withdraw(self, ex: _Exchange, failure: ShmringError) -> None:
+        outcome = self.table.withdraw(ex.index, ex.state)
+        if outcome == "withdrawn":
+            self.table.finish(ex.index, CF.state_word(CF.ticket(ex.state), CF.CLAIMED))
+        elif outcome == "abandoned" and ex.lease is not None:
+            ex.lease.release()  # the server frees the slot when its handler returns
+        if outcome != "replied":
+            raise failure
+
+    def _read_reply(self, ex: _Exchange, ident: int) -> Message:
+        header, data, meta = self.table.read(ex.index)
+        name = self.table.name
+        if header.id != ident:
+            raise BrokenError(f"channel {name!r}: the reply in slot {ex.index} is for request {header.id}, "
+                              f"not {ident}", name=name)
+        if header.kind == CF.KIND_ERROR:
+            raise _remote_error(codec.decode_error(data), name)  # type: ignore[arg-type]
+        return Message(data, meta, ident)  # type: ignore[arg-type]
+
+    # -- slots -----------------------------------------------------------------------
+
+    def _require_server(self) -> None:
+        if not self.table.server_alive():
+            name = self.table.name
+            raise BrokenError(f"channel {name!r} has no server (start one with Channel.serve, "
+                              f"or `shmring serve {name}`)", name=name)
+
+    def _acquire(self, deadline: float | None, timeout: float | None) -> _Exchange:
+        with self._lock:
+            idle, self._idle = self._idle, None
+        if idle is not None:
+            state = self.table.claim_leased(idle[0])
+            if state is not None:
+                return _Exchange(idle[0], idle[1], state)
+            idle[1].release()
+        return self._claim_waiting(deadline, timeout)
+
+    def _claim_waiting(self, deadline: float | None, timeout: float | None) -> _Exchange:
+        freed = self.table.freed
+        while True:
+            seen = freed.snapshot()
+            freed.register()
+            try:
+                got = self.table.claim(self._fd)  # after registering: a slot freed now wakes us
+                if got is not None:
+                    return _Exchange(*got)
+                remaining = RECHECK_S if deadline is None else min(RECHECK_S, deadline - time.monotonic())
+                if remaining <= 0:
+                    raise WaitTimeout(f"all {self.table.layout.slots} slots of channel {self.table.name!r} "
+                                      f"stayed busy for {timeout} s", timeout=timeout, name=self.table.name)
+                # Slots of clients that died are freed by nobody: the slice bounds the wait for them.
+                freed.wait(seen, remaining)
+            finally:
+                freed.unregister()
+            self._require_server()
+
+    def _give_back(self, ex: _Exchange, done: bool) -> None:
+        """Keep the slot's lease for the next request (one per handle), or let it go."""
+        lease, ex.lease = ex.lease, None
+        if lease is None or not lease.alive:
+            return
+        if done:
+            with self._lock:
+                if self._idle is None:
+                    self._idle = (ex.index, lease)
+                    return
+        lease.release()
+        self.table.freed.wake_sleepers()
+
+    def cancel_all(self, wait: float) -> bool:
+        """Make every waiting request of this handle raise, and wait up to ``wait`` s for them to leave."""
+        with self._lock:
+            for ex in self._in_flight:
+                cancel(self.table, ex)
+            return self._lock.wait_for(lambda: not self._in_flight, timeout=wait)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, None
+        if idle is not None:
+            idle[1].release()
+            self.table.freed.wake_sleepers()
+
+
+def cancel(table: SlotTable, ex: _Exchange) -> None:
+    """Make the thread waiting on ``ex`` give up at once."""
+    ex.cancelled = True
+    table.wake_slot(ex.index, always=True)
+
+
+def _remote_error(body: dict[str, Any], name: str) -> ShmringError:
+    from ._errors import RemoteError
+
+    remote_type, message = str(body.get("type", "?")), str(body.get("message", ""))
+    if body.get("broken"):
+        return BrokenError(message, name=name)
+    return RemoteError(f"channel {name!r}: the handler raised {remote_type}: {message}",
+                       remote_type=remote_type, remote_message=message, name=name)
