@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import shutil
 import subprocess
@@ -13,13 +14,13 @@ from pathlib import Path
 import _libshmring as lib
 import pytest
 from _ring_mutations import MUTATIONS, Mutation
-from conftest import SPAWN
 
 import shmring
 
 pytestmark = pytest.mark.usefixtures("shm_dir")
 
 NOBODY = 65534
+SPAWN = mp.get_context("spawn")
 
 
 @pytest.fixture(scope="module")
