@@ -190,6 +190,12 @@ shm_set_release(char *base, const ShmLayout *L, uint64_t index, uint64_t release
 uint64_t
 shm_pin_floor(char *base, const ShmLayout *L, uint32_t queue_state)
 {
+    /* queue_seq is loaded before any release word (write step 1): a queue reader
+     * pins q (release := q) before its compare-exchange moves queue_seq past q,
+     * so either this load sees queue_seq <= q or the loads below see the pin.
+     * Loaded after them, queue_seq could already be past a frame whose pin
+     * they missed, and a blocked writer would overwrite a claimed frame. */
+    uint64_t unclaimed = __atomic_load_n(shm_u64(base, L->queue_seq), __ATOMIC_SEQ_CST);
     uint64_t floor = SHM_NO_PIN;
     int queued = 0;
     for (uint64_t i = 0; i < L->reader_count; i++) {
@@ -201,7 +207,7 @@ shm_pin_floor(char *base, const ShmLayout *L, uint32_t queue_state)
         queued |= state == queue_state;
     }
     if (queued)
-        floor = shm_min(floor, __atomic_load_n(shm_u64(base, L->queue_seq), __ATOMIC_SEQ_CST));
+        floor = shm_min(floor, unclaimed);
     return floor;
 }
 
