@@ -16,6 +16,7 @@ unchanged: no reader ever sees that frame, and the next writer reuses the slot.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
 from types import TracebackType
@@ -26,7 +27,7 @@ import numpy as np
 from . import _format as F
 from . import _meta, _sync
 from ._attachment import RECHECK_S, Attachment, RingHandle
-from ._errors import ClosedError, FrameError, WaitTimeout, WouldBlock
+from ._errors import ClosedError, FrameError, ShmringError, WaitTimeout, WouldBlock
 from ._locks import Lease, RangeLock, WakeWord
 
 if TYPE_CHECKING:
@@ -246,7 +247,18 @@ class Writer:
         if self._presence is not None:
             self._presence.release()
             self._presence = None
+            self._wake_readers()
         self._unguarded = False
+
+    def _wake_readers(self) -> None:
+        # Readers waiting with writer_gone="raise" re-check the writer lease when
+        # woken: tell them now rather than at the end of their re-check slice.
+        if self._ring.closed or os.getpid() != self._ring._pid:
+            return
+        try:
+            self._ring._mapping().notify.wake_all()
+        except ShmringError:
+            pass  # used after fork(): that handle is not ours to touch
 
     @property
     def closed(self) -> bool:
