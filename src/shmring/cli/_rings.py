@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .. import Ring, RingStats, SegmentNotFoundError, ShmringError
+from ..legacy import lock_files, remove_unused_lock_file
 from ..legacy._format import is_legacy_header
 from . import _render as R
 from ._app import cli
@@ -200,20 +201,26 @@ def _remove(target: str | Path, force: bool) -> None:
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.option("--include-unused", is_flag=True,
+              help="Also remove rings never used: no frame written and no reader entry (pre-created ones).")
 @_JSON
-def gc(dry_run: bool, as_json: bool) -> None:
-    """Remove rings nobody holds (writer and readers all dead), corrupt rings, stale temporary files.
+def gc(dry_run: bool, include_unused: bool, as_json: bool) -> None:
+    """Remove rings nobody holds, corrupt rings, Locker files nobody has open, stale temporary files.
 
     Liveness is the kernel's: a ring is kept while any process holds a lock on
-    it (a live writer or reader), whatever its state.
+    it (a live writer or reader, an open handle), whatever its state. A ring
+    nobody ever used (made by ``shmring create`` for a writer still to come)
+    is kept unless --include-unused.
     """
     directory = ring_dir()
-    verdicts = [_gc_verdict(row) for row in native_rows(directory)]
+    verdicts = [_gc_verdict(row, include_unused) for row in native_rows(directory)]
+    verdicts += [_locker_verdict(path, dry_run) for path in lock_files(directory)]
     verdicts += [{"name": p.name, "path": str(p), "reason": "stale temporary file of an interrupted create",
                   "remove": True} for p in stale_tmp_files(directory, time.time())]
     for v in verdicts:
-        if v["remove"] and not dry_run:
-            _unlink_quietly(Path(v["path"]))
+        if v.pop("_collected", False) or not v["remove"] or dry_run:
+            continue
+        _unlink_quietly(Path(v["path"]))
     if as_json:
         R.echo_json({"dry_run": dry_run, "removed" if not dry_run else "would_remove":
                      [v for v in verdicts if v["remove"]], "kept": [v for v in verdicts if not v["remove"]]})
@@ -225,7 +232,7 @@ def gc(dry_run: bool, as_json: bool) -> None:
         R.note(f"nothing to collect in {directory}")
 
 
-def _gc_verdict(row: dict[str, Any]) -> dict[str, Any]:
+def _gc_verdict(row: dict[str, Any], include_unused: bool) -> dict[str, Any]:
     path = Path(row["path"])
     held = file_held(path)
     out = {"name": row["name"], "path": row["path"]}
@@ -235,8 +242,26 @@ def _gc_verdict(row: dict[str, Any]) -> dict[str, Any]:
         return {**out, "reason": "held by a live writer or reader", "remove": False}
     if row["layout"] == "corrupt":
         return {**out, "reason": f"corrupt and unheld ({row['problem']})", "remove": True}
+    if row["frames"] == 0 and row["readers_live"] + row["readers_dead"] == 0 and not include_unused:
+        return {**out, "reason": "never used (no frame written, no reader entry): kept for the writer "
+                                 "it was created for (--include-unused removes it)", "remove": False}
     return {**out, "reason": f"no live writer or reader ({row['readers_dead']} dead reader entries, "
                              f"{row['frames']} frames written)", "remove": True}
+
+
+def _locker_verdict(path: Path, dry_run: bool) -> dict[str, Any]:
+    """Collect a legacy Locker file now (the check and the removal must be one step), or say why not."""
+    out: dict[str, Any] = {"name": path.name, "path": str(path)}
+    in_use = {**out, "reason": "legacy Locker file open in a live process", "remove": False}
+    try:
+        if dry_run:
+            return in_use if file_held(path) else {**out, "reason": "legacy Locker file nobody has open",
+                                                   "remove": True}
+        removed = remove_unused_lock_file(path)
+    except (ShmringError, OSError) as err:
+        return {**out, "reason": f"cannot check the legacy Locker file ({err})", "remove": False}
+    return {**out, "reason": "legacy Locker file nobody had open", "remove": True, "_collected": True} \
+        if removed else in_use
 
 
 def _unlink_quietly(path: Path) -> None:
