@@ -25,6 +25,7 @@ from ._errors import (
 from ._frame import Frame
 from ._info import ReaderInfo, RingInfo, RingStats
 from ._locks import Lease, RangeLock
+from ._meta import Card, Meta
 from ._reader import Reader
 from ._ring import Ring
 from ._segment import Segment, segment_dir
@@ -36,12 +37,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BrokenError",
+    "Card",
     "ClosedError",
     "Frame",
     "FrameError",
     "LayoutError",
     "Lease",
     "Locker",
+    "Meta",
     "NoSpaceError",
     "RangeLock",
     "Reader",

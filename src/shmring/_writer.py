@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +78,7 @@ class Writer:
     def put(
         self,
         data: Any,
-        meta: Mapping[str, Any] | None = None,
+        meta: object = None,
         flags: int = 0,
         timeout: float | None = None,
     ) -> int | None:
@@ -88,7 +87,11 @@ class Writer:
         Args:
             data: a numpy array (any bool/int/float/complex dtype, up to 4 dims;
                 copied to C order if needed) or a bytes-like object (sent as uint8).
-            meta: small dict of str to int/float/str/bool, returned equal to readers.
+            meta: the frame's metadata, read back as a :class:`Meta`: a dict of
+                str to int/float/str/bool/None (numpy scalars accepted; a value may
+                be a ``(value, comment)`` pair), an ``astropy.io.fits.Header``
+                (every card kept: comments, COMMENT, HISTORY, HIERARCH keys), or a
+                list of ``(keyword, value[, comment])`` cards.
             flags: 32-bit user flags (``BUFH_UYVY``, ``BUFH_MAT_RGB``, or your own).
             timeout: ``block`` policy: seconds to wait for room (None: forever).
 
@@ -118,7 +121,7 @@ class Writer:
         self,
         shape: tuple[int, ...] | int,
         dtype: DTypeLike = np.uint8,
-        meta: Mapping[str, Any] | None = None,
+        meta: object = None,
         flags: int = 0,
         timeout: float | None = None,
     ) -> Reservation:
@@ -163,12 +166,12 @@ class Writer:
             raise FrameError(f"frame of {nbytes:,} bytes ({shape} {dtype}) does not fit ring {ring.name!r}: "
                              f"slot_bytes is {layout.slot_bytes:,}", size=nbytes, limit=layout.slot_bytes)
 
-    def _encode_meta(self, meta: Mapping[str, Any] | None, flags: int) -> bytes | None:
+    def _encode_meta(self, meta: object, flags: int) -> bytes | None:
         if not 0 <= flags <= _MAX_FLAGS:
             raise ValueError(f"flags must fit in 32 bits (0..{_MAX_FLAGS}), got {flags}")
-        if not meta:
+        if meta is None:
             return None
-        return _meta.encode(meta, self._ring._mapping().layout.meta_bytes)
+        return _meta.encode(meta, self._ring._mapping().layout.meta_bytes) or None
 
     def _claim(self, m: Attachment, timeout: float | None) -> int | None:
         """The seq to write next, holding the put lock if shared; None if dropped."""
@@ -302,7 +305,7 @@ class Reservation:
             raise
         return np.ndarray(self._dims, self._dtype, m.buf, start)
 
-    def set_meta(self, meta: Mapping[str, Any] | None) -> None:
+    def set_meta(self, meta: object) -> None:
         """Replace the frame's metadata before it is committed (e.g. a checksum of the pixels).
 
         Use the reservation object itself: ``res = w.reserve(...)``, ``with res as arr:``,
