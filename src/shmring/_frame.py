@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _meta
 from ._errors import ClosedError
-from ._fits import frame_cards
+from ._fits import FRAME_KEYWORDS, frame_cards
 
 
 class ViewOwner(Protocol):
@@ -34,6 +34,9 @@ class Frame:
         lost: frames this reader missed just before this one.
         is_view: True when ``data`` is a read-only view of the slot.
     """
+
+    #: The keywords :meth:`fits_header` adds for the frame itself.
+    FITS_KEYWORDS = FRAME_KEYWORDS
 
     __slots__ = ("_data", "_owner", "flags", "is_view", "lost", "meta", "monotonic_ns", "seq", "timestamp_ns")
 

@@ -14,7 +14,7 @@ from ..legacy import lock_files, remove_unused_lock_file
 from ..legacy._format import is_legacy_header
 from . import _render as R
 from ._app import cli
-from ._options import parse_dtype, parse_mode, parse_shape, parse_size, ring_argument, ring_dir
+from ._options import parse_dtype, parse_keywords, parse_mode, parse_shape, parse_size, ring_argument, ring_dir
 from ._scan import file_held, legacy_row, legacy_rows, native_rows, stale_tmp_files
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -31,9 +31,11 @@ _LEGACY_DIR = "/tmp"
 @click.option("--mode", default="600", show_default=True, help="Octal permissions (660 shares with the group).")
 @click.option("--dtype", help="Fix the frame dtype (with --shape).")
 @click.option("--shape", help="Fix the frame shape, WIDTHxHEIGHT[x...] (with --dtype).")
+@click.option("--keyword", "keyword_items", multiple=True, metavar="K=V[ / COMMENT]",
+              help="A stream keyword every reader sees (repeatable; numbers and true/false are typed).")
 @_JSON
 def create(name: str, slots: int, slot_bytes: str | None, meta_bytes: str, policy: str, mode: str,
-           dtype: str | None, shape: str | None, as_json: bool) -> None:
+           dtype: str | None, shape: str | None, keyword_items: tuple[str, ...], as_json: bool) -> None:
     """Create the ring NAME (in $SHMRING_DIR or /dev/shm; a path if NAME contains '/')."""
     if (dtype is None) != (shape is None):
         raise click.UsageError("--dtype and --shape go together (a fixed frame type needs both)")
@@ -44,7 +46,8 @@ def create(name: str, slots: int, slot_bytes: str | None, meta_bytes: str, polic
                      meta_bytes=parse_size(meta_bytes, "--meta-bytes"), policy=policy,
                      mode=parse_mode(mode, "--mode"),
                      dtype=None if dtype is None else parse_dtype(dtype, "--dtype"),
-                     shape=None if shape is None else parse_shape(shape, "--shape")) as ring:
+                     shape=None if shape is None else parse_shape(shape, "--shape"),
+                     keywords=parse_keywords(keyword_items) or None) as ring:
         info = ring.info()
     if as_json:
         R.echo_json(info.to_dict())
@@ -160,7 +163,12 @@ def _info_pairs(s: RingStats, now_ns: int) -> dict[str, str]:
         "written": f"{s.write_seq} frames (queue position {s.queue_seq})",
         "rate": f"{s.rate_hz:.1f} Hz", "last write": R.age(s.last_write_ns, now_ns),
         "writer": "alive" if s.writer_alive else "none",
+        **{f"keyword {k}": _card_text(v, c) for k, v, c in s.keywords},
     }
+
+
+def _card_text(value: object, comment: str) -> str:
+    return f"{value!r} / {comment}" if comment else repr(value)
 
 
 # -- rm and gc ----------------------------------------------------------------------------------
