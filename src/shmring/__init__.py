@@ -27,6 +27,7 @@ from ._info import ReaderInfo, RingInfo, RingStats
 from ._locks import Lease, RangeLock
 from ._meta import Card, Meta
 from ._reader import Reader
+from ._recording import Recording, record, replay
 from ._ring import Ring
 from ._segment import Segment, segment_dir
 from ._subscription import Subscription
@@ -50,6 +51,7 @@ __all__ = [
     "Reader",
     "ReaderInfo",
     "ReaderTableFullError",
+    "Recording",
     "Ring",
     "RingInfo",
     "RingStats",
@@ -64,5 +66,7 @@ __all__ = [
     "WouldBlock",
     "Writer",
     "__version__",
+    "record",
+    "replay",
     "segment_dir",
 ]

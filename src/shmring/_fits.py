@@ -62,11 +62,11 @@ def frame_cards(seq: int, timestamp_ns: int, monotonic_ns: int, flags: int, lost
     when = dt.datetime.fromtimestamp(timestamp_ns / 1e9, tz=dt.timezone.utc)
     return [
         ("SHMSEQ", seq, "shmring frame sequence number"),
-        ("SHMTIME", timestamp_ns, "[ns] frame published, UTC since 1970 (CLOCK_REALTIME)"),
+        ("SHMTIME", timestamp_ns, "[ns] published, since 1970-01-01 UTC"),
         ("SHMDATE", when.strftime("%Y-%m-%dT%H:%M:%S.%f"), "frame published (UTC)"),
-        ("SHMMONO", monotonic_ns, "[ns] writer CLOCK_MONOTONIC at publication"),
+        ("SHMMONO", monotonic_ns, "[ns] writer monotonic clock at publication"),
         ("SHMFLAGS", flags, "shmring user flags"),
-        ("SHMLOST", lost, "frames this reader missed just before this one"),
+        ("SHMLOST", lost, "frames missed just before this one"),
     ]
 
 
