@@ -11,7 +11,7 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from _gc_children import hold_locker_open, hold_locker_taken
+from _peer_children import hold_locker_open, hold_locker_taken
 from cli_helpers import Run
 
 from shmring import Lease, Ring

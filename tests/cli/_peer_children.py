@@ -1,4 +1,4 @@
-"""Targets for spawned processes in the gc tests (importable by the children)."""
+"""Targets for spawned processes in the gc and record tests (importable by the children)."""
 
 from __future__ import annotations
 
@@ -22,3 +22,14 @@ def hold_locker_taken(name: str, conn: Connection) -> None:
     locker.acquire(5)
     conn.send(str(locker.path))
     signal.pause()  # until the test kills us
+
+
+def write_frames(name: str, count: int) -> None:
+    """Write ``count`` frames, frame k a uint8 array full of k (blocking while the ring is full)."""
+    import numpy as np
+
+    from shmring import Ring
+
+    with Ring.open(name) as ring, ring.writer() as writer:
+        for k in range(count):
+            writer.put(np.full(8, k, dtype=np.uint8), timeout=30)
