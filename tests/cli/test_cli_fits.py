@@ -68,3 +68,12 @@ def test_info_shows_stream_keywords(shmring: Run, unique_name: str) -> None:
 def test_a_keyword_without_a_value_is_a_usage_error(shmring: Run, unique_name: str) -> None:
     done = shmring("create", unique_name, "--slot-bytes", "4KiB", "--keyword", "TELESCOP", check=2)
     assert "'TELESCOP' is not KEY=VALUE" in done.stderr
+
+
+def test_get_writer_gone_raise_fails_at_once_once_the_writer_left(shmring: Run, unique_name: str) -> None:
+    with Ring.create(unique_name, slots=2, slot_bytes=64) as ring, ring.writer() as writer:
+        writer.put(b"only")
+    done = shmring("get", unique_name, "--start", "oldest", "-n", "2", "--timeout", "50", "--writer-gone", "raise",
+                   check=1)
+    assert json.loads(done.stdout.splitlines()[0])["seq"] == 0, "frames still there come first"
+    assert "writer is gone" in done.stderr

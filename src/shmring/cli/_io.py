@@ -9,7 +9,7 @@ from typing import Any
 import click
 import numpy as np
 
-from .. import Card, Frame, Meta, Reader, Ring, Writer
+from .. import Card, Frame, Meta, Ring, Writer
 from . import _files
 from . import _render as R
 from ._app import cli
@@ -88,18 +88,19 @@ def _describe(data: np.ndarray[Any, Any]) -> str:
 @click.option("--start", default="latest", show_default=True, type=click.Choice(["latest", "oldest", "next"]),
               help="First frame: the newest in the ring, the oldest still there, or the next one written.")
 @click.option("--queue", is_flag=True, help="Take frames as a queue reader (shared with other queue readers).")
+@click.option("--writer-gone", default="wait", show_default=True, type=click.Choice(["wait", "raise"]),
+              help="When every frame is read and the writer is gone: keep waiting, or fail (exit 1) at once.")
 @click.option("--json", "as_json", is_flag=True, help="With -o: print JSON lines instead of text.")
 def get(name: str, count: int, output: Path | None, timeout: float | None, start: str, queue: bool,
-        as_json: bool) -> None:
+        writer_gone: str, as_json: bool) -> None:
     """Get frames from ring NAME: JSON lines on stdout (seq, timestamp, shape, dtype, meta, lost), or files with -o."""
     with Ring.open(ring_argument(name)) as ring, ring.reader(start=start, queue=queue, name="cli-get") as reader:
         for _ in range(count):
-            _get_one(reader, output, count, timeout, as_json, ring.keywords)
+            frame = reader.get(timeout=timeout, writer_gone=writer_gone)
+            _show(frame, output, count, as_json, ring.keywords)
 
 
-def _get_one(reader: Reader, output: Path | None, count: int, timeout: float | None, as_json: bool,
-             keywords: Meta) -> None:
-    frame = reader.get(timeout=timeout)
+def _show(frame: Frame, output: Path | None, count: int, as_json: bool, keywords: Meta) -> None:
     record = frame_record(frame)
     if output is None:
         R.echo_json(record)
