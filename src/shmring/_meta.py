@@ -56,16 +56,31 @@ class Meta(dict[str, Value]):
     stores its cards with the dict's current values: keys changed, added or
     deleted in the dict are honoured, comments and commentary are kept.
 
-    Attributes:
-        cards: the cards, in stored order.
+    Metadata stored in the object form (plain keyword = value) keeps no card
+    list of its own: its cards are the dict's items, comments empty.
     """
 
     def __init__(self, cards: Iterable[Card] = ()) -> None:
         super().__init__()
-        self.cards: tuple[Card, ...] = tuple(cards)
-        for card in self.cards:
+        self._cards: tuple[Card, ...] | None = tuple(cards)
+        for card in self._cards:
             if card.keyword not in COMMENTARY:
                 self.setdefault(card.keyword, card.value)
+
+    @classmethod
+    def _plain(cls, items: dict[str, Value]) -> Meta:
+        """A Meta of keyword = value items only (the object form): the per-frame fast path."""
+        meta = cls()
+        dict.update(meta, items)
+        meta._cards = None
+        return meta
+
+    @property
+    def cards(self) -> tuple[Card, ...]:
+        """The cards, in stored order (COMMENT, HISTORY and comments included)."""
+        if self._cards is None:
+            return tuple(Card(k, v) for k, v in self.items())
+        return self._cards
 
     def comment(self, keyword: str) -> str:
         """The comment of the first card of ``keyword`` (``""`` if it has none or is absent)."""
@@ -160,15 +175,29 @@ def encode(meta: object, limit: int) -> bytes:
     """Serialise ``meta``; FrameError if a key or value is not allowed or it exceeds ``limit`` bytes."""
     if meta is None:
         return b""
-    cards = to_cards(meta)
-    if not cards:
+    if _is_plain(meta):  # the common case, per frame: a dict of plain values, stored as it is
+        form: object = meta
+    else:
+        cards = to_cards(meta)
+        form = _stored_form(cards)
+    if not form:
         return b""
-    data = json.dumps(_stored_form(cards), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    data = json.dumps(form, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     if len(data) > limit:
         raise FrameError(
             f"metadata is {len(data):,} bytes encoded, the ring allows {limit:,} (meta_bytes)",
             size=len(data), limit=limit)
     return data
+
+
+_PLAIN_TYPES = frozenset((bool, int, float, str, type(None)))
+
+
+def _is_plain(meta: object) -> bool:
+    """A dict (or an object-form Meta) of str keys to values of exactly the plain types."""
+    if type(meta) is not dict and not (type(meta) is Meta and meta._cards is None):
+        return False
+    return all(type(k) is str and type(v) in _PLAIN_TYPES for k, v in meta.items())
 
 
 def _stored_form(cards: list[Card]) -> object:
@@ -189,7 +218,7 @@ def decode(data: bytes) -> Meta | dict[str, Any]:
     except (UnicodeDecodeError, ValueError) as err:
         return {"_invalid": f"metadata is not JSON: {err}"}
     if isinstance(value, dict):
-        return Meta(Card(k, v) for k, v in value.items())
+        return Meta._plain(value)
     if isinstance(value, list) and all(_is_stored_card(c) for c in value):
         return Meta(Card(*c) for c in value)
     return {"_invalid": "metadata is neither a JSON object nor an array of [keyword, value, comment] cards"}
