@@ -237,9 +237,10 @@ def replay(directory: str | os.PathLike[str], name: NameOrPath, *, rate: float |
     Args:
         directory: a directory :func:`record` wrote.
         name: the ring to put the frames into.
-        rate: None keeps the original timing (the recorded intervals between
-            frames, from the writer's monotonic clock); a number puts that many
-            frames per second; ``math.inf`` puts them as fast as the ring takes them.
+        rate: None keeps the original timing: frame ``i`` is put no earlier than
+            its recorded offset from the first frame (the writer's monotonic
+            clock) after the first frame was put; a number puts that many frames
+            per second; ``math.inf`` puts them as fast as the ring takes them.
         progress: called as ``progress(frames_put, frames_dropped)`` after each frame.
         ring_directory: where a bare ring name lives.
 
@@ -256,11 +257,17 @@ def replay(directory: str | os.PathLike[str], name: NameOrPath, *, rate: float |
     frames = _FrameFiles(src, entries)
     with _target_ring(src, name, ring_directory) as ring, ring.writer() as writer:
         put = dropped = 0
-        started, first_ns = time.monotonic(), entries[0]["monotonic_ns"] if entries else 0
+        first: int | None = None  # when the first frame was out (ns): every later one is due relative to it
+        first_ns = entries[0]["monotonic_ns"] if entries else 0
         for i, entry in enumerate(entries):
-            _pause_until(started + _offset_s(i, entry["monotonic_ns"] - first_ns, rate))
+            data = frames.data(i)  # loaded before the pause, so that the put itself is on time
             meta = Meta(Card(*card) for card in entry["cards"]) if entry["cards"] else None
-            seq = writer.put(frames.data(i), meta=meta, flags=entry["flags"])
+            if first is not None:
+                _pause_until(first + _offset_ns(i, entry["monotonic_ns"] - first_ns, rate))
+            seq = writer.put(data, meta=meta, flags=entry["flags"])
+            # time.monotonic_ns() is CLOCK_MONOTONIC, the clock frames are stamped with: taken
+            # after the put, it is never before frame 0's stamp, so no frame is early.
+            first = time.monotonic_ns() if first is None else first
             put, dropped = (put + 1, dropped) if seq is not None else (put, dropped + 1)
             if progress is not None:
                 progress(put, dropped)
@@ -287,18 +294,18 @@ def _target_ring(src: Path, name: NameOrPath, ring_directory: str | os.PathLike[
                            directory=ring_directory)
 
 
-def _offset_s(index: int, since_first_ns: int, rate: float | None) -> float:
-    """When frame ``index`` is due, in seconds after the first."""
+def _offset_ns(index: int, since_first_ns: int, rate: float | None) -> int:
+    """When frame ``index`` is due, in ns after the first."""
     if rate is None:
-        return since_first_ns / 1e9
-    return 0.0 if math.isinf(rate) else index / rate
+        return since_first_ns
+    return 0 if math.isinf(rate) else math.ceil(index * 1e9 / rate)
 
 
-def _pause_until(when: float) -> None:
+def _pause_until(when_ns: int) -> None:
     # Pacing, not waiting for an event: the due time is all there is to wait for.
-    delay = when - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
+    # Sleep may end a little early by its float rounding; the loop makes "never early" exact.
+    while (delay_ns := when_ns - time.monotonic_ns()) > 0:
+        time.sleep(delay_ns / 1e9)
 
 
 class _FrameFiles:

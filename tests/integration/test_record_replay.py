@@ -146,3 +146,28 @@ def test_a_recording_is_never_overwritten_and_replay_needs_one(shm_dir: Path, tm
             shmring.replay(tmp_path, unique_name)
         with pytest.raises(ValueError, match="rate must be > 0"):
             shmring.replay(tmp_path / "rec", unique_name, rate=0)
+
+
+@pytest.mark.parametrize("rate", [None, 20.0])
+def test_replay_never_puts_a_frame_before_it_is_due(shm_dir: Path, tmp_path: Path, unique_name: str,
+                                                    rate: float | None) -> None:
+    """Pacing sleeps to each frame's due time, so the lower bound holds however loaded the machine is."""
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    recorded_ns = [0, 150_000_000, 160_000_000, 400_000_000]  # the writer's clock at each recorded frame
+    (rec / "ring.json").write_text(json.dumps({"slots": 8, "slot_bytes": 64, "meta_bytes": 512, "policy": "overwrite",
+                                               "dtype": None, "shape": None, "keywords": []}))
+    lines = []
+    for i, mono in enumerate(recorded_ns):
+        np.save(rec / f"{i:09d}.npy", np.full(4, i, dtype=np.uint8))
+        lines.append(json.dumps({"index": i, "file": f"{i:09d}.npy", "seq": 40 + i, "timestamp_ns": 0,
+                                 "monotonic_ns": 10**12 + mono, "flags": 0, "lost": 0, "cards": []}))
+    (rec / "frames.jsonl").write_text("\n".join(lines) + "\n")
+    assert shmring.replay(rec, unique_name, rate=rate) == 4
+    with shmring.Ring.open(unique_name) as ring, ring.reader(start="oldest") as reader:
+        got = [reader.get(timeout=5) for _ in range(4)]
+    assert [int(f.data[0]) for f in got] == [0, 1, 2, 3]
+    due = recorded_ns if rate is None else [int(i / rate * 1e9) for i in range(4)]
+    since_first = [f.monotonic_ns - got[0].monotonic_ns for f in got]
+    early = [i for i, (s, d) in enumerate(zip(since_first, due, strict=True)) if s < d]
+    assert not early, f"frames {early} went out early: {since_first} ns after the first, due {due}"
