@@ -80,15 +80,14 @@ class Attachment:
         if self.attached is not None:
             self.attached.release()
         self.core.release()
-        # The read-only mapping is never closed explicitly: numpy views keep a
-        # reference to it (not a buffer export, so close() would succeed and leave
-        # them pointing at unmapped pages). Dropping ours lets the last view unmap it.
+        # Neither mapping is closed explicitly: numpy arrays over them (reader views,
+        # writer reservations) keep a reference to the mmap, not a buffer export, so
+        # mmap.close() would succeed and leave them pointing at unmapped pages (a
+        # segfault on the next access). Dropping our references instead unmaps each
+        # mapping when its last array goes (at once, when there is none).
         del self.readonly, self.table, self.notify, self.space, self.buf, self.core
-        try:
-            self.seg.close()
-        except BufferError:
-            self.seg.buf = None
-            os.close(self.seg.fd)
+        self.seg.buf = None
+        os.close(self.seg.fd)
 
 
 def validate_counters(m: Attachment, name: str) -> None:

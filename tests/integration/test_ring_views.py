@@ -33,3 +33,11 @@ def test_ring_closes_while_a_view_is_still_alive(shm_dir: Path, unique_name: str
         data = r.get(timeout=1.0, view=True).data
     ring.close()
     assert data.tolist() == [7, 7, 7, 7], "pages stay mapped while a numpy view holds them"
+
+
+def test_a_reservation_array_kept_past_close_stays_readable(shm_dir: Path, unique_name: str) -> None:
+    ring = shmring.Ring.create(unique_name, slots=2, slot_bytes=64)
+    with ring.writer() as w, w.reserve((4,), np.uint8) as arr:
+        arr[:] = 5
+    ring.close()
+    assert arr.tolist() == [5, 5, 5, 5], "closing the ring must not unmap pages an array still uses"
