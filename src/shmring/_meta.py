@@ -19,6 +19,7 @@ as the Python value they equal. Keys keep their case and may be longer than
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -182,12 +183,22 @@ def encode(meta: object, limit: int) -> bytes:
         form = _stored_form(cards)
     if not form:
         return b""
-    data = json.dumps(form, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        data = json.dumps(form, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except ValueError:  # NaN or infinity: JSON (RFC 8259) and FITS headers hold finite numbers only
+        raise _not_finite(meta) from None
     if len(data) > limit:
         raise FrameError(
             f"metadata is {len(data):,} bytes encoded, the ring allows {limit:,} (meta_bytes)",
             size=len(data), limit=limit)
     return data
+
+
+def _not_finite(meta: object) -> FrameError:
+    key, value = next((c.keyword, c.value) for c in to_cards(meta)
+                      if isinstance(c.value, float) and not math.isfinite(c.value))
+    return FrameError(f"meta[{key!r}] is {value}: metadata holds finite numbers only (JSON and FITS have "
+                      "no NaN or infinity); store it as a string or leave the key out", key=key)
 
 
 _PLAIN_TYPES = frozenset((bool, int, float, str, type(None)))

@@ -99,6 +99,8 @@ def test_meta_pickles_with_its_cards() -> None:
     ([["A", 1]], "meta cards must be (keyword, value) or (keyword, value, comment) tuples"),
     ({"A": np.zeros(3)}, "meta['A'] must be int, float, str, bool or None, got ndarray"),
     (42, "meta must be a dict"),
+    ({"T": float("nan")}, "meta['T'] is nan: metadata holds finite numbers only"),
+    ([("T", float("-inf"), "c")], "meta['T'] is -inf: metadata holds finite numbers only"),
 ])
 def test_what_cannot_be_a_card_is_refused_by_name(meta: object, says: str) -> None:
     with pytest.raises(FrameError) as err:
