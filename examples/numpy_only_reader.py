@@ -36,7 +36,8 @@ def read_latest(path: str, attempts: int = 100) -> tuple[int, np.ndarray[Any, An
             if write_seq == 0:
                 raise LookupError("no frame written yet")
             seq = write_seq - 1
-            slot = 4096 + (seq % int(head["slots"])) * int(head["slot_stride"])
+            # Slots start at header_bytes: 4096, or more when stream keywords follow the header page.
+            slot = int(head["header_bytes"]) + (seq % int(head["slots"])) * int(head["slot_stride"])
             frame = _read_slot(mem, slot, seq, payload_offset)
             if frame is not None:
                 return frame
@@ -57,7 +58,18 @@ def _read_slot(mem: mmap.mmap, slot: int, seq: int, payload_offset: int
     meta_raw = bytes(mem[slot + 128: slot + 128 + int(h["meta_len"])])
     if int.from_bytes(mem[slot:slot + 8], "little") != mark:
         return None
-    return seq, data, json.loads(meta_raw) if meta_raw else {}
+    return seq, data, _as_dict(json.loads(meta_raw)) if meta_raw else {}
+
+
+def _as_dict(meta: Any) -> dict[str, Any]:
+    """Metadata as keyword -> value: the object form as is, the card form's first value per keyword."""
+    if isinstance(meta, dict):
+        return meta
+    out: dict[str, Any] = {}
+    for keyword, value, _comment in meta:  # [keyword, value, comment] cards (docs/format.md)
+        if keyword not in ("COMMENT", "HISTORY", ""):
+            out.setdefault(keyword, value)
+    return out
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ from ._errors import (
 from ._frame import Frame
 from ._info import ReaderInfo, RingInfo, RingStats
 from ._locks import Lease, RangeLock
+from ._meta import Card, Meta
 from ._reader import Reader
+from ._recording import Recording, record, replay
 from ._ring import Ring
 from ._segment import Segment, segment_dir
 from ._subscription import Subscription
@@ -40,6 +42,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BrokenError",
+    "Card",
     "Channel",
     "ClosedError",
     "Frame",
@@ -48,11 +51,13 @@ __all__ = [
     "Lease",
     "Locker",
     "Message",
+    "Meta",
     "NoSpaceError",
     "RangeLock",
     "Reader",
     "ReaderInfo",
     "ReaderTableFullError",
+    "Recording",
     "RemoteError",
     "Ring",
     "RingInfo",
@@ -69,5 +74,7 @@ __all__ = [
     "WouldBlock",
     "Writer",
     "__version__",
+    "record",
+    "replay",
     "segment_dir",
 ]

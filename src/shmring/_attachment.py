@@ -7,6 +7,7 @@ they use), so none of them imports ``_ring``.
 
 from __future__ import annotations
 
+import mmap
 import os
 from typing import Protocol
 
@@ -49,7 +50,10 @@ class Attachment:
         self.seg = seg
         self.layout = layout
         self.buf = seg.mapping()
-        self.readonly = memoryview(self.buf).toreadonly()  # base of zero-copy reader views
+        # The base of zero-copy reader views: a second mapping of the same pages made
+        # without PROT_WRITE, so numpy (and the MMU) refuse any write through a view;
+        # ``view.setflags(write=True)`` fails because the base buffer is read-only.
+        self.readonly = mmap.mmap(seg.fd, seg.size, mmap.MAP_SHARED, mmap.PROT_READ)
         self.core = Core(self.buf, F.core_layout(layout), seg.path.name)
         self.probe_fd = reopen(seg.fd)
         # A shared lease held for as long as this handle is open, so that "is
@@ -76,14 +80,14 @@ class Attachment:
         if self.attached is not None:
             self.attached.release()
         self.core.release()
-        # numpy views handed to users keep the mmap exported; then the pages
-        # stay mapped until the last view is garbage-collected.
+        # Neither mapping is closed explicitly: numpy arrays over them (reader views,
+        # writer reservations) keep a reference to the mmap, not a buffer export, so
+        # mmap.close() would succeed and leave them pointing at unmapped pages (a
+        # segfault on the next access). Dropping our references instead unmaps each
+        # mapping when its last array goes (at once, when there is none).
         del self.readonly, self.table, self.notify, self.space, self.buf, self.core
-        try:
-            self.seg.close()
-        except BufferError:
-            self.seg.buf = None
-            os.close(self.seg.fd)
+        self.seg.buf = None
+        os.close(self.seg.fd)
 
 
 def validate_counters(m: Attachment, name: str) -> None:

@@ -96,7 +96,7 @@ def decode_error(raw: bytes) -> dict[str, Any]:
 def encode_meta(meta: object, limit: int, name: str) -> bytes:
     """Metadata as stored; FrameError (naming the channel) when it does not fit ``limit`` bytes."""
     try:
-        return _meta.encode(meta, limit)  # type: ignore[arg-type]
+        return _meta.encode(meta, limit)
     except FrameError as err:
         raise FrameError(f"channel {name!r}: {err}", **err.__dict__) from None
 

@@ -3,10 +3,13 @@
 docs/format.md is the normative description; this module implements it and
 names every offset once. All integers are little-endian::
 
-    0        4096                4096+stride              4096+slots*stride
-    +--------+-------------------+-------------------+ ... +
-    | header | slot 0            | slot 1            |     |
-    +--------+-------------------+-------------------+ ... +
+    0        4096       H                  H+stride            H+slots*stride
+    +--------+----------+------------------+------------------+ ... +
+    | header | keywords | slot 0           | slot 1           |     |
+    +--------+----------+------------------+------------------+ ... +
+
+    H = header_bytes = 4096 + round_up(keywords_len, 4096): 4096 for a ring
+    without stream keywords (the keywords area is then absent).
 
     header page (4096 bytes), 64-byte cache lines:
       line 0   identity   magic "SHMRING\\0", version, header bytes, total bytes,
@@ -19,6 +22,7 @@ names every offset once. All integers are little-endian::
       line 5   space      space u32 (futex), waiters u32
       line 6   writer     writer-lock wake word (2 x u32)
       line 7   lock bytes: 448 writer presence, 449 writer put lock, 450 attached
+      line 8   keywords   keywords_len u32: bytes of the stream keywords at 4096
       1024     reader table: READER_ENTRIES entries of 64 bytes
 
     slot (stride a multiple of 4096):
@@ -72,6 +76,11 @@ OFF_QUEUE_SEQ = 256          # u64: next frame a queue-mode reader claims
 OFF_SPACE = 320              # u32 futex word, bumped when readers release frames
 OFF_SPACE_WAITERS = OFF_SPACE + WAKE_SLEEPERS  # u32 writers asleep on OFF_SPACE (a WakeWord pair)
 OFF_WRITER_WAKE = 384        # WakeWord (2 x u32) of the shared-writer lock
+
+# -- stream keywords: written once at create, before the file gets its name ---------
+OFF_KEYWORDS_LEN = 512       # u32: length of the keywords block (0: none, header_bytes 4096)
+OFF_KEYWORDS = HEADER_BYTES  # the block (metadata encoding), padded with zeros to a page multiple
+MAX_KEYWORDS_BYTES = 1 << 20
 
 # -- lock bytes (file offsets used only for OFD locks, never read or written) --
 LOCK_WRITER_PRESENCE = 448   # writers hold it while attached: exclusive, or shared
@@ -147,6 +156,12 @@ class Layout:
     policy: str
     created_ns: int = 0
     schema: Schema | None = None
+    keywords_len: int = 0
+
+    @property
+    def header_bytes(self) -> int:
+        """Where slot 0 starts: the header page, plus the stream keywords' pages if any."""
+        return HEADER_BYTES + _round_up(self.keywords_len, PAGE)
 
     @property
     def payload_offset(self) -> int:
@@ -159,11 +174,11 @@ class Layout:
 
     @property
     def total_bytes(self) -> int:
-        return HEADER_BYTES + self.slots * self.slot_stride
+        return self.header_bytes + self.slots * self.slot_stride
 
     def slot_offset(self, seq: int) -> int:
         """Offset of the slot that frame ``seq`` lives in."""
-        return HEADER_BYTES + (seq % self.slots) * self.slot_stride
+        return self.header_bytes + (seq % self.slots) * self.slot_stride
 
 
 def check_sizes(slots: int, slot_bytes: int, meta_bytes: int, policy: str) -> None:
@@ -183,10 +198,23 @@ def check_sizes(slots: int, slot_bytes: int, meta_bytes: int, policy: str) -> No
 
 # -- header encode / decode ----------------------------------------------------
 
-def write_header(buf: WritableBuffer, layout: Layout) -> None:
-    """Write the identity and schema lines of a fresh (zero-filled) ring."""
+def check_keywords_len(size: int) -> None:
+    """ValueError if an encoded keywords block of ``size`` bytes is more than a ring holds."""
+    if size > MAX_KEYWORDS_BYTES:
+        raise ValueError(f"keywords are {size:,} bytes encoded, a ring holds at most {MAX_KEYWORDS_BYTES:,}")
+
+
+def write_header(buf: WritableBuffer, layout: Layout, keywords: bytes = b"") -> None:
+    """Write the identity, schema and keywords of a fresh (zero-filled) ring.
+
+    ``keywords`` is the encoded block, ``layout.keywords_len`` bytes long.
+    """
+    if len(keywords) != layout.keywords_len:
+        raise ValueError(f"keywords block is {len(keywords)} bytes, the layout says {layout.keywords_len}")
+    struct.pack_into("<I", buf, OFF_KEYWORDS_LEN, layout.keywords_len)
+    buf[OFF_KEYWORDS: OFF_KEYWORDS + len(keywords)] = keywords
     _IDENTITY.pack_into(
-        buf, OFF_IDENTITY, MAGIC, VERSION, HEADER_BYTES, layout.total_bytes, layout.slots,
+        buf, OFF_IDENTITY, MAGIC, VERSION, layout.header_bytes, layout.total_bytes, layout.slots,
         POLICIES.index(layout.policy), layout.slot_stride, layout.slot_bytes, layout.meta_bytes,
         READER_ENTRIES, layout.created_ns,
     )
@@ -218,7 +246,10 @@ def read_header(buf: Buffer, file_size: int, name: str) -> Layout:
         raise _mismatch(name, "magic", repr(MAGIC), magic, why)
     if version != VERSION:
         raise _mismatch(name, "version", VERSION, version, "written by another shmring version")
-    _expect(name, "header bytes", HEADER_BYTES, header_bytes)
+    (keywords_len,) = struct.unpack_from("<I", buf, OFF_KEYWORDS_LEN)
+    if keywords_len > MAX_KEYWORDS_BYTES:
+        raise _mismatch(name, "keywords length", f"0..{MAX_KEYWORDS_BYTES}", keywords_len)
+    _expect(name, "header bytes", HEADER_BYTES + _round_up(keywords_len, PAGE), header_bytes)
     _expect(name, "reader entries", READER_ENTRIES, entries)
     if policy >= len(POLICIES):
         raise _mismatch(name, "policy", f"0..{len(POLICIES) - 1}", policy)
@@ -226,12 +257,18 @@ def read_header(buf: Buffer, file_size: int, name: str) -> Layout:
         check_sizes(slots, slot_bytes, meta_bytes, POLICIES[policy])
     except ValueError as err:
         raise _mismatch(name, "sizes", "in range", (slots, slot_bytes, meta_bytes), str(err)) from None
-    layout = Layout(slots, slot_bytes, meta_bytes, POLICIES[policy], created_ns, _read_schema(buf, name))
+    layout = Layout(slots, slot_bytes, meta_bytes, POLICIES[policy], created_ns, _read_schema(buf, name),
+                    keywords_len)
     _expect(name, "slot stride", layout.slot_stride, stride)
     _expect(name, "total bytes", layout.total_bytes, total)
     if file_size != total:
         raise _mismatch(name, "file size", total, file_size, "the file is truncated or was extended")
     return layout
+
+
+def read_keywords(buf: Buffer, layout: Layout) -> bytes:
+    """The encoded stream keywords block of a validated ring (``b""`` if none)."""
+    return bytes(buf[OFF_KEYWORDS: OFF_KEYWORDS + layout.keywords_len])
 
 
 def _expect(name: str, field: str, expected: int, found: int) -> None:
@@ -316,7 +353,7 @@ def core_layout(layout: Layout) -> dict[str, int | str]:
     return {
         "write_seq": OFF_WRITE_SEQ, "notify": OFF_NOTIFY, "notify_waiters": OFF_NOTIFY_WAITERS,
         "queue_seq": OFF_QUEUE_SEQ, "space": OFF_SPACE, "space_waiters": OFF_SPACE_WAITERS,
-        "header_bytes": HEADER_BYTES, "slot_stride": layout.slot_stride,
+        "header_bytes": layout.header_bytes, "slot_stride": layout.slot_stride,
         "payload_offset": layout.payload_offset, "slots": layout.slots, "slot_bytes": layout.slot_bytes,
         "meta_bytes": layout.meta_bytes, "s_seqlock": S_SEQLOCK, "s_meta": S_META, **_S_FIELD_OFFSETS,
         "readers": OFF_READERS, "reader_entry": READER_ENTRY, "reader_count": READER_ENTRIES,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Protocol
 
 import numpy as np
 
+from . import _meta
 from ._errors import ClosedError
+from ._fits import FRAME_KEYWORDS, frame_cards
 
 
 class ViewOwner(Protocol):
@@ -25,11 +28,15 @@ class Frame:
         seq: the frame's sequence number (0, 1, 2, ... per ring).
         timestamp_ns: when the writer published it (CLOCK_REALTIME, ns).
         monotonic_ns: the same moment on the writer's CLOCK_MONOTONIC (ns).
-        meta: the metadata dict the writer attached.
+        meta: the metadata the writer attached: a dict of keyword to value (a
+            :class:`Meta`, whose ``cards`` keep comments, COMMENT and HISTORY).
         flags: the writer's 32-bit user flags.
         lost: frames this reader missed just before this one.
         is_view: True when ``data`` is a read-only view of the slot.
     """
+
+    #: The keywords :meth:`fits_header` adds for the frame itself.
+    FITS_KEYWORDS = FRAME_KEYWORDS
 
     __slots__ = ("_data", "_owner", "flags", "is_view", "lost", "meta", "monotonic_ns", "seq", "timestamp_ns")
 
@@ -63,6 +70,26 @@ class Frame:
         """Second-to-last dimension (image rows); 1 for a 1-d frame."""
         shape = self.data.shape
         return int(shape[-2]) if len(shape) >= 2 else 1
+
+    @property
+    def cards(self) -> tuple[_meta.Card, ...]:
+        """Every metadata card in stored order (keyword, value, comment), commentary included."""
+        return _meta.cards_of(self.meta)
+
+    def fits_header(self, keywords: Iterable[_meta.Card] = ()) -> Any:
+        """An ``astropy.io.fits.Header`` for this frame (needs the ``[fits]`` extra).
+
+        Holds ``keywords`` first (pass ``ring.keywords``, the stream's), then the
+        frame's metadata cards, then shmring's own: ``SHMSEQ`` (seq), ``SHMTIME``
+        (timestamp, ns since the epoch, UTC), ``SHMDATE`` (the same as ISO 8601),
+        ``SHMMONO`` (the writer's monotonic ns), ``SHMFLAGS`` and ``SHMLOST``.
+
+        Raises:
+            ImportError: astropy is not installed.
+        """
+        cards = _meta.to_cards(list(keywords)) + (_meta.to_cards(self.meta) if self.meta else [])
+        own = frame_cards(self.seq, self.timestamp_ns, self.monotonic_ns, self.flags, self.lost)
+        return _meta.Meta(cards).to_fits_header_with(own)
 
     def valid(self) -> bool:
         """Whether the data still is frame ``seq`` (a view under ``overwrite`` can be overwritten)."""

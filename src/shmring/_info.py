@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ._meta import Card
+
 __all__ = ["ReaderInfo", "RingInfo", "RingStats"]
 
 
@@ -67,6 +69,7 @@ class RingInfo:
         write_seq: frames committed so far (the next frame's sequence number).
         queue_seq: the next frame a queue reader claims.
         writer_alive: whether a writer is attached.
+        keywords: the stream keywords set at create, as cards (keyword, value, comment).
     """
 
     name: str
@@ -84,11 +87,13 @@ class RingInfo:
     write_seq: int
     queue_seq: int
     writer_alive: bool
+    keywords: tuple[Card, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as a JSON-able dict (``shape`` as a list)."""
+        """The fields as a JSON-able dict (``shape`` as a list, ``keywords`` as [keyword, value, comment] lists)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["shape"] = None if self.shape is None else list(self.shape)
+        out["keywords"] = [list(card) for card in self.keywords]
         return out
 
 

@@ -304,6 +304,21 @@ class Lease:
         os.close(own)
         return None
 
+    @classmethod
+    def take(cls, fd: int, byte: int, *, shared: bool = False) -> Lease:
+        """Lease ``byte``, waiting in the kernel (``F_OFD_SETLKW``) while a conflicting lease is held.
+
+        Only for bytes that are held in the conflicting way for an instant
+        (``shmring gc``'s exclusive probe of a lock file): the wait has no timeout.
+        """
+        own = reopen(fd)
+        try:
+            _sync.ofd_lock(own, byte, 1, not shared, True)
+        except BaseException:
+            os.close(own)
+            raise
+        return cls(own, byte, shared=shared)
+
     @staticmethod
     def is_held(probe_fd: int, byte: int) -> bool:
         """Whether anyone holds a lease on ``byte``, asked through ``probe_fd``.

@@ -25,7 +25,7 @@ from . import _format as F
 from . import _meta
 from ._attachment import RECHECK_S, Attachment, RingHandle
 from ._core import MODE_COPY, MODE_INTO, MODE_VIEW, FrameRead
-from ._errors import ClosedError, ReaderTableFullError, ShmringError, WaitTimeout
+from ._errors import BrokenError, ClosedError, ReaderTableFullError, ShmringError, WaitTimeout
 from ._frame import Frame
 from ._locks import Lease
 from ._pool import POOL_FROM_BYTES, BufferPool
@@ -33,6 +33,7 @@ from ._readyfd import ReadyFd
 from ._subscription import Subscription, aiterate
 
 STARTS = ("next", "oldest", "latest")
+WRITER_GONE = ("wait", "raise")
 
 
 class _Interrupted(ClosedError):
@@ -61,6 +62,7 @@ class Reader:
         self.lost = 0
         self.received = 0
         self._pending_lost = 0
+        self._writer_seen = False  # writer_gone="raise": a writer was attached while we waited
         self._held: set[int] = set()
         self._interrupt = False
         self._sleeping = 0  # threads inside _sleep_once; close() waits for them to leave
@@ -87,7 +89,7 @@ class Reader:
     # -- reading --------------------------------------------------------------
 
     def get(self, timeout: float | None = None, *, view: bool = False, spin: float = 0.0,
-            out: np.ndarray[Any, Any] | None = None) -> Frame:
+            out: np.ndarray[Any, Any] | None = None, writer_gone: str = "wait") -> Frame:
         """Wait for the next frame and return it.
 
         Args:
@@ -98,19 +100,30 @@ class Reader:
                 when both sides are busy (costs a core while spinning).
             out: an array to copy the frame into (same dtype and shape), to
                 avoid an allocation per frame.
+            writer_gone: what to do when nothing is left to read and the ring's
+                writer is gone (it wrote frames, or this reader saw it attached,
+                and no writer holds the presence lease now). ``"wait"`` (the
+                default) keeps waiting: a new writer may attach, and the timeout
+                ends the wait. ``"raise"`` raises BrokenError at once: within
+                0.5 s of a crash, at once after a clean ``Writer.close()``.
+                Frames still unread are returned first either way.
 
         Raises:
             WaitTimeout: nothing arrived within ``timeout`` (also a TimeoutError).
-            BrokenError: the ring's name was removed or re-created (see ``reattach``).
+            BrokenError: the ring's name was removed or re-created (see ``reattach``),
+                or, with ``writer_gone="raise"``, its writer is gone.
             ClosedError: the reader was closed, also from another thread.
+            ValueError: ``writer_gone`` is neither ``"wait"`` nor ``"raise"``.
         """
+        if writer_gone not in WRITER_GONE:
+            raise ValueError(f"writer_gone must be one of {', '.join(WRITER_GONE)}; got {writer_gone!r}")
         deadline = None if timeout is None else time.monotonic() + timeout
         m = self._open_mapping()
         frame = self._take(m, view, out)
         if frame is None and spin > 0:
             frame = self._spin(m, spin, view, out)
         while frame is None:
-            frame = self._sleep_once(m, deadline, timeout, view, out)
+            frame = self._sleep_once(m, deadline, timeout, view, out, writer_gone == "raise")
             m = self._ring._mapping()
         return frame
 
@@ -118,17 +131,18 @@ class Reader:
         """The next frame if one is there now, else None (never waits)."""
         return self._take(self._open_mapping(), view, out)
 
-    def latest(self, timeout: float | None = None, *, view: bool = False) -> Frame:
+    def latest(self, timeout: float | None = None, *, view: bool = False, writer_gone: str = "wait") -> Frame:
         """The newest frame, skipping any backlog (skipped frames count as lost).
 
-        Waits like :meth:`get` when nothing newer than the last frame read exists.
+        Waits like :meth:`get` (``writer_gone`` as there) when nothing newer than
+        the last frame read exists.
         """
         m = self._open_mapping()
         if not self.queue:
             newest = m.write_seq() - 1
             if newest > self._cursor:
                 self._skip(m, newest - self._cursor)
-        return self.get(timeout, view=view)
+        return self.get(timeout, view=view, writer_gone=writer_gone)
 
     def __iter__(self) -> Iterator[Frame]:
         """Blocking iteration: yields every frame as it arrives, forever."""
@@ -254,24 +268,26 @@ class Reader:
         return self._ring._mapping()
 
     def _sleep_once(self, m: Attachment, deadline: float | None, timeout: float | None, view: bool,
-                    out: np.ndarray[Any, Any] | None) -> Frame | None:
+                    out: np.ndarray[Any, Any] | None, raise_gone: bool) -> Frame | None:
         with self._sleep_cv:
             self._sleeping += 1
         try:
-            return self._sleep_registered(m, deadline, timeout, view, out)
+            return self._sleep_registered(m, deadline, timeout, view, out, raise_gone)
         finally:
             with self._sleep_cv:
                 self._sleeping -= 1
                 self._sleep_cv.notify_all()
 
     def _sleep_registered(self, m: Attachment, deadline: float | None, timeout: float | None, view: bool,
-                          out: np.ndarray[Any, Any] | None) -> Frame | None:
+                          out: np.ndarray[Any, Any] | None, raise_gone: bool) -> Frame | None:
         seen = m.notify.snapshot()
         m.notify.register()
         try:
             frame = self._take(m, view, out)  # re-check after registering: no lost wake-up
             if frame is not None:
                 return frame
+            if raise_gone:
+                self._refuse_if_writer_gone(m)
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise WaitTimeout(self._timeout_message(m, timeout), timeout=timeout, name=self._ring.name)
@@ -285,6 +301,16 @@ class Reader:
         if frame is None and self._ring._check_replaced():
             self._attach(self._ring._mapping(), "oldest")
         return frame
+
+    def _refuse_if_writer_gone(self, m: Attachment) -> None:
+        """BrokenError if the ring had a writer and none is attached now (nothing is left to read)."""
+        if m.writer_alive():
+            self._writer_seen = True
+            return
+        write_seq = m.write_seq()
+        if self._writer_seen or write_seq > 0:
+            raise BrokenError(f"ring {self._ring.name!r}: its writer is gone (no writer attached; "
+                              f"{write_seq} frames written, all read by this reader)", name=self._ring.name)
 
     def _timeout_message(self, m: Attachment, timeout: float | None) -> str:
         alive = "alive" if m.writer_alive() else "not attached"

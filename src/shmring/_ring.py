@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from . import _format as F
-from . import _segment, _sync
+from . import _meta, _segment, _sync
 from ._attachment import Attachment, fork_generation, validate_counters
-from ._errors import BrokenError, ClosedError
+from ._errors import BrokenError, ClosedError, FrameError
 from ._info import ReaderInfo, RingInfo, RingStats
 from ._reader import Reader
 from ._segment import NameOrPath, Segment
@@ -43,6 +43,8 @@ class Ring:
         meta_bytes: largest encoded metadata of one frame, in bytes.
         policy: ``"overwrite"``, ``"block"`` or ``"drop"``: what a writer does when the ring is full.
         dtype, shape: the fixed frame schema, or None.
+        keywords: the stream keywords set at create (a :class:`Meta`: a dict of
+            keyword to value, with every card in ``keywords.cards``); empty if none.
     """
 
     def __init__(self, seg: Segment, layout: F.Layout, *, reattach: bool = False) -> None:
@@ -54,6 +56,7 @@ class Ring:
         self._pid = os.getpid()
         self._generation = fork_generation()
         self._set_layout(layout)
+        self._load_keywords()
 
     def _set_layout(self, layout: F.Layout) -> None:
         self.slots = layout.slots
@@ -63,6 +66,12 @@ class Ring:
         schema = layout.schema
         self.dtype: np.dtype[Any] | None = np.dtype(schema.typestr) if schema else None
         self.shape: tuple[int, ...] | None = schema.shape if schema else None
+
+    def _load_keywords(self) -> None:
+        m = self._mapping()
+        found = _meta.decode(F.read_keywords(m.buf, m.layout))
+        self.keywords: _meta.Meta = found if isinstance(found, _meta.Meta) else _meta.Meta(
+            _meta.Card(k, v) for k, v in found.items())
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -78,6 +87,7 @@ class Ring:
         dtype: DTypeLike | None = None,
         shape: tuple[int, ...] | None = None,
         *,
+        keywords: object = None,
         directory: str | os.PathLike[str] | None = None,
     ) -> Ring:
         """Create a ring; fails if the name exists.
@@ -91,12 +101,18 @@ class Ring:
                 until every live reader released it, or ``"drop"`` the new frame.
             mode: file permission bits (exactly; 0o660 to share with a group).
             dtype, shape: optional fixed frame schema, enforced on every put.
+            keywords: stream keywords every process that opens the ring reads
+                (``ring.keywords``): what describes the whole stream (TELESCOP,
+                INSTRUME, the detector's geometry). Anything ``meta`` takes: a
+                dict, an ``astropy.io.fits.Header``, a list of cards. Fixed for
+                the ring's life; up to 1 MiB encoded.
             directory: where a bare name lives (default ``$SHMRING_DIR`` or /dev/shm).
 
         Raises:
             SegmentExistsError: the name is taken.
             NoSpaceError: the directory's tmpfs cannot hold the ring.
-            ValueError: a size, policy or schema is out of range (the message names it).
+            ValueError: a size, policy or schema is out of range (the message names it),
+                or ``keywords`` cannot be stored (a value that is not a card value).
             TypeError: a size is not an int, or the name not a str or Path.
         """
         schema = _schema(dtype, shape)
@@ -108,9 +124,10 @@ class Ring:
         if schema is not None and _schema_bytes(schema) > slot_bytes:
             raise ValueError(f"a {schema.shape} {schema.typestr} frame needs {_schema_bytes(schema):,} "
                              f"bytes, more than slot_bytes={slot_bytes:,}")
-        layout = F.Layout(slots, slot_bytes, meta_bytes, policy, time.time_ns(), schema)
+        block = _keywords_block(keywords)
+        layout = F.Layout(slots, slot_bytes, meta_bytes, policy, time.time_ns(), schema, len(block))
         seg = Segment.create(name, layout.total_bytes, directory=directory, mode=mode,
-                             init=lambda buf: F.write_header(buf, layout))
+                             init=lambda buf: F.write_header(buf, layout, block))
         return cls(seg, layout)
 
     @classmethod
@@ -255,7 +272,7 @@ class Ring:
             "name": self.name, "path": str(self.path), "layout_version": F.VERSION,
             "slots": lay.slots, "slot_bytes": lay.slot_bytes, "meta_bytes": lay.meta_bytes,
             "slot_stride": lay.slot_stride, "total_bytes": lay.total_bytes, "policy": lay.policy,
-            "created_ns": lay.created_ns,
+            "created_ns": lay.created_ns, "keywords": self.keywords.cards,
             "dtype": lay.schema.typestr if lay.schema else None,
             "shape": lay.schema.shape if lay.schema else None,
             "write_seq": m.write_seq(), "queue_seq": m.queue_seq(), "writer_alive": m.writer_alive(),
@@ -302,9 +319,20 @@ class Ring:
         new = Ring.open(self.path)
         self._m, new._m = new._m, None
         self._set_layout(self._m.layout)  # type: ignore[union-attr]
+        self._load_keywords()
         m.close()
         log.warning("shmring: ring %r was re-created; re-attached to the new file", self.name)
         return True
+
+
+def _keywords_block(keywords: object) -> bytes:
+    """The encoded stream keywords; ValueError naming ``keywords`` if they cannot be stored."""
+    try:
+        block = _meta.encode(keywords, 1 << 62)  # the size is checked below, against its own limit
+    except FrameError as err:
+        raise ValueError(f"keywords: {err}") from None
+    F.check_keywords_len(len(block))
+    return block
 
 
 def _schema(dtype: DTypeLike | None, shape: tuple[int, ...] | None) -> F.Schema | None:

@@ -9,8 +9,8 @@ policy and lives here; steps 2-7 are one call into the C fast path
 from __future__ import annotations
 
 import math
+import os
 import time
-from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ import numpy as np
 from . import _format as F
 from . import _meta, _sync
 from ._attachment import RECHECK_S, Attachment, RingHandle
-from ._errors import ClosedError, FrameError, WaitTimeout, WouldBlock
+from ._errors import ClosedError, FrameError, ShmringError, WaitTimeout, WouldBlock
 from ._locks import Lease, RangeLock, WakeWord
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class Writer:
     def put(
         self,
         data: Any,
-        meta: Mapping[str, Any] | None = None,
+        meta: object = None,
         flags: int = 0,
         timeout: float | None = None,
     ) -> int | None:
@@ -80,7 +80,11 @@ class Writer:
         Args:
             data: a numpy array (any bool/int/float/complex dtype, up to 4 dims;
                 copied to C order if needed) or a bytes-like object (sent as uint8).
-            meta: small dict of str to int/float/str/bool, returned equal to readers.
+            meta: the frame's metadata, read back as a :class:`Meta`: a dict of
+                str to int/float/str/bool/None (numpy scalars accepted; a value may
+                be a ``(value, comment)`` pair), an ``astropy.io.fits.Header``
+                (every card kept: comments, COMMENT, HISTORY, HIERARCH keys), or a
+                list of ``(keyword, value[, comment])`` cards.
             flags: 32-bit user flags (``BUFH_UYVY``, ``BUFH_MAT_RGB``, or your own).
             timeout: ``block`` policy: seconds to wait for room (None: forever).
 
@@ -110,7 +114,7 @@ class Writer:
         self,
         shape: tuple[int, ...] | int,
         dtype: DTypeLike = np.uint8,
-        meta: Mapping[str, Any] | None = None,
+        meta: object = None,
         flags: int = 0,
         timeout: float | None = None,
     ) -> Reservation:
@@ -155,12 +159,12 @@ class Writer:
             raise FrameError(f"frame of {nbytes:,} bytes ({shape} {dtype}) does not fit ring {ring.name!r}: "
                              f"slot_bytes is {layout.slot_bytes:,}", size=nbytes, limit=layout.slot_bytes)
 
-    def _encode_meta(self, meta: Mapping[str, Any] | None, flags: int) -> bytes | None:
+    def _encode_meta(self, meta: object, flags: int) -> bytes | None:
         if not 0 <= flags <= _MAX_FLAGS:
             raise ValueError(f"flags must fit in 32 bits (0..{_MAX_FLAGS}), got {flags}")
-        if not meta:
+        if meta is None:
             return None
-        return _meta.encode(meta, self._ring._mapping().layout.meta_bytes)
+        return _meta.encode(meta, self._ring._mapping().layout.meta_bytes) or None
 
     def _claim(self, m: Attachment, timeout: float | None) -> int | None:
         """The seq to write next, holding the put lock if shared; None if dropped."""
@@ -239,7 +243,18 @@ class Writer:
         if self._presence is not None:
             self._presence.release()
             self._presence = None
+            self._wake_readers()
         self._unguarded = False
+
+    def _wake_readers(self) -> None:
+        # Readers waiting with writer_gone="raise" re-check the writer lease when
+        # woken: tell them now rather than at the end of their re-check slice.
+        if self._ring.closed or os.getpid() != self._ring._pid:
+            return
+        try:
+            self._ring._mapping().notify.wake_all()
+        except ShmringError:
+            pass  # used after fork(): that handle is not ours to touch
 
     @property
     def closed(self) -> bool:
@@ -283,7 +298,7 @@ class Reservation:
             raise
         return np.ndarray(self._dims, self._dtype, m.buf, start)
 
-    def set_meta(self, meta: Mapping[str, Any] | None) -> None:
+    def set_meta(self, meta: object) -> None:
         """Replace the frame's metadata before it is committed (e.g. a checksum of the pixels).
 
         Use the reservation object itself: ``res = w.reserve(...)``, ``with res as arr:``,

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "shmring.cli._legacy",
     "shmring.cli._bench",
     "shmring.cli._channel",
+    "shmring.cli._record",
 )
 
 

@@ -6,20 +6,20 @@ absence is one clear error naming the extra that provides it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
+from .. import Card, Frame, Meta
 from . import _png
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
-#: FITS cards that describe the array itself; the array carries that information.
-_STRUCTURAL = {"SIMPLE", "BITPIX", "EXTEND", "BZERO", "BSCALE", "COMMENT", "HISTORY", ""}
-
-Meta = dict[str, Any]
+#: FITS cards that describe the array itself (the array carries that information).
+_STRUCTURAL = {"SIMPLE", "BITPIX", "EXTEND", "BZERO", "BSCALE", "XTENSION", "PCOUNT", "GCOUNT", "END"}
 
 
 def _need(module: str, extra: str, what: str) -> Any:
@@ -39,14 +39,14 @@ def load(path: Path, dtype: np.dtype[Any] | None, shape: tuple[int, ...] | None)
     """
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return np.load(path, allow_pickle=False), {}
+        return np.load(path, allow_pickle=False), Meta()
     if suffix in FITS_SUFFIXES:
         return _load_fits(path)
     if suffix in IMAGE_SUFFIXES:
         image = _need("PIL.Image", "image", f"reading {suffix} files")
         with image.open(path) as img:
-            return np.asarray(img), {}
-    return _load_raw(path, dtype, shape), {}
+            return np.asarray(img), Meta()
+    return _load_raw(path, dtype, shape), Meta()
 
 
 def _load_raw(path: Path, dtype: np.dtype[Any] | None, shape: tuple[int, ...] | None) -> np.ndarray[Any, Any]:
@@ -69,18 +69,37 @@ def _load_fits(path: Path) -> tuple[np.ndarray[Any, Any], Meta]:
         if hdu is None:
             raise click.ClickException(f"{path}: no HDU with image data")
         data = np.array(hdu.data)
-        meta = {k: v for k, v in hdu.header.items()
-                if k not in _STRUCTURAL and not k.startswith("NAXIS") and isinstance(v, (bool, int, float, str))}
+        meta = header_meta(hdu.header)
     return data.astype(data.dtype.newbyteorder("=")), meta
 
 
-def save(path: Path, data: np.ndarray[Any, Any], meta: Meta) -> None:
-    """Write one frame to ``path`` in the format its suffix names (.npy, .fits, .png, others via Pillow)."""
+def header_meta(header: Any) -> Meta:
+    """A FITS header's cards as frame metadata: all but those the array describes and shmring's own.
+
+    Comments, COMMENT, HISTORY, HIERARCH and long-string cards are kept as they are.
+    """
+    return Meta(Card(c.keyword, None if type(c.value).__name__ == "Undefined" else c.value, c.comment)
+                for c in header.cards if not _structural(c.keyword))
+
+
+def _structural(keyword: str) -> bool:
+    return (keyword in _STRUCTURAL or keyword in Frame.FITS_KEYWORDS
+            or (keyword.startswith("NAXIS") and keyword[5:].isdigit()))
+
+
+def save(path: Path, frame: Frame, keywords: Iterable[Card] = ()) -> None:
+    """Write one frame to ``path`` in the format its suffix names (.npy, .fits, .png, others via Pillow).
+
+    A FITS file gets the stream ``keywords``, the frame's metadata cards and
+    shmring's SHMSEQ/SHMTIME/SHMDATE/SHMMONO/SHMFLAGS/SHMLOST keywords.
+    """
     suffix = path.suffix.lower()
+    data = frame.data
     if suffix == ".npy":
         np.save(path, data, allow_pickle=False)
     elif suffix in FITS_SUFFIXES:
-        _save_fits(path, data, meta)
+        fits = _need("astropy.io.fits", "fits", "writing FITS files")
+        fits.PrimaryHDU(data=data, header=frame.fits_header(keywords)).writeto(path, overwrite=True)
     elif suffix == ".png":
         _png.write(path, _png.to_png_image(data))
     elif suffix in IMAGE_SUFFIXES:
@@ -88,12 +107,3 @@ def save(path: Path, data: np.ndarray[Any, Any], meta: Meta) -> None:
         image.fromarray(_png.to_png_image(data)).save(path)
     else:
         path.write_bytes(np.ascontiguousarray(data).tobytes())
-
-
-def _save_fits(path: Path, data: np.ndarray[Any, Any], meta: Meta) -> None:
-    fits = _need("astropy.io.fits", "fits", "writing FITS files")
-    header = fits.Header()
-    for key, value in meta.items():
-        if len(key) <= 8 and isinstance(value, (bool, int, float, str)):
-            header[key.upper()] = value
-    fits.PrimaryHDU(data=data, header=header).writeto(path, overwrite=True)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import numpy as np
 
-from .. import Frame, Reader, Ring, Writer
+from .. import Card, Frame, Meta, Ring, Writer
 from . import _files
 from . import _render as R
 from ._app import cli
@@ -41,14 +41,21 @@ def put(name: str, files: tuple[Path, ...], texts: tuple[str, ...], dtype: str |
         raw_dtype = parse_dtype(dtype, "--dtype") if dtype else ring.dtype
         raw_shape = parse_shape(shape, "--shape") if shape else ring.shape
         items = [(str(p), *_files.load(p, raw_dtype, raw_shape)) for p in files]
-        items += [("--text", np.frombuffer(t.encode(), dtype=np.uint8), {TEXT_KEY: TEXT_VALUE}) for t in texts]
-        dropped = sum(_put_one(writer, source, data, {**meta, **extra}, flags, timeout, as_json)
+        items += [("--text", np.frombuffer(t.encode(), dtype=np.uint8), Meta([Card(TEXT_KEY, TEXT_VALUE)]))
+                  for t in texts]
+        dropped = sum(_put_one(writer, source, data, _with(meta, extra), flags, timeout, as_json)
                       for source, data, meta in items)
     if dropped:
         raise click.ClickException(f"ring {name!r} is full (drop policy): {dropped} of {len(items)} frames dropped")
 
 
-def _put_one(writer: Writer, source: str, data: np.ndarray[Any, Any], meta: dict[str, Any], flags: int,
+def _with(meta: Meta, extra: dict[str, Any]) -> Meta:
+    """A file's metadata cards with the --meta values set (replacing a card's value, keeping its comment)."""
+    meta.update(extra)
+    return meta
+
+
+def _put_one(writer: Writer, source: str, data: np.ndarray[Any, Any], meta: Meta, flags: int,
              timeout: float | None, as_json: bool) -> int:
     """Put one frame and report it; returns 1 if the ring dropped it, else 0."""
     seq = writer.put(data, meta=meta, flags=flags, timeout=timeout)
@@ -81,23 +88,25 @@ def _describe(data: np.ndarray[Any, Any]) -> str:
 @click.option("--start", default="latest", show_default=True, type=click.Choice(["latest", "oldest", "next"]),
               help="First frame: the newest in the ring, the oldest still there, or the next one written.")
 @click.option("--queue", is_flag=True, help="Take frames as a queue reader (shared with other queue readers).")
+@click.option("--writer-gone", default="wait", show_default=True, type=click.Choice(["wait", "raise"]),
+              help="When every frame is read and the writer is gone: keep waiting, or fail (exit 1) at once.")
 @click.option("--json", "as_json", is_flag=True, help="With -o: print JSON lines instead of text.")
 def get(name: str, count: int, output: Path | None, timeout: float | None, start: str, queue: bool,
-        as_json: bool) -> None:
+        writer_gone: str, as_json: bool) -> None:
     """Get frames from ring NAME: JSON lines on stdout (seq, timestamp, shape, dtype, meta, lost), or files with -o."""
     with Ring.open(ring_argument(name)) as ring, ring.reader(start=start, queue=queue, name="cli-get") as reader:
         for _ in range(count):
-            _get_one(reader, output, count, timeout, as_json)
+            frame = reader.get(timeout=timeout, writer_gone=writer_gone)
+            _show(frame, output, count, as_json, ring.keywords)
 
 
-def _get_one(reader: Reader, output: Path | None, count: int, timeout: float | None, as_json: bool) -> None:
-    frame = reader.get(timeout=timeout)
+def _show(frame: Frame, output: Path | None, count: int, as_json: bool, keywords: Meta) -> None:
     record = frame_record(frame)
     if output is None:
         R.echo_json(record)
         return
     path = _output_path(output, frame.seq, count)
-    _files.save(path, frame.data, frame.meta)
+    _files.save(path, frame, keywords.cards)
     if as_json:
         R.echo_json({**record, "path": str(path)})
     else:
@@ -120,6 +129,8 @@ def frame_record(frame: Frame) -> dict[str, Any]:
         "shape": list(data.shape), "dtype": data.dtype.str, "bytes": data.nbytes,
         "flags": frame.flags, "meta": frame.meta, "lost": frame.lost,
     }
+    if any(card.comment or card.keyword in ("COMMENT", "HISTORY", "") for card in frame.cards):
+        record["cards"] = [list(card) for card in frame.cards]  # what the meta dict cannot show
     if frame.meta.get(TEXT_KEY) == TEXT_VALUE and data.dtype == np.uint8:
         record["text"] = data.tobytes().decode("utf-8", "replace")
     return record

@@ -97,6 +97,22 @@ def parse_meta(items: tuple[str, ...], option: str = "--meta") -> dict[str, int 
     return meta
 
 
+def parse_keywords(items: tuple[str, ...], option: str = "--keyword") -> list[tuple[str, object, str]]:
+    """``("TELESCOP=1m RC / the telescope",)`` -> ``[("TELESCOP", "1m RC", "the telescope")]``.
+
+    As FITS writes it, `` / `` (with the spaces) starts the card's comment;
+    values are typed as for ``--meta``.
+    """
+    cards: list[tuple[str, object, str]] = []
+    for item in items:
+        key, sep, rest = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE or KEY=VALUE / COMMENT", param_hint=option)
+        value, _, comment = rest.partition(" / ")
+        cards.append((key.strip(), _typed(value.strip()), comment.strip()))
+    return cards
+
+
 def _typed(value: str) -> int | float | str | bool:
     if value.lower() in ("true", "false"):
         return value.lower() == "true"

@@ -10,10 +10,11 @@ from typing import Any
 import click
 
 from .. import Ring, RingStats, SegmentNotFoundError, ShmringError
+from ..legacy import lock_files, remove_unused_lock_file
 from ..legacy._format import is_legacy_header
 from . import _render as R
 from ._app import cli
-from ._options import parse_dtype, parse_mode, parse_shape, parse_size, ring_argument, ring_dir
+from ._options import parse_dtype, parse_keywords, parse_mode, parse_shape, parse_size, ring_argument, ring_dir
 from ._scan import file_held, legacy_row, legacy_rows, native_rows, stale_tmp_files
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -30,9 +31,11 @@ _LEGACY_DIR = "/tmp"
 @click.option("--mode", default="600", show_default=True, help="Octal permissions (660 shares with the group).")
 @click.option("--dtype", help="Fix the frame dtype (with --shape).")
 @click.option("--shape", help="Fix the frame shape, WIDTHxHEIGHT[x...] (with --dtype).")
+@click.option("--keyword", "keyword_items", multiple=True, metavar="K=V[ / COMMENT]",
+              help="A stream keyword every reader sees (repeatable; numbers and true/false are typed).")
 @_JSON
 def create(name: str, slots: int, slot_bytes: str | None, meta_bytes: str, policy: str, mode: str,
-           dtype: str | None, shape: str | None, as_json: bool) -> None:
+           dtype: str | None, shape: str | None, keyword_items: tuple[str, ...], as_json: bool) -> None:
     """Create the ring NAME (in $SHMRING_DIR or /dev/shm; a path if NAME contains '/')."""
     if (dtype is None) != (shape is None):
         raise click.UsageError("--dtype and --shape go together (a fixed frame type needs both)")
@@ -43,7 +46,8 @@ def create(name: str, slots: int, slot_bytes: str | None, meta_bytes: str, polic
                      meta_bytes=parse_size(meta_bytes, "--meta-bytes"), policy=policy,
                      mode=parse_mode(mode, "--mode"),
                      dtype=None if dtype is None else parse_dtype(dtype, "--dtype"),
-                     shape=None if shape is None else parse_shape(shape, "--shape")) as ring:
+                     shape=None if shape is None else parse_shape(shape, "--shape"),
+                     keywords=parse_keywords(keyword_items) or None) as ring:
         info = ring.info()
     if as_json:
         R.echo_json(info.to_dict())
@@ -159,7 +163,12 @@ def _info_pairs(s: RingStats, now_ns: int) -> dict[str, str]:
         "written": f"{s.write_seq} frames (queue position {s.queue_seq})",
         "rate": f"{s.rate_hz:.1f} Hz", "last write": R.age(s.last_write_ns, now_ns),
         "writer": "alive" if s.writer_alive else "none",
+        **{f"keyword {k}": _card_text(v, c) for k, v, c in s.keywords},
     }
+
+
+def _card_text(value: object, comment: str) -> str:
+    return f"{value!r} / {comment}" if comment else repr(value)
 
 
 # -- rm and gc ----------------------------------------------------------------------------------
@@ -200,20 +209,26 @@ def _remove(target: str | Path, force: bool) -> None:
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.option("--include-unused", is_flag=True,
+              help="Also remove rings never used: no frame written and no reader entry (pre-created ones).")
 @_JSON
-def gc(dry_run: bool, as_json: bool) -> None:
-    """Remove rings nobody holds (writer and readers all dead), corrupt rings, stale temporary files.
+def gc(dry_run: bool, include_unused: bool, as_json: bool) -> None:
+    """Remove rings nobody holds, corrupt rings, Locker files nobody has open, stale temporary files.
 
     Liveness is the kernel's: a ring is kept while any process holds a lock on
-    it (a live writer or reader), whatever its state.
+    it (a live writer or reader, an open handle), whatever its state. A ring
+    nobody ever used (made by ``shmring create`` for a writer still to come)
+    is kept unless --include-unused.
     """
     directory = ring_dir()
-    verdicts = [_gc_verdict(row) for row in native_rows(directory)]
+    verdicts = [_gc_verdict(row, include_unused) for row in native_rows(directory)]
+    verdicts += [_locker_verdict(path, dry_run) for path in lock_files(directory)]
     verdicts += [{"name": p.name, "path": str(p), "reason": "stale temporary file of an interrupted create",
                   "remove": True} for p in stale_tmp_files(directory, time.time())]
     for v in verdicts:
-        if v["remove"] and not dry_run:
-            _unlink_quietly(Path(v["path"]))
+        if v.pop("_collected", False) or not v["remove"] or dry_run:
+            continue
+        _unlink_quietly(Path(v["path"]))
     if as_json:
         R.echo_json({"dry_run": dry_run, "removed" if not dry_run else "would_remove":
                      [v for v in verdicts if v["remove"]], "kept": [v for v in verdicts if not v["remove"]]})
@@ -225,7 +240,7 @@ def gc(dry_run: bool, as_json: bool) -> None:
         R.note(f"nothing to collect in {directory}")
 
 
-def _gc_verdict(row: dict[str, Any]) -> dict[str, Any]:
+def _gc_verdict(row: dict[str, Any], include_unused: bool) -> dict[str, Any]:
     path = Path(row["path"])
     held = file_held(path)
     out = {"name": row["name"], "path": row["path"]}
@@ -235,8 +250,26 @@ def _gc_verdict(row: dict[str, Any]) -> dict[str, Any]:
         return {**out, "reason": "held by a live writer or reader", "remove": False}
     if row["layout"] == "corrupt":
         return {**out, "reason": f"corrupt and unheld ({row['problem']})", "remove": True}
+    if row["frames"] == 0 and row["readers_live"] + row["readers_dead"] == 0 and not include_unused:
+        return {**out, "reason": "never used (no frame written, no reader entry): kept for the writer "
+                                 "it was created for (--include-unused removes it)", "remove": False}
     return {**out, "reason": f"no live writer or reader ({row['readers_dead']} dead reader entries, "
                              f"{row['frames']} frames written)", "remove": True}
+
+
+def _locker_verdict(path: Path, dry_run: bool) -> dict[str, Any]:
+    """Collect a legacy Locker file now (the check and the removal must be one step), or say why not."""
+    out: dict[str, Any] = {"name": path.name, "path": str(path)}
+    in_use = {**out, "reason": "legacy Locker file open in a live process", "remove": False}
+    try:
+        if dry_run:
+            return in_use if file_held(path) else {**out, "reason": "legacy Locker file nobody has open",
+                                                   "remove": True}
+        removed = remove_unused_lock_file(path)
+    except (ShmringError, OSError) as err:
+        return {**out, "reason": f"cannot check the legacy Locker file ({err})", "remove": False}
+    return {**out, "reason": "legacy Locker file nobody had open", "remove": True, "_collected": True} \
+        if removed else in_use
 
 
 def _unlink_quietly(path: Path) -> None:

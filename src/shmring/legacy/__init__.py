@@ -31,7 +31,7 @@ from __future__ import annotations
 from ._files import inspect, legacy_path
 from ._format import BUFH_MAT_RGB, BUFH_UYVY, MemHeader
 from ._listener import BufListener
-from ._locker import Locker
+from ._locker import Locker, lock_files, remove_unused_lock_file
 from ._message import answer, send
 from ._queue import Buf
 from ._shared_mem import SharedMem
@@ -47,5 +47,7 @@ __all__ = [
     "answer",
     "inspect",
     "legacy_path",
+    "lock_files",
+    "remove_unused_lock_file",
     "send",
 ]

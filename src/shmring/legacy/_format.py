@@ -44,6 +44,7 @@ from .._errors import LayoutError
 from .._format import LEGACY_SIGNATURE, LEGACY_SIGNATURE_BYTES, is_legacy_header
 
 __all__ = [
+    "ATTACHED_LOCK_BYTE",
     "BUFH_MAT_RGB",
     "BUFH_UYVY",
     "BUF_HEADER",
@@ -100,6 +101,8 @@ LOCK_WAKE = 8
 DATA_WAKE = 16
 UPDATE_LOCK_BYTE = 32
 EXCHANGE_LOCK_BYTE = 33
+#: Every open Locker handle holds this byte shared; ``shmring gc`` takes it exclusively to collect the file.
+ATTACHED_LOCK_BYTE = 34
 
 
 class MemHeader(NamedTuple):

@@ -8,6 +8,10 @@ so it lives apart from the legacy file, in the shmring segment directory
 absolute path: ``/tmp/smem_camera1`` -> ``smem_camera1.<8 hex>.lock``. Deleting
 and re-creating the legacy file (as the C++ ``init()`` does) keeps the same
 Locker, so shmring peers stay synchronised across a producer restart.
+
+Every open Locker holds a shared lease on the file's attached byte, so
+``shmring gc`` can tell a Locker file nobody has open (garbage: a free lock
+with no sleepers carries no state) from one in use, and remove it safely.
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ from types import TracebackType
 from typing import Union
 
 from .._errors import SegmentExistsError, SegmentNotFoundError
-from .._locks import RangeLock, WakeWord
-from .._segment import Segment
+from .._locks import Lease, RangeLock, WakeWord
+from .._segment import Segment, list_segments
 from . import _format as fmt
 
-__all__ = ["Locker", "lock_name_for"]
+__all__ = ["Locker", "lock_files", "lock_name_for", "remove_unused_lock_file"]
 
 NameOrPath = Union[str, "os.PathLike[str]"]
 
@@ -64,6 +68,75 @@ def _open_or_create(name: NameOrPath, directory: str | os.PathLike[str] | None, 
     raise SegmentNotFoundError(f"lock file {name} keeps disappearing while being opened", name=str(name))
 
 
+def _open_attached(name: NameOrPath, directory: str | os.PathLike[str] | None, mode: int) -> tuple[Segment, Lease]:
+    """Open (or create) the lock file and hold its attached byte, on the file its name still names.
+
+    ``shmring gc`` removes a lock file only while it holds the attached byte
+    exclusively. Taking the byte shared waits out such a probe; if the name
+    was removed meanwhile, this handle holds a file nobody else will find,
+    so it lets go and opens the name anew. Two processes therefore never
+    hold the "same" Locker on two different files.
+    """
+    for _ in range(_OPEN_ATTEMPTS):
+        seg = _open_or_create(name, directory, mode)
+        attached = Lease.take(seg.fd, fmt.ATTACHED_LOCK_BYTE, shared=True)
+        if not seg.replaced():
+            return seg, attached
+        attached.release()
+        seg.close()
+    raise SegmentNotFoundError(f"lock file {name} keeps being removed while being opened", name=str(name))
+
+
+_OPEN_ATTEMPTS = 10
+
+
+def lock_files(directory: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The Locker files in the segment directory (files that start with the lock magic), sorted."""
+    found = []
+    for path in list_segments(directory):
+        try:
+            with open(path, "rb") as f:
+                if f.read(len(fmt.LOCK_MAGIC)) == fmt.LOCK_MAGIC:
+                    found.append(path)
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def remove_unused_lock_file(path: str | os.PathLike[str]) -> bool:
+    """Remove the Locker file at ``path`` if no process has it open; whether it was removed.
+
+    Safe against a process opening it at the same moment: the file is removed
+    only while this call holds its attached byte exclusively, which no open
+    handle allows, and an opener that got in after the removal notices that
+    the name is gone and opens the name anew (see ``_open_attached``).
+
+    Raises:
+        LayoutError: ``path`` is not a Locker file.
+        SegmentNotFoundError: nothing is there.
+        SegmentPermissionError: we may not open it read-write.
+    """
+    seg = Segment.open(Path(path))
+    try:
+        fmt.validate_lock_file(seg.mapping(), seg.size, seg.path)
+        probe = Lease.try_take(seg.fd, fmt.ATTACHED_LOCK_BYTE)
+        if probe is None:
+            return False
+        try:
+            # A holder of the update or exchange byte has the file open too (and
+            # holds the attached byte, unless it runs an older shmring).
+            if Lease.is_held(seg.fd, fmt.UPDATE_LOCK_BYTE) or Lease.is_held(seg.fd, fmt.EXCHANGE_LOCK_BYTE):
+                return False
+            if seg.replaced():
+                return False
+            os.unlink(seg.path)
+            return True
+        finally:
+            probe.release()
+    finally:
+        seg.close()
+
+
 class Locker:
     """A robust cross-process mutex with a name; the kernel frees it if the holder dies.
 
@@ -91,7 +164,7 @@ class Locker:
         directory: str | os.PathLike[str] | None = None,
         mode: int = 0o600,
     ) -> None:
-        self._seg = _open_or_create(name, directory, mode)
+        self._seg, self._attached = _open_attached(name, directory, mode)
         buf = self._seg.mapping()
         wake = WakeWord(buf, fmt.LOCK_WAKE)
         self.timeout = timeout
@@ -145,6 +218,7 @@ class Locker:
             return
         self._update.close()
         self._exchange.close()
+        self._attached.release()
         self._seg.close()
 
     def unlink(self) -> None:
