@@ -85,9 +85,11 @@ def _save(request: Request, sessions: dict[str, Session]) -> Response:
     """The frame a page shows now, at full resolution, as FITS or as the PNG the page shows."""
     query = request.query_params
     session = sessions.get(query.get("session", ""))
-    if session is None or session.held is None:
-        return PlainTextResponse("no frame is shown in that page (reload it)", status_code=404)
-    snap, ring = session.held, session.ring or "frame"
+    seq = query.get("seq")
+    snap = None if session is None else session.shown(int(seq) if seq and seq.isdigit() else None)
+    if session is None or snap is None:
+        return PlainTextResponse(f"frame {seq} is no longer held for that page: save again", status_code=404)
+    ring = session.ring or "frame"
     fmt = query.get("format", "fits")
     stem = f"{_SAFE_NAME.sub('_', Path(ring).name)}-{snap.seq}"
     try:

@@ -10,6 +10,7 @@ page can show.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import secrets
 import time
@@ -26,6 +27,8 @@ from ._sources import LegacySource, NativeSource, Snapshot, SourceGone, open_sou
 
 #: Seconds between status messages (rate, losses, writer) and between retries of a removed ring.
 STATUS_S = 1.0
+#: Frames sent kept per page, so the one the page shows can be saved or re-stretched.
+RECENT_FRAMES = 3
 #: Longest one grab waits for a new frame before the loop looks at the page's wishes again.
 GRAB_S = 0.25
 
@@ -62,7 +65,11 @@ class Session:
         self.ring: str | None = None
         self.stretch = Stretch()
         self.paused = False
-        self.held: Snapshot | None = None  # the frame the page shows now (what "save" saves)
+        self.held: Snapshot | None = None  # the frame sent last
+        # The last few frames sent: the one the page shows may be one behind the last sent
+        # (a frame in flight when the user paused), and "save" must save what the page shows.
+        self._recent: collections.deque[Snapshot] = collections.deque(maxlen=RECENT_FRAMES)
+        self._resend_seq: int | None = None
         self._source: NativeSource | LegacySource | None = None
         self._wanted: str | None = None
         self._acked = True
@@ -70,6 +77,8 @@ class Session:
         self._last_sent = 0.0
         self._last_status = 0.0
         self._gone: str | None = None
+        self._after: int | None = None  # the newest seq shown from the current source
+        self._after_generation = 0
         self._shape: tuple[tuple[int, ...], str] | None = None
         self._changed = asyncio.Event()
 
@@ -106,6 +115,8 @@ class Session:
         elif kind == "stretch":
             self.stretch = Stretch.from_request(message)
             self._resend = True
+            seq = message.get("seq")
+            self._resend_seq = seq if isinstance(seq, int) else None
         elif kind == "pause":
             self.paused = True
         elif kind == "resume":
@@ -114,6 +125,12 @@ class Session:
             self._acked = True
         else:
             raise ValueError(f"unknown message type {kind!r}")
+
+    def shown(self, seq: int | None) -> Snapshot | None:
+        """The recently sent frame ``seq`` (the last one sent for None), if still kept."""
+        if seq is None:
+            return self.held
+        return next((snap for snap in reversed(self._recent) if snap.seq == seq), None)
 
     # -- the stream ---------------------------------------------------------------------------
 
@@ -124,7 +141,7 @@ class Session:
             await self._maybe_status()
             if self._resend and self.held is not None and self._acked:
                 self._resend = False
-                await self._send_frame(self.held)
+                await self._send_frame(self.shown(self._resend_seq) or self.held)
                 continue
             if self._source is None or self.paused or not self._acked:
                 await self._idle()
@@ -147,7 +164,7 @@ class Session:
     async def _grab_and_send(self) -> None:
         source = self._source
         assert source is not None
-        after = self.held.seq if self.held is not None and self.held.generation == source.generation else None
+        after = self._after if self._after_generation == source.generation else None
         try:
             snap = await asyncio.to_thread(source.grab, after, GRAB_S)
         except (SourceGone, ShmringError, OSError) as err:
@@ -161,6 +178,9 @@ class Session:
         header, pixels = await asyncio.to_thread(frame_message, snap, self.stretch, self.config.max_side)
         header["ring"] = self.ring
         self.held = snap
+        if snap not in self._recent:
+            self._recent.append(snap)
+        self._after, self._after_generation = snap.seq, snap.generation
         self._acked = False
         self._last_sent = time.monotonic()
         await self.ws.send_bytes(pack(header, pixels))
@@ -180,6 +200,7 @@ class Session:
     async def _switch(self, name: str) -> None:
         self._wanted = None
         await asyncio.to_thread(self._close_source)
+        self._recent.clear()
         self.ring, self.held, self._shape, self._gone, self._acked = name, None, None, None, True
         path = await asyncio.to_thread(self._resolve, name)
         if path is None:
@@ -188,6 +209,7 @@ class Session:
         await self._open(path)
 
     async def _open(self, path: Path) -> bool:
+        self._after = None  # a source opened anew may be another file whose seqs start at 0
         try:
             self._source = await asyncio.to_thread(open_source, path)
         except (ShmringError, OSError) as err:

@@ -36,7 +36,7 @@ from ._compat import BUFH_MAT_RGB, BUFH_UYVY, SharedMem, legacy_slot, ring_stats
 COPY_ATTEMPTS = 3
 
 
-@dataclass
+@dataclass(eq=False)  # identity: two snapshots are never the same frame copy
 class Snapshot:
     """One frame as the viewer holds it: its own copy, never a view into the ring."""
 
@@ -112,7 +112,10 @@ class NativeSource:
     def grab(self, after: int | None, timeout: float) -> Snapshot | None:
         deadline = time.monotonic() + timeout
         for _ in range(COPY_ATTEMPTS):
+            generation = self.generation
             ring = self._current()
+            if self.generation != generation:  # another file now: its seqs start anew
+                after = None
             try:
                 snap = self._snapshot(ring, after, max(0.0, deadline - time.monotonic()))
             except BrokenError:  # removed or re-created while we waited: look again

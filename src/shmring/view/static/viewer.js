@@ -131,6 +131,10 @@ function onFrame(buffer) {
   const length = new DataView(buffer).getUint32(0, true);
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)));
   const start = 4 + length;
+  if (state.paused && state.frame && header.seq !== state.frame.seq) {
+    send({ type: "ack", seq: header.seq }); // in flight when the user paused: the shown frame stays
+    return;
+  }
   const Kind = { uint8: Uint8Array, uint16: Uint16Array, int16: Int16Array, float32: Float32Array }[header.kind];
   state.frame = header;
   state.pixels = new Kind(buffer, start, (buffer.byteLength - start) / Kind.BYTES_PER_ELEMENT);
@@ -343,12 +347,13 @@ window.addEventListener("resize", paint);
 // -- controls -----------------------------------------------------------------------------------------
 
 function sendStretch() {
-  send({ type: "stretch", limits: $("limits").value, percent: Number($("percent").value), curve: $("curve").value, cmap: $("cmap").value });
+  send({ type: "stretch", seq: state.frame ? state.frame.seq : null, limits: $("limits").value, percent: Number($("percent").value), curve: $("curve").value, cmap: $("cmap").value });
 }
 
 function updateSaveLinks() {
   if (!state.session) return;
-  const base = `api/save?session=${encodeURIComponent(state.session)}`;
+  const shown = state.frame ? `&seq=${state.frame.seq}` : "";
+  const base = `api/save?session=${encodeURIComponent(state.session)}${shown}`;
   $("save-fits").href = withToken(`${base}&format=fits`);
   const h = state.frame;
   const view = `&limits=${$("limits").value}&percent=${$("percent").value}&curve=${$("curve").value}&cmap=${$("cmap").value}`;
