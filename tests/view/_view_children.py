@@ -43,3 +43,16 @@ def write_legacy_uyvy(path: str, width: int, height: int, period_s: float) -> No
             mem.get_buf(timeout=0)  # keep room: the original queue drops when full
             mem.put_buf(quad.tobytes(), width=width, height=height, flags=BUFH_UYVY)
             time.sleep(period_s)
+
+
+def write_under_block(name: str, count: int, period_s: float, results: Any) -> None:
+    """Put ``count`` frames into a block ring with a short timeout; report how many went in."""
+    with shmring.Ring.open(name) as ring, ring.writer() as writer:
+        written = 0
+        try:
+            for seq in range(count):
+                writer.put(np.full((256, 256), seq % 60000, np.uint16), timeout=5.0)
+                written += 1
+                time.sleep(period_s)  # the camera's frame period
+        finally:
+            results.put(written)

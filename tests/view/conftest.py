@@ -45,7 +45,7 @@ def view_dirs() -> Iterator[tuple[Path, Path]]:
     shutil.rmtree(legacy, ignore_errors=True)
 
 
-def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
+def first_line(proc: subprocess.Popen[str], timeout: float) -> str:
     sel = selectors.DefaultSelector()
     assert proc.stdout is not None
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -64,7 +64,7 @@ def viewer(view_dirs: tuple[Path, Path]) -> Iterator[str]:
                              "--legacy-dir", str(legacy)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        url = _first_line(proc, 30)
+        url = first_line(proc, 30)
         assert url.startswith("http://127.0.0.1:") and url.endswith(f"?token={TOKEN}"), url
         yield url
     finally:

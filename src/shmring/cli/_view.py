@@ -16,7 +16,8 @@ from ._options import ring_dir
 @click.argument("names", nargs=-1)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to serve on (0.0.0.0: every interface, a warning says who can then look).")
-@click.option("--port", default=8750, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free one).")
+@click.option("--port", default=8750, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port (0: any free one).")
 @click.option("--token", envvar="SHMRING_VIEW_TOKEN", help="Require this token on every request "
               "(also from $SHMRING_VIEW_TOKEN, which keeps it out of the process list).")
 @click.option("--max-fps", default=10.0, show_default=True, type=click.FloatRange(min=0.1, max=200),

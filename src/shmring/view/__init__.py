@@ -36,6 +36,9 @@ def serve(config: ViewConfig, host: str = "127.0.0.1", port: int = 8750,
     """
     import uvicorn
 
+    from ._image import preload
+
+    preload()  # astropy takes most of a second to import: not on the first frame
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -153,11 +153,12 @@ def _same_origin(headers: dict[str, str]) -> bool:
 
 
 def _offered_token(scope: Scope, headers: dict[str, str]) -> str | None:
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    raw: bytes = scope.get("query_string", b"")
+    query = parse_qs(raw.decode("latin-1"))
     if "token" in query:
         return query["token"][0]
     auth = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     cookie: SimpleCookie = SimpleCookie(headers.get("cookie", ""))
-    return cookie[COOKIE].value if COOKIE in cookie else None
+    return str(cookie[COOKIE].value) if COOKIE in cookie else None

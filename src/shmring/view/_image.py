@@ -8,9 +8,11 @@ rendered here with the same curve and the same colour stops (``colormaps.json``)
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import struct
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -77,7 +79,8 @@ def display_plane(snap: Snapshot) -> np.ndarray[Any, Any]:
     if data.ndim == 2:
         return data
     if data.ndim == 3:  # a cube: its first plane
-        return data[0]
+        first: np.ndarray[Any, Any] = data[0]
+        return first
     if data.ndim < 2:
         return data.reshape(1, -1)
     return data.reshape(-1, data.shape[-1])
@@ -94,7 +97,8 @@ def binned(image: np.ndarray[Any, Any], factor: int) -> np.ndarray[Any, Any]:
         return image
     h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
     block = image[:h, :w].reshape(h // factor, factor, w // factor, factor, *image.shape[2:])
-    return block.mean(axis=(1, 3), dtype=np.float32)
+    out: np.ndarray[Any, Any] = block.mean(axis=(1, 3), dtype=np.float32)
+    return out
 
 
 def wire_array(image: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], str]:
@@ -112,9 +116,7 @@ def limits(image: np.ndarray[Any, Any], stretch: Stretch) -> tuple[float, float]
     if sample.size == 0:
         return 0.0, 1.0
     if stretch.limits == "zscale":
-        from astropy.visualization import ZScaleInterval
-
-        low, high = ZScaleInterval().get_limits(sample)
+        low, high = _astropy("visualization").ZScaleInterval().get_limits(sample)
     elif stretch.limits == "percentile":
         cut = (100.0 - stretch.percent) / 2.0
         low, high = np.percentile(sample, [cut, 100.0 - cut])
@@ -124,10 +126,22 @@ def limits(image: np.ndarray[Any, Any], stretch: Stretch) -> tuple[float, float]
     return (low, high) if high > low else (low, low + 1.0)
 
 
+def preload() -> None:
+    """Import what the first frame and the first save need, so neither waits for it."""
+    for module in ("visualization", "io.fits", "io.fits.verify"):
+        _astropy(module)
+
+
+def _astropy(module: str) -> Any:
+    """An astropy module (the [view] extra; untyped, hence imported by name)."""
+    return importlib.import_module(f"astropy.{module}")
+
+
 def _sample(image: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     step = max(1, int(np.sqrt(image.size / LIMIT_SAMPLE)))
     flat = np.asarray(image[::step, ::step], dtype=np.float64).ravel()
-    return flat[np.isfinite(flat)]
+    finite: np.ndarray[Any, Any] = flat[np.isfinite(flat)]
+    return finite
 
 
 def histogram(image: np.ndarray[Any, Any]) -> dict[str, Any]:
@@ -176,8 +190,7 @@ def json_safe(meta: dict[str, Any]) -> dict[str, Any]:
 
 def fits_bytes(snap: Snapshot, ring: str) -> bytes:
     """The full-resolution frame as a FITS file; its metadata as header cards where FITS allows."""
-    from astropy.io import fits
-
+    fits = _astropy("io.fits")
     hdu = fits.PrimaryHDU(data=np.ascontiguousarray(snap.data))
     for key, value in snap.meta.items():
         _add_card(hdu.header, key, value)
@@ -191,15 +204,12 @@ def fits_bytes(snap: Snapshot, ring: str) -> bytes:
 
 
 def _add_card(header: Any, key: str, value: Any) -> None:
-    import warnings
-
-    from astropy.io.fits.verify import VerifyWarning
-
     if isinstance(value, float) and not np.isfinite(value):
         value = str(value)
     name = key if len(key) <= 8 and key.replace("-", "").replace("_", "").isalnum() else f"HIERARCH {key}"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", VerifyWarning)  # long values are split or cut: still the best we can
+        # Long values are split over CONTINUE cards or cut: still the best FITS can hold.
+        warnings.simplefilter("ignore", _astropy("io.fits.verify").VerifyWarning)
         try:
             header[name.upper() if not name.startswith("HIERARCH") else name] = value
         except (ValueError, KeyError):
@@ -221,11 +231,12 @@ def png_bytes(snap: Snapshot, stretch: Stretch, low: float | None = None, high: 
 
 def apply_curve(norm: np.ndarray[Any, Any], curve: str) -> np.ndarray[Any, Any]:
     """The page's curves on values in 0..1 (same constants as viewer.js)."""
+    out: np.ndarray[Any, Any] = norm
     if curve == "log":
-        return np.log10(1.0 + 1000.0 * norm) / np.log10(1001.0)
-    if curve == "asinh":
-        return np.arcsinh(norm / 0.1) / np.arcsinh(10.0)
-    return norm
+        out = np.log10(1.0 + 1000.0 * norm) / np.log10(1001.0)
+    elif curve == "asinh":
+        out = np.arcsinh(norm / 0.1) / np.arcsinh(10.0)
+    return out
 
 
 def apply_colormap(values: np.ndarray[Any, Any], cmap: str) -> np.ndarray[Any, Any]:
@@ -235,7 +246,8 @@ def apply_colormap(values: np.ndarray[Any, Any], cmap: str) -> np.ndarray[Any, A
     lower = np.clip(np.floor(position).astype(np.int32), 0, len(stops) - 2)
     frac = (position - lower)[..., None]
     rgb = stops[lower] * (1.0 - frac) + stops[lower + 1] * frac
-    return (rgb + 0.5).astype(np.uint8)
+    out: np.ndarray[Any, Any] = (rgb + 0.5).astype(np.uint8)
+    return out
 
 
 def pack(header: dict[str, Any], pixels: bytes) -> bytes:
