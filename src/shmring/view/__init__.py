@@ -51,6 +51,8 @@ def serve(config: ViewConfig, host: str = "127.0.0.1", port: int = 8750,
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     if on_ready is not None:
         on_ready(f"http://{shown}:{bound}/" + (f"?token={config.token}" if config.token else ""))
+    # No per-message deflate: zlib on megabytes of pixels costs a second per frame and saves
+    # little on noisy images; the frames' size is bounded by binning instead (--max-side).
     server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning", ws="auto",
-                                           lifespan="off"))
+                                           ws_per_message_deflate=False, lifespan="off"))
     server.run(sockets=[sock])

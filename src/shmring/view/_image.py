@@ -95,9 +95,14 @@ def binned(image: np.ndarray[Any, Any], factor: int) -> np.ndarray[Any, Any]:
     """Mean of ``factor`` x ``factor`` blocks as float32 (edges that do not fill a block are cut)."""
     if factor == 1:
         return image
-    h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
-    block = image[:h, :w].reshape(h // factor, factor, w // factor, factor, *image.shape[2:])
-    out: np.ndarray[Any, Any] = block.mean(axis=(1, 3), dtype=np.float32)
+    h, w = image.shape[0] // factor, image.shape[1] // factor
+    # factor**2 strided adds into a small accumulator: several times faster than a
+    # mean over the axes of a 4-D reshaped view, and no full-size temporary.
+    out = np.zeros((h, w, *image.shape[2:]), dtype=np.float32)
+    for dy in range(factor):
+        for dx in range(factor):
+            out += image[dy : h * factor : factor, dx : w * factor : factor]
+    out *= 1.0 / (factor * factor)
     return out
 
 

@@ -11,7 +11,7 @@ const withToken = (url) => (token ? url + (url.includes("?") ? "&" : "?") + "tok
 const state = {
   ws: null, session: null, ring: params.get("ring"), rings: [], frame: null, pixels: null,
   paused: false, colormaps: {}, lut: null, zoom: 1, panX: 0, panY: 0, fitted: false,
-  drawn: [], lastShape: null,
+  drawn: [], framesDrawn: 0, lastShape: null,
 };
 const image = $("image");
 const ctx = image.getContext("2d");
@@ -143,6 +143,7 @@ function onFrame(buffer) {
   render();
   send({ type: "ack", seq: header.seq });
   const now = performance.now();
+  state.framesDrawn += 1;
   state.drawn = state.drawn.filter((t) => now - t < 2000).concat([now]);
   const span = (state.drawn[state.drawn.length - 1] - state.drawn[0]) / 1000;
   $("fps").textContent = state.drawn.length > 1 && span > 0 ? ((state.drawn.length - 1) / span).toFixed(1) + " fps" : "–";
