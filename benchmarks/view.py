@@ -14,11 +14,11 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import secrets
 import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -68,17 +68,67 @@ def measure_writer(directory: Path, name: str, seconds: float, rate: float) -> t
         proc.join(30)
 
 
-class Viewer:
+def start_server(directory: Path, max_fps: float) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "SHMRING_DIR": str(directory)}
+    server = subprocess.Popen([sys.executable, "-m", "shmring.cli", "view", "--port", "0", "--no-legacy",
+                               "--max-fps", str(max_fps)], env=env, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    return server, server.stdout.readline().strip()
+
+
+def stop_server(server: subprocess.Popen[str]) -> None:
+    server.terminate()
+    server.wait(10)
+    assert server.stdout is not None
+    server.stdout.close()
+
+
+class PythonPage:
+    """A minimal page in a thread: takes and acknowledges every frame, draws nothing (the server's cost alone)."""
+
+    def __init__(self, directory: Path, name: str, max_fps: float) -> None:
+        from websockets.sync.client import connect
+
+        self.server, url = start_server(directory, max_fps)
+        self.ws = connect(url.replace("http://", "ws://") + "ws", max_size=None)
+        self.ws.send(json.dumps({"type": "select", "ring": name}))
+        self.frames = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._take, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while self.frames == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # a benchmark's set-up, not a test's wait
+
+    def _take(self) -> None:
+        while self.running:
+            try:
+                message = self.ws.recv(timeout=1.0)
+            except TimeoutError:
+                continue
+            except Exception:  # noqa: BLE001 - the server went away: the measurement is over
+                return
+            if isinstance(message, bytes):
+                self.frames += 1
+                self.ws.send(json.dumps({"type": "ack"}))
+
+    def drawn(self) -> int:
+        return self.frames
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(5)
+        self.ws.close()
+        stop_server(self.server)
+
+
+class BrowserPage:
     """``shmring view`` and a chromium page showing ``name``."""
 
     def __init__(self, directory: Path, name: str, max_fps: float) -> None:
         from playwright.sync_api import sync_playwright
 
-        env = {**os.environ, "SHMRING_DIR": str(directory)}
-        self.server = subprocess.Popen([sys.executable, "-m", "shmring.cli", "view", "--port", "0", "--no-legacy",
-                                        "--max-fps", str(max_fps)], env=env, stdout=subprocess.PIPE, text=True)
-        assert self.server.stdout is not None
-        url = self.server.stdout.readline().strip()
+        self.server, url = start_server(directory, max_fps)
         self.playwright = sync_playwright().start()
         self.browser = self.playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
         self.page = self.browser.new_page(viewport={"width": 1400, "height": 900})
@@ -91,8 +141,7 @@ class Viewer:
     def close(self) -> None:
         self.browser.close()
         self.playwright.stop()
-        self.server.terminate()
-        self.server.wait(10)
+        stop_server(self.server)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -108,7 +157,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                  directory=directory):
             for rep in range(args.reps):
                 without.append(measure_writer(directory, name, args.seconds, args.rate))
-                viewer = Viewer(directory, name, args.max_fps)
+                viewer = (BrowserPage if args.page == "chromium" else PythonPage)(directory, name, args.max_fps)
                 try:
                     before, start = viewer.drawn(), time.monotonic()
                     with_viewer.append(measure_writer(directory, name, args.seconds, args.rate))
@@ -125,19 +174,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {"frame_bytes": nbytes, "shape": list(SHAPE), "policy": args.policy, "seconds": args.seconds,
             "rate": args.rate, "max_fps": args.max_fps, "writer_fps_alone": alone, "writer_fps_watched": watched,
             "put_ms_alone": [p for _, p in without], "put_ms_watched": [p for _, p in with_viewer],
-            "page_fps": page_fps, "ratio": ratio}
+            "page_fps": page_fps, "ratio": ratio, "page": args.page}
 
 
 def report(r: dict[str, Any]) -> str:
     def cell(values: list[float]) -> str:
-        return f"{statistics.median(values):.1f} [{min(values):.1f}–{max(values):.1f}]"
+        return f"{statistics.median(values):.1f} [{min(values):.1f}-{max(values):.1f}]"
 
     pace = f"paced at {r['rate']:g} Hz" if r["rate"] else "as fast as it can"
     return "\n".join([
         f"Writer of {r['shape'][1]}x{r['shape'][0]} uint16 frames (8 MiB) {pace}, policy {r['policy']}, "
-        f"{len(r['page_fps'])} alternating repetitions of {r['seconds']} s; viewer at --max-fps {r['max_fps']}.",
+        f"{len(r['page_fps'])} alternating repetitions of {r['seconds']} s; viewer at --max-fps {r['max_fps']}, "
+        f"page: {r['page']}.",
         "",
-        "| | median [min–max] |",
+        "| | median [min-max] |",
         "|---|---:|",
         f"| writer frames/s, no viewer | {cell(r['writer_fps_alone'])} |",
         f"| writer frames/s, page open | {cell(r['writer_fps_watched'])} |",
@@ -155,9 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--policy", choices=["overwrite", "block"], default="block")
     p.add_argument("--max-fps", type=float, default=10.0)
     p.add_argument("--rate", type=float, default=0.0, help="camera rate in Hz (0: as fast as it can)")
+    p.add_argument("--page", choices=["chromium", "python"], default="chromium",
+                   help="a real page in headless chromium, or a Python client that only takes frames")
     p.add_argument("--no-save", action="store_true", help="print only")
     args = p.parse_args(argv)
-    if shutil.which("chromium") is None:
+    if args.page == "chromium" and shutil.which("chromium") is None:
         print("benchmarks.view: needs chromium (apt-get install chromium)", file=sys.stderr)
         return 1
     result = run(args)
@@ -165,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.no_save:
         RESULTS.mkdir(exist_ok=True)
-        stem = f"view-{args.policy}-{'max' if not args.rate else f'{args.rate:g}hz'}"
+        stem = f"view-{args.policy}-{'max' if not args.rate else f'{args.rate:g}hz'}-{args.page}"
         (RESULTS / f"{stem}.md").write_text(text + "\n")
         (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -47,6 +47,7 @@ def serve(config: ViewConfig, host: str = "127.0.0.1", port: int = 8750,
     except OSError:
         sock.close()
         raise
+    sock.listen(128)  # listening before the URL is announced: a client may connect at once
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     if on_ready is not None:
