@@ -90,7 +90,7 @@ class PythonPage:
         from websockets.sync.client import connect
 
         self.server, url = start_server(directory, max_fps)
-        self.ws = connect(url.replace("http://", "ws://") + "ws", max_size=None)
+        self.ws = connect(url.replace("http://", "ws://") + "ws", max_size=None).__enter__()
         self.ws.send(json.dumps({"type": "select", "ring": name}))
         self.frames = 0
         self.running = True

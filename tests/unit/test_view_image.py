@@ -49,9 +49,22 @@ def test_large_frames_are_binned_to_fit_max_side_by_block_means() -> None:
 def test_a_2048_square_frame_goes_to_the_page_as_1024_square() -> None:
     snap = Snapshot(np.zeros((2048, 2048), np.uint16), 7, 0)
     header, pixels = frame_message(snap, Stretch(limits="minmax"), 1024)
-    assert (header["width"], header["height"], header["bin"], header["kind"]) == (1024, 1024, 2, "float32")
-    assert len(pixels) == 1024 * 1024 * 4
+    assert (header["width"], header["height"], header["bin"], header["kind"]) == (1024, 1024, 2, "uint16")
+    assert pixels.nbytes == 1024 * 1024 * 2
     assert header["shape"] == [2048, 2048]
+
+
+def test_binned_integer_frames_are_sent_rounded_in_their_own_type_floats_as_float32() -> None:
+    image = np.array([[1, 2], [2, 2]], np.uint16)
+    header, pixels = frame_message(Snapshot(image, 0, 0), Stretch(limits="minmax"), 16)
+    assert (header["kind"], header["bin"], pixels.tolist()) == ("uint16", 1, [[1, 2], [2, 2]])
+    small = np.full((4, 4), 7, np.uint16)
+    small[0, 0] = 10  # block mean 7.75 -> 8
+    header, pixels = frame_message(Snapshot(small, 0, 0), Stretch(limits="minmax"), 2)
+    assert header["bin"] == 2
+    assert (header["kind"], pixels[0, 0]) == ("uint16", 8)
+    header, pixels = frame_message(Snapshot(small.astype(np.float64), 0, 0), Stretch(limits="minmax"), 2)
+    assert (header["kind"], pixels[0, 0]) == ("float32", 7.75)
 
 
 def test_zscale_limits_are_astropys() -> None:
