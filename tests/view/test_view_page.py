@@ -141,7 +141,7 @@ def test_legacy_uyvy_buffers_are_shown_in_colour(page: Any, viewer: str, view_di
         spawn(write_legacy_uyvy, str(path), 64, 48, 0.05)
         page.goto(ring_url(viewer, path.name))
         page.locator(f"#rings tr[data-name='{path.name}']").wait_for()
-        page.wait_for_function("() => document.getElementById('shape').textContent.startsWith('3x64x48')")
+        page.wait_for_function("() => document.getElementById('shape').textContent.startsWith('64x48 RGB')")
         page.select_option("#limits", "minmax")
         red_blue = page.evaluate("""() => {
           const c = document.getElementById('image'), g = c.getContext('2d');

@@ -271,5 +271,5 @@ def pack(header: dict[str, Any], pixels: np.ndarray[Any, Any] | bytes) -> bytes:
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     start = 4 + len(text)
     pad = (-start) % 8
-    body = memoryview(pixels).cast("B") if isinstance(pixels, np.ndarray) else memoryview(pixels)
+    body = pixels.data.cast("B") if isinstance(pixels, np.ndarray) else memoryview(pixels)
     return b"".join((struct.pack("<I", len(text) + pad), text, b" " * pad, body))

@@ -152,7 +152,8 @@ function onFrame(buffer) {
 function showFrameInfo(h) {
   $("seq").textContent = String(h.seq);
   $("timestamp").textContent = h.timestamp_ns ? new Date(h.timestamp_ns / 1e6).toISOString().replace("T", " ").replace("Z", " UTC") : "–";
-  const shape = h.shape.slice().reverse().join("x");
+  // Shapes read WIDTHxHEIGHT, as image sizes are (and as the command line writes them).
+  const shape = h.channels === 3 ? h.shape.slice(0, 2).reverse().join("x") + " RGB" : h.shape.slice().reverse().join("x");
   $("shape").textContent = `${shape} ${h.dtype}` + (h.bin > 1 ? `, shown binned ${h.bin}x${h.bin}` : "") + (h.flags ? `, flags ${h.flags}` : "");
   const key = shape + h.dtype;
   if (state.lastShape !== key) state.fitted = false;
