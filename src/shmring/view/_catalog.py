@@ -55,7 +55,7 @@ def legacy_row(path: Path) -> dict[str, Any] | None:
     return {"name": path.name, "path": str(path), "kind": "legacy", "problem": None, "dtype": None,
             "shape": None, "policy": "drop", "slots": header.item_alloc, "frames": None, "rate_hz": None,
             "writer_alive": None, "readers": None, "lag": None, "lost": None, "queued": header.count,
-            "last_write_age_s": _age(int(os.stat(path).st_mtime_ns))}
+            "last_write_age_s": None}
 
 
 def catalog(directory: Path, legacy_dir: Path | None, only: Iterable[str] = ()) -> list[dict[str, Any]]:

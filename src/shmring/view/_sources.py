@@ -221,7 +221,8 @@ class LegacySource:
             return None
         data, colour = legacy_image(payload, width, height, flags)
         meta = {"WIDTH": width, "HEIGHT": height, "FLAGS": flags, "BUF_LEN": buf_len}
-        return Snapshot(data, put_counter, int(os.stat(self.path).st_mtime_ns), meta, flags, colour)
+        # A BufHeader carries no time: the frame is stamped when the viewer read it.
+        return Snapshot(data, put_counter, time.time_ns(), meta, flags, colour)
 
     def status(self) -> dict[str, Any]:
         header = self._current().header()

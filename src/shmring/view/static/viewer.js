@@ -10,7 +10,7 @@ const withToken = (url) => (token ? url + (url.includes("?") ? "&" : "?") + "tok
 
 const state = {
   ws: null, session: null, ring: params.get("ring"), rings: [], frame: null, pixels: null,
-  paused: false, colormaps: {}, lut: null, zoom: 1, panX: 0, panY: 0, fitted: false,
+  paused: false, colormaps: {}, lut: null, zoom: 1, panX: 0, panY: 0, fitted: false, autoFit: true,
   drawn: [], framesDrawn: 0, lastShape: null,
 };
 const image = $("image");
@@ -267,9 +267,11 @@ function fit() {
   state.panX = (image.clientWidth - h.width * state.zoom) / 2;
   state.panY = (image.clientHeight - h.height * state.zoom) / 2;
   state.fitted = true;
+  state.autoFit = true;
 }
 
 function zoomAt(factor, x, y) {
+  state.autoFit = false;
   const zoom = Math.min(256, Math.max(0.02, state.zoom * factor));
   state.panX = x - ((x - state.panX) * zoom) / state.zoom;
   state.panY = y - ((y - state.panY) * zoom) / state.zoom;
@@ -329,6 +331,7 @@ image.addEventListener("mousedown", (e) => (drag = { x: e.clientX, y: e.clientY,
 window.addEventListener("mouseup", () => (drag = null));
 image.addEventListener("mousemove", (e) => {
   if (drag) {
+    state.autoFit = false;
     state.panX = drag.panX + e.clientX - drag.x;
     state.panY = drag.panY + e.clientY - drag.y;
     paint();
@@ -344,7 +347,12 @@ image.addEventListener("dblclick", () => {
   fit();
   paint();
 });
-window.addEventListener("resize", paint);
+// While the user has not zoomed or panned, the frame keeps fitting the stage as it resizes
+// (the window, or the lines above it wrapping once a frame's details arrive).
+new ResizeObserver(() => {
+  if (state.autoFit) fit();
+  paint();
+}).observe(image);
 
 // -- controls -----------------------------------------------------------------------------------------
 
