@@ -91,14 +91,26 @@ def main() -> int:
             page.screenshot(path=OUT / "view-main.png")
             page.select_option("#cmap", "inferno")
             page.select_option("#curve", "asinh")
+            page.select_option("#limits", "minmax")
+            page.wait_for_timeout(800)
             box = page.locator("#image").bounding_box()
             assert box is not None
-            cx, cy = box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.45
+            # Zoom on the brightest star of the frame shown (found in the page's own pixels).
+            star = page.evaluate("""() => {
+              const p = state.pixels, w = state.frame.width, h = state.frame.height;
+              let best = 0;
+              for (let i = 0; i < p.length; i++) {
+                const x = i % w, y = (i / w) | 0;
+                if (x > w * 0.15 && x < w * 0.85 && y > h * 0.15 && y < h * 0.85 && p[i] > p[best]) best = i;
+              }
+              return [state.panX + ((best % w) + 0.5) * state.zoom, state.panY + (((best / w) | 0) + 0.5) * state.zoom];
+            }""")
+            cx, cy = box["x"] + star[0], box["y"] + star[1]
             for _ in range(8):
                 page.mouse.move(cx, cy)
                 page.mouse.wheel(0, -120)
             page.wait_for_timeout(300)
-            page.mouse.move(cx + 3, cy + 2)
+            page.mouse.move(cx + 4, cy + 3)
             page.wait_for_timeout(800)
             page.screenshot(path=OUT / "view-zoom.png")
             page.goto(url + "?ring=smem_webcam")
