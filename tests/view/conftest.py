@@ -84,7 +84,13 @@ def viewer(view_dirs: tuple[Path, Path]) -> Iterator[str]:
 def browser() -> Iterator[Any]:
     """The system chromium, headless, through Playwright (each test gets a fresh context: no shared profile)."""
     executable = require_program("chromium", "chromium")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the test extra installs playwright")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        why = "playwright is not installed: pip install -e '.[test]'"
+        if os.environ.get("CI"):
+            pytest.fail(f"{why} (CI installs the test extra)")
+        pytest.skip(why)
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         yield chromium
