@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -101,10 +102,11 @@ class Session:
 
     async def _receive_loop(self) -> None:
         while True:
-            message = await self.ws.receive_json()
+            text = await self.ws.receive_text()
             try:
+                message = json.loads(text)
                 self._handle(message if isinstance(message, dict) else {})
-            except ValueError as err:
+            except ValueError as err:  # bad JSON too: the page is told, the stream goes on
                 await self._send({"type": "problem", "kind": "request", "message": str(err)})
             self._changed.set()
 
