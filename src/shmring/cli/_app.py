@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "shmring.cli._bench",
     "shmring.cli._channel",
     "shmring.cli._record",
+    "shmring.cli._view",
 )
 
 
