@@ -218,7 +218,11 @@ def read_header(buf: Buffer, file_size: int, name: str) -> Layout:
         check_sizes(slots, slot_bytes, meta_bytes, POLICIES[policy])
     except ValueError as err:
         raise _mismatch(name, "sizes", "in range", (slots, slot_bytes, meta_bytes), str(err)) from None
-    layout = Layout(slots, slot_bytes, meta_bytes, POLICIES[policy], created_ns, _read_schema(buf, name))
+    schema = _read_schema(buf, name)
+    if schema is not None and schema_bytes(schema) > slot_bytes:
+        raise _mismatch(name, "schema size", f"<= slot bytes {slot_bytes}", schema_bytes(schema),
+                        f"a {schema.shape} {schema.typestr} frame cannot fit a slot")
+    layout = Layout(slots, slot_bytes, meta_bytes, POLICIES[policy], created_ns, schema)
     _expect(name, "slot stride", layout.slot_stride, stride)
     _expect(name, "total bytes", layout.total_bytes, total)
     if file_size != total:
@@ -241,6 +245,14 @@ def _read_schema(buf: Buffer, name: str) -> Schema | None:
     if not is_valid_typestr(text):
         raise _mismatch(name, "schema dtype", "a numpy typestr like '<u2'", text)
     return Schema(text, tuple(shape[:ndim]))
+
+
+def schema_bytes(schema: Schema) -> int:
+    """Payload bytes of one frame of ``schema`` (item size from the typestr, times every dim)."""
+    count = 1
+    for dim in schema.shape:
+        count *= dim
+    return int(schema.typestr[2:]) * count
 
 
 def is_valid_typestr(text: str) -> bool:

@@ -322,4 +322,4 @@ def _schema(dtype: DTypeLike | None, shape: tuple[int, ...] | None) -> F.Schema 
 
 
 def _schema_bytes(schema: F.Schema) -> int:
-    return int(np.dtype(schema.typestr).itemsize * int(np.prod(schema.shape)))
+    return F.schema_bytes(schema)
