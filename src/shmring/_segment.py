@@ -5,11 +5,14 @@ changed with the ``SHMRING_DIR`` environment variable or per call), exactly
 where ``shm_open("/cam0")`` puts it, so C code can map it without shmring.
 An ``os.PathLike`` (e.g. ``pathlib.Path``) is taken as an explicit path.
 
-Creation is atomic: the file is built under a hidden temporary name, its
-memory reserved with ``posix_fallocate`` (so a full tmpfs is an error now,
-not a SIGBUS on first touch later), initialised by the caller, and then
+Creation is atomic: the file is built unnamed (``O_TMPFILE``), its memory
+reserved with ``posix_fallocate`` (so a full tmpfs is an error now, not a
+SIGBUS on first touch later), initialised by the caller, and then
 ``link()``-ed to its name, which fails if the name exists. Nobody can see a
-half-initialised segment, and of N racing creators exactly one wins.
+half-initialised segment, of N racing creators exactly one wins, and a
+creator killed half-way leaves nothing behind: the kernel frees an unnamed
+file with its last descriptor. Where ``O_TMPFILE`` is not supported the file
+is built under a hidden temporary name instead (which a kill can leave).
 """
 
 from __future__ import annotations
@@ -129,12 +132,38 @@ def _refuse_taken(path: Path) -> None:
     raise SegmentExistsError(f"segment {path} already exists", path=str(path))
 
 
-def _create_file(tmp: Path, path: Path, mode: int) -> int:
-    """Create the hidden temporary file; a refused directory is a SegmentPermissionError."""
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+
+
+def _create_file(path: Path, mode: int) -> tuple[int, Path | None]:
+    """An unnamed file in ``path``'s directory, or (where unsupported) a hidden temporary one and its name.
+
+    A refused directory is a SegmentPermissionError.
+    """
     try:
-        return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        if _O_TMPFILE and os.path.isdir("/proc/self/fd"):
+            try:
+                return os.open(path.parent, _O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, mode), None
+            except OSError as err:
+                if err.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                    raise
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode), tmp
     except PermissionError as err:
         raise _no_access(path, err) from None
+
+
+def _link_unnamed(fd: int, path: Path) -> None:
+    """Give the unnamed file ``fd`` the name ``path`` (FileExistsError if taken).
+
+    linkat(AT_SYMLINK_FOLLOW) of the descriptor's /proc entry names the file
+    itself; os.link passes that flag only when it is given a directory fd.
+    """
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.link(f"/proc/self/fd/{fd}", path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _file_kind(mode: int) -> str:
@@ -200,27 +229,27 @@ class Segment:
         _refuse_taken(path)
         if size > _free_bytes(path.parent):
             raise _no_space(path, size)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        fd = _create_file(tmp, path, mode)
+        fd, tmp = _create_file(path, mode)
         try:
-            seg = cls._build(tmp, fd, size, mode, init, path)
+            seg = cls._build(path, fd, size, mode, init)
         except BaseException:
             os.close(fd)
-            os.unlink(tmp)
+            if tmp is not None:
+                os.unlink(tmp)
             raise
         try:
-            cls._publish(tmp, path)
+            cls._publish(fd, tmp, path)
         except BaseException:
             seg.close()
             raise
         finally:
-            os.unlink(tmp)
-        seg.path = path
+            if tmp is not None:
+                os.unlink(tmp)
         return seg
 
     @classmethod
-    def _build(cls, tmp: Path, fd: int, size: int, mode: int,
-               init: Callable[[mmap.mmap], None] | None, path: Path) -> Segment:
+    def _build(cls, path: Path, fd: int, size: int, mode: int,
+               init: Callable[[mmap.mmap], None] | None) -> Segment:
         os.fchmod(fd, mode)  # open() applied the umask; the caller asked for exactly `mode`
         try:
             # tmpfs allocates pages lazily; reserving them now turns "no memory"
@@ -240,12 +269,15 @@ class Segment:
         except BaseException:
             buf.close()
             raise
-        return cls(tmp, fd, buf, True)
+        return cls(path, fd, buf, True)
 
     @staticmethod
-    def _publish(tmp: Path, path: Path) -> None:
+    def _publish(fd: int, tmp: Path | None, path: Path) -> None:
         try:
-            os.link(tmp, path)  # atomic, and never replaces an existing name
+            if tmp is not None:
+                os.link(tmp, path)  # atomic, and never replaces an existing name
+            else:
+                _link_unnamed(fd, path)
         except FileExistsError:
             raise SegmentExistsError(f"segment {path} already exists", path=str(path)) from None
 
