@@ -255,10 +255,14 @@ def schema_bytes(schema: Schema) -> int:
     return int(schema.typestr[2:]) * count
 
 
+#: The item sizes numpy has for each kind shmring stores (``<c1`` or ``<f3`` are no numpy type).
+ITEM_SIZES = {"b": (1,), "i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "f": (2, 4, 8, 16), "c": (8, 16, 32)}
+
+
 def is_valid_typestr(text: str) -> bool:
-    """Whether ``text`` is a typestr shmring stores: byte order, kind b/i/u/f/c, item size."""
+    """Whether ``text`` is a typestr shmring stores: byte order, kind b/i/u/f/c, an item size of that kind."""
     return (len(text) >= 3 and text[0] in "<>|=" and text[1] in ALLOWED_KINDS
-            and text[2:].isdigit() and 0 < int(text[2:]) <= 32)
+            and text[2:].isdigit() and int(text[2:]) in ITEM_SIZES[text[1]])
 
 
 # -- slot header ------------------------------------------------------------------

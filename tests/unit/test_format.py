@@ -115,7 +115,9 @@ def test_size_checks_name_the_parameter(kw: dict[str, object], message: str) -> 
 
 
 @pytest.mark.parametrize(("text", "ok"), [("<u2", True), ("|u1", True), ("<c16", True), (">f8", True),
-                                          ("<U4", False), ("|O8", False), ("u2", False), ("<V", False)])
+                                          ("<U4", False), ("|O8", False), ("u2", False), ("<V", False),
+                                          # found by fuzzing: well-formed, but no numpy type
+                                          ("|c1", False), ("<f3", False), ("<i16", False), ("<b2", False)])
 def test_typestr_rule(text: str, ok: bool) -> None:
     assert F.is_valid_typestr(text) is ok
 
