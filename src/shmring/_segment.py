@@ -100,6 +100,13 @@ def _open_error(err: OSError, path: Path) -> Exception:
             f"{path} is a directory, not a segment", path=str(path),
             field="file type", expected="regular file", found="directory",
         )
+    if err.errno in (errno.ENXIO, errno.ENODEV):  # a socket, or a device with no driver behind it
+        try:
+            kind = _file_kind(os.lstat(path).st_mode)
+        except OSError:
+            kind = "special file"
+        return LayoutError(f"{path} is a {kind}, not a segment", path=str(path),
+                           field="file type", expected="regular file", found=kind)
     return err
 
 
