@@ -142,10 +142,11 @@ def _refuse_taken(path: Path) -> None:
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 
 
-def _create_file(path: Path, mode: int) -> tuple[int, Path | None]:
+def _create_file(path: Path, mode: int, size: int) -> tuple[int, Path | None]:
     """An unnamed file in ``path``'s directory, or (where unsupported) a hidden temporary one and its name.
 
-    A refused directory is a SegmentPermissionError.
+    A refused directory is a SegmentPermissionError; a filesystem with no room
+    for another file (out of inodes) a NoSpaceError.
     """
     try:
         if _O_TMPFILE and os.path.isdir("/proc/self/fd"):
@@ -158,6 +159,13 @@ def _create_file(path: Path, mode: int) -> tuple[int, Path | None]:
         return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode), tmp
     except PermissionError as err:
         raise _no_access(path, err) from None
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        raise NoSpaceError(
+            f"no room for another file in {path.parent} for segment {path.name!r} ({err.strerror}: "
+            f"the filesystem is out of inodes or memory; {_free_bytes(path.parent):,} bytes free)",
+            path=str(path), size=size, free=_free_bytes(path.parent)) from None
 
 
 def _link_unnamed(fd: int, path: Path) -> None:
@@ -236,7 +244,7 @@ class Segment:
         _refuse_taken(path)
         if size > _free_bytes(path.parent):
             raise _no_space(path, size)
-        fd, tmp = _create_file(path, mode)
+        fd, tmp = _create_file(path, mode, size)
         try:
             seg = cls._build(path, fd, size, mode, init)
         except BaseException:
