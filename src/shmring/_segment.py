@@ -181,6 +181,25 @@ def _link_unnamed(fd: int, path: Path) -> None:
         os.close(dir_fd)
 
 
+def _back_holes(path: Path, fd: int, size: int) -> None:
+    """Reserve the memory of a file with holes (made by ftruncate, as C programs do) before mapping it.
+
+    On a full tmpfs the first store into a hole kills the process with
+    SIGBUS; reserving now makes that a NoSpaceError at open instead.
+    """
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EFBIG):
+            free = _free_bytes(path.parent)
+            raise NoSpaceError(
+                f"segment {path} was made without reserving its memory ({size:,} bytes, with holes) and "
+                f"{path.parent} has {free:,} bytes free: writing it would crash (SIGBUS); free memory there",
+                path=str(path), size=size, free=free) from None
+        if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+
+
 def _file_kind(mode: int) -> str:
     for test, kind in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
                        (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")):
@@ -308,10 +327,14 @@ class Segment:
         """Map an existing segment.
 
         Refuses symbolic links, directories, FIFOs and other non-regular
-        files, and files smaller than ``min_size`` bytes, before mapping.
+        files, and files smaller than ``min_size`` bytes, before mapping. A
+        writable file with holes (made by a program that did not reserve its
+        memory) has them reserved first, so a full tmpfs is an error here, not
+        a SIGBUS on the first write.
 
         Raises:
-            SegmentNotFoundError, SegmentPermissionError, LayoutError.
+            SegmentNotFoundError, SegmentPermissionError, LayoutError,
+            NoSpaceError (a file with holes and no memory left to back them).
         """
         path = resolve(name_or_path, directory)
         flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -339,6 +362,8 @@ class Segment:
                 f"segment {path} is truncated: {st.st_size} bytes, at least {needed} expected",
                 path=str(path), field="file size", expected=needed, found=st.st_size,
             )
+        if writable and st.st_blocks * 512 < st.st_size:
+            _back_holes(path, fd, st.st_size)
         prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
         return mmap.mmap(fd, st.st_size, mmap.MAP_SHARED, prot)
 
