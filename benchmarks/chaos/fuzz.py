@@ -17,12 +17,14 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import random
+import resource
 import shutil
 import signal
 import tempfile
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -108,10 +110,11 @@ def run_case(opener: Any, scratch: Path, name: str, data: bytes) -> str:
             os.unlink(entry.path)
 
 
-def _worker(layout: str, opener_key: tuple[str, str], seeds: list[Seed], master: int, start: int, stop: int,
+def _worker(layout: str, opener: Callable[[Path], None], seeds: list[Seed], master: int, start: int, stop: int,
             conn: Connection, scratch: str) -> None:
     os.environ["SHMRING_DIR"] = scratch
-    opener = OPENERS[opener_key]
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash is counted, not dumped
+    conn.send((start - 1, "ready", ""))
     name = LAYOUTS[layout].file_name(Path(scratch))
     for index in range(start, stop):
         data, _ = case_bytes(seeds, master, index)
@@ -142,38 +145,46 @@ class FuzzReport:
 
 
 def run(layout: str, opener_name: str, cases: int, *, master: int = 1, save_dir: Path | None = None,
-        deadline: float | None = None) -> FuzzReport:
-    """Run ``cases`` cases of ``layout`` through one opener in child processes; stop early at ``deadline``."""
+        deadline: float | None = None, opener: Callable[[Path], None] | None = None,
+        hang_s: float = HANG_S) -> FuzzReport:
+    """Run ``cases`` cases of ``layout`` through one opener in child processes; stop early at ``deadline``.
+
+    The opener is ``OPENERS[(layout, opener_name)]`` unless ``opener`` (a module-level
+    function, so that a child can import it) is given.
+    """
     seeds = build_seeds()[layout]
+    opener = opener or OPENERS[(layout, opener_name)]
     report = FuzzReport(f"{layout} / {opener_name}")
     began = time.monotonic()
     next_index = 0
     with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="chaos-fuzz-") as scratch:
         while next_index < cases and (deadline is None or time.monotonic() < deadline):
             stop = min(cases, next_index + 2000)
-            next_index = _run_batch(report, layout, (layout, opener_name), seeds, master, next_index, stop,
-                                    scratch, save_dir, deadline)
+            next_index = _run_batch(report, layout, opener, seeds, master, (next_index, stop), scratch,
+                                    save_dir, deadline, hang_s)
             shutil.rmtree(scratch, ignore_errors=True)
             os.makedirs(scratch, exist_ok=True)
     report.seconds = time.monotonic() - began
     return report
 
 
-def _run_batch(report: FuzzReport, layout: str, key: tuple[str, str], seeds: list[Seed], master: int, start: int,
-               stop: int, scratch: str, save_dir: Path | None, deadline: float | None) -> int:
+def _run_batch(report: FuzzReport, layout: str, opener: Callable[[Path], None], seeds: list[Seed], master: int,
+               span: tuple[int, int], scratch: str, save_dir: Path | None, deadline: float | None,
+               hang_s: float) -> int:
     """Run cases [start, stop) in one child; return where the next child starts."""
+    start, stop = span
     ours, theirs = _SPAWN.Pipe(duplex=False)
-    child = _SPAWN.Process(target=_worker, args=(layout, key, seeds, master, start, stop, theirs, scratch),
+    child = _SPAWN.Process(target=_worker, args=(layout, opener, seeds, master, start, stop, theirs, scratch),
                            daemon=True)
     child.start()
     theirs.close()
-    last = start - 1
+    last, ready = start - 1, False
     try:
         while True:
             if deadline is not None and time.monotonic() > deadline:
-                return stop + 1 << 40  # out of time: stop the run
-            if not ours.poll(HANG_S if last >= start else 120):
-                _problem(report, "hang", seeds, master, last + 1, f"no answer in {HANG_S} s", save_dir)
+                return 1 << 62  # out of time: stop the run
+            if not ours.poll(hang_s if ready else 120):  # a fresh interpreter may take a while to start
+                _problem(report, "hang", seeds, master, last + 1, f"no answer in {hang_s} s", save_dir)
                 return last + 2
             try:
                 index, outcome, detail = ours.recv()
@@ -185,6 +196,9 @@ def _run_batch(report: FuzzReport, layout: str, key: tuple[str, str], seeds: lis
                 return last + 2
             if outcome == "done":
                 return stop
+            if outcome == "ready":
+                ready = True
+                continue
             last = index
             report.cases += 1
             report.outcomes[outcome] += 1
