@@ -27,7 +27,7 @@ def fill(out: np.ndarray[Any, Any], tag: int) -> dict[str, int]:
     """Fill ``out`` (uint32 words) with the pattern of ``tag``; return the metadata to publish with it."""
     out[:] = np.arange(out.size, dtype=np.uint32) * _SPREAD
     out ^= np.uint32(tag & 0xFFFFFFFF)
-    return {CRC_KEY: zlib.crc32(out.view(np.uint8))}
+    return {CRC_KEY: zlib.crc32(out.tobytes())}
 
 
 def make(tag: int, max_words: int) -> tuple[np.ndarray[Any, Any], dict[str, int]]:
@@ -38,4 +38,4 @@ def make(tag: int, max_words: int) -> tuple[np.ndarray[Any, Any], dict[str, int]
 
 def is_whole(data: np.ndarray[Any, Any], meta: dict[str, Any]) -> bool:
     """Whether the frame's bytes match the CRC its writer published with them."""
-    return meta.get(CRC_KEY) == zlib.crc32(np.ascontiguousarray(data).view(np.uint8))
+    return meta.get(CRC_KEY) == zlib.crc32(data.tobytes())

@@ -26,7 +26,7 @@ import signal
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -242,7 +242,7 @@ def run(policy: str, kills: int, *, seed: int = 1, deadline: float | None = None
     return report
 
 
-def _finish(report: KillReport, ring: shmring.Ring, target: Any, results: Any, checkers: list[BaseProcess]) -> None:
+def _finish(report: KillReport, ring: shmring.Ring, target: Any, results: Any, checkers: Sequence[BaseProcess]) -> None:
     """Write a last few frames, let the verifiers drain to the end, check the reader table."""
     rng = random.Random(0)
     with ring.writer() as writer:

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import _fuzz_children as kids
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from benchmarks.chaos import fuzz, kill, soak
 from benchmarks.chaos.targets import LAYOUTS, OPENERS, build_seeds
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.slow
 
