@@ -22,20 +22,14 @@ import mmap
 import operator
 import os
 import re
-import secrets
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Union
 
-from ._errors import (
-    ClosedError,
-    LayoutError,
-    NoSpaceError,
-    SegmentExistsError,
-    SegmentNotFoundError,
-    SegmentPermissionError,
-)
+from ._errors import ClosedError, LayoutError, SegmentExistsError
+from ._fileops import back_holes, create_file, file_kind, link_unnamed, no_space, open_error, refuse_taken
+from ._fileops import free_bytes as _free_bytes  # by this name, so a test can pretend a larger tmpfs
 
 __all__ = ["DEFAULT_DIR", "NAME_RULE", "Segment", "list_segments", "resolve", "segment_dir", "unlink"]
 
@@ -68,48 +62,6 @@ def resolve(name_or_path: NameOrPath, directory: str | os.PathLike[str] | None =
     return segment_dir(directory) / validate_name(name_or_path)
 
 
-def _free_bytes(directory: Path) -> int:
-    st = os.statvfs(directory)
-    return st.f_bavail * st.f_frsize
-
-
-def _no_space(path: Path, size: int) -> NoSpaceError:
-    free = _free_bytes(path.parent)
-    return NoSpaceError(
-        f"not enough memory in {path.parent} for segment {path.name!r}: asked for {size:,} bytes, "
-        f"{free:,} free (enlarge the tmpfs or choose fewer/smaller slots)",
-        path=str(path),
-        size=size,
-        free=free,
-    )
-
-
-def _open_error(err: OSError, path: Path) -> Exception:
-    """Translate an ``os.open`` failure into the error a user can act on."""
-    if err.errno == errno.ENOENT:
-        return SegmentNotFoundError(f"no segment at {path}", path=str(path))
-    if err.errno in (errno.EACCES, errno.EPERM):
-        return SegmentPermissionError(f"permission denied opening segment {path} ({err.strerror})", path=str(path))
-    if err.errno == errno.ELOOP:
-        return LayoutError(
-            f"{path} is a symbolic link; segments must be regular files (links are never followed)",
-            path=str(path), field="file type", expected="regular file", found="symbolic link",
-        )
-    if err.errno == errno.EISDIR:
-        return LayoutError(
-            f"{path} is a directory, not a segment", path=str(path),
-            field="file type", expected="regular file", found="directory",
-        )
-    if err.errno in (errno.ENXIO, errno.ENODEV):  # a socket, or a device with no driver behind it
-        try:
-            kind = _file_kind(os.lstat(path).st_mode)
-        except OSError:
-            kind = "special file"
-        return LayoutError(f"{path} is a {kind}, not a segment", path=str(path),
-                           field="file type", expected="regular file", found=kind)
-    return err
-
-
 def _as_size(size: object) -> int:
     """``size`` as an int (numpy integers welcome); a float or bool is a TypeError."""
     if isinstance(size, bool):
@@ -118,94 +70,6 @@ def _as_size(size: object) -> int:
         return operator.index(size)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(f"segment size must be an int (bytes), got {size!r}") from None
-
-
-def _no_access(path: Path, err: OSError) -> SegmentPermissionError:
-    return SegmentPermissionError(
-        f"permission denied creating segment {path} ({err.strerror}): "
-        f"this user may not search or write the directory {path.parent}",
-        path=str(path),
-    )
-
-
-def _refuse_taken(path: Path) -> None:
-    """Fail early (and cheaply) when the name is taken; ``link()`` settles races later."""
-    try:
-        os.lstat(path)  # any kind of file, a dangling symlink included, takes the name
-    except FileNotFoundError:
-        return
-    except PermissionError as err:
-        raise _no_access(path, err) from None
-    raise SegmentExistsError(f"segment {path} already exists", path=str(path))
-
-
-_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
-
-
-def _create_file(path: Path, mode: int, size: int) -> tuple[int, Path | None]:
-    """An unnamed file in ``path``'s directory, or (where unsupported) a hidden temporary one and its name.
-
-    A refused directory is a SegmentPermissionError; a filesystem with no room
-    for another file (out of inodes) a NoSpaceError.
-    """
-    try:
-        if _O_TMPFILE and os.path.isdir("/proc/self/fd"):
-            try:
-                return os.open(path.parent, _O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, mode), None
-            except OSError as err:
-                if err.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                    raise
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode), tmp
-    except PermissionError as err:
-        raise _no_access(path, err) from None
-    except OSError as err:
-        if err.errno != errno.ENOSPC:
-            raise
-        raise NoSpaceError(
-            f"no room for another file in {path.parent} for segment {path.name!r} ({err.strerror}: "
-            f"the filesystem is out of inodes or memory; {_free_bytes(path.parent):,} bytes free)",
-            path=str(path), size=size, free=_free_bytes(path.parent)) from None
-
-
-def _link_unnamed(fd: int, path: Path) -> None:
-    """Give the unnamed file ``fd`` the name ``path`` (FileExistsError if taken).
-
-    linkat(AT_SYMLINK_FOLLOW) of the descriptor's /proc entry names the file
-    itself; os.link passes that flag only when it is given a directory fd.
-    """
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.link(f"/proc/self/fd/{fd}", path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _back_holes(path: Path, fd: int, size: int) -> None:
-    """Reserve the memory of a file with holes (made by ftruncate, as C programs do) before mapping it.
-
-    On a full tmpfs the first store into a hole kills the process with
-    SIGBUS; reserving now makes that a NoSpaceError at open instead.
-    """
-    try:
-        os.posix_fallocate(fd, 0, size)
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EFBIG):
-            free = _free_bytes(path.parent)
-            raise NoSpaceError(
-                f"segment {path} was made without reserving its memory ({size:,} bytes, with holes) and "
-                f"{path.parent} has {free:,} bytes free: writing it would crash (SIGBUS); free memory there",
-                path=str(path), size=size, free=free) from None
-        if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-            raise
-
-
-def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
-                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")):
-        if test(mode):
-            return kind
-    return "special file"
 
 
 class Segment:
@@ -260,10 +124,10 @@ class Segment:
         if not 0 <= mode <= 0o777:
             raise ValueError(f"mode must be permission bits 0o000..0o777, got {mode:#o}")
         path = resolve(name_or_path, directory)
-        _refuse_taken(path)
+        refuse_taken(path)
         if size > _free_bytes(path.parent):
-            raise _no_space(path, size)
-        fd, tmp = _create_file(path, mode, size)
+            raise no_space(path, size)
+        fd, tmp = create_file(path, mode, size)
         try:
             seg = cls._build(path, fd, size, mode, init)
         except BaseException:
@@ -292,7 +156,7 @@ class Segment:
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EFBIG):
                 # Name the segment the user asked for, not the hidden temporary file.
-                raise _no_space(path, size) from err
+                raise no_space(path, size) from err
             if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
                 raise
             os.ftruncate(fd, size)  # a filesystem without fallocate: best effort
@@ -311,7 +175,7 @@ class Segment:
             if tmp is not None:
                 os.link(tmp, path)  # atomic, and never replaces an existing name
             else:
-                _link_unnamed(fd, path)
+                link_unnamed(fd, path)
         except FileExistsError:
             raise SegmentExistsError(f"segment {path} already exists", path=str(path)) from None
 
@@ -341,7 +205,7 @@ class Segment:
         try:
             fd = os.open(path, flags)
         except OSError as err:
-            raise _open_error(err, path) from None
+            raise open_error(err, path) from None
         try:
             buf = cls._map_checked(path, fd, min_size, writable)
         except BaseException:
@@ -353,7 +217,7 @@ class Segment:
     def _map_checked(path: Path, fd: int, min_size: int, writable: bool) -> mmap.mmap:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            kind = _file_kind(st.st_mode)
+            kind = file_kind(st.st_mode)
             raise LayoutError(f"{path} is a {kind}, not a segment", path=str(path),
                               field="file type", expected="regular file", found=kind)
         needed = max(min_size, 1)  # an empty file cannot be mapped
@@ -363,7 +227,7 @@ class Segment:
                 path=str(path), field="file size", expected=needed, found=st.st_size,
             )
         if writable and st.st_blocks * 512 < st.st_size:
-            _back_holes(path, fd, st.st_size)
+            back_holes(path, fd, st.st_size)
         prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
         return mmap.mmap(fd, st.st_size, mmap.MAP_SHARED, prot)
 
@@ -423,7 +287,7 @@ def unlink(name_or_path: NameOrPath, directory: str | os.PathLike[str] | None = 
     try:
         os.unlink(path)
     except OSError as err:
-        raise _open_error(err, path) from None
+        raise open_error(err, path) from None
 
 
 def list_segments(directory: str | os.PathLike[str] | None = None) -> Iterator[Path]:
