@@ -11,7 +11,7 @@ from pathlib import Path
 
 import _fuzz_children as kids
 import pytest
-from benchmarks.chaos import fuzz, kill, soak
+from benchmarks.chaos import fuzz, kill, legacy_kill, soak
 from benchmarks.chaos.targets import LAYOUTS, OPENERS, build_seeds
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +32,14 @@ def test_kill_9_anywhere_tears_nothing_hangs_nothing_and_loses_count_of_nothing(
     assert report.torn == 0 and report.hangs == 0, figures
     assert report.accounted, f"received + lost != written: {figures}"
     assert not report.problems, "\n".join([figures, *report.problems])
+
+
+def test_kill_9_of_legacy_producers_and_locker_holders_loses_and_tears_nothing() -> None:
+    report = legacy_kill.run(KILLS_PER_POLICY, seed=11)
+    figures = f"{report.kills} kills {dict(report.events)}, consumer {report.consumer}"
+    assert report.kills >= KILLS_PER_POLICY, figures
+    assert report.clean, "\n".join([figures, *report.problems])
+    assert report.consumer["received"] > 0, f"nothing was received: {figures}"
 
 
 @pytest.mark.parametrize(("layout", "opener"), sorted(OPENERS))
