@@ -42,10 +42,17 @@ def _buffer(producer: int, k: int) -> bytes:
     return words.tobytes()
 
 
+def _open(path: str) -> shmring.legacy.SharedMem:
+    # Children come from a fork server started before the round: they learn where the
+    # Locker's file lives from the queue's directory, not from an environment they lack.
+    os.environ["SHMRING_DIR"] = str(Path(path).parent)
+    return shmring.legacy.SharedMem.open(path)
+
+
 def _producer(path: str, producer: int, die_after: int) -> None:
     """Put buffers 0, 1, ...; with ``die_after`` >= 0, SIGKILL itself holding the Locker after that many."""
     end = time.monotonic() + 60
-    with shmring.legacy.SharedMem.open(path) as mem:
+    with _open(path) as mem:
         k = 0
         while time.monotonic() < end:
             if k == die_after:
@@ -58,7 +65,7 @@ def _producer(path: str, producer: int, die_after: int) -> None:
 
 
 def _lock_holder(path: str, ready: Any) -> None:
-    with shmring.legacy.SharedMem.open(path) as mem, mem.locker:
+    with _open(path) as mem, mem.locker:
         ready.put(os.getpid())
         time.sleep(60)  # holds the Locker until killed
 
@@ -66,7 +73,7 @@ def _lock_holder(path: str, ready: Any) -> None:
 def _consumer(path: str, stop: Any, results: Any) -> None:
     seen: dict[int, int] = {}
     report = {"received": 0, "torn": 0, "gaps": 0, "stuck": 0}
-    with shmring.legacy.SharedMem.open(path) as mem:
+    with _open(path) as mem:
         idle_since = time.monotonic()
         while not (stop.is_set() and mem.header().count == 0):
             try:
