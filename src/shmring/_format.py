@@ -257,8 +257,11 @@ def read_header(buf: Buffer, file_size: int, name: str) -> Layout:
         check_sizes(slots, slot_bytes, meta_bytes, POLICIES[policy])
     except ValueError as err:
         raise _mismatch(name, "sizes", "in range", (slots, slot_bytes, meta_bytes), str(err)) from None
-    layout = Layout(slots, slot_bytes, meta_bytes, POLICIES[policy], created_ns, _read_schema(buf, name),
-                    keywords_len)
+    schema = _read_schema(buf, name)
+    if schema is not None and schema_bytes(schema) > slot_bytes:
+        raise _mismatch(name, "schema size", f"<= slot bytes {slot_bytes}", schema_bytes(schema),
+                        f"a {schema.shape} {schema.typestr} frame cannot fit a slot")
+    layout = Layout(slots, slot_bytes, meta_bytes, POLICIES[policy], created_ns, schema, keywords_len)
     _expect(name, "slot stride", layout.slot_stride, stride)
     _expect(name, "total bytes", layout.total_bytes, total)
     if file_size != total:
@@ -288,10 +291,22 @@ def _read_schema(buf: Buffer, name: str) -> Schema | None:
     return Schema(text, tuple(shape[:ndim]))
 
 
+def schema_bytes(schema: Schema) -> int:
+    """Payload bytes of one frame of ``schema`` (item size from the typestr, times every dim)."""
+    count = 1
+    for dim in schema.shape:
+        count *= dim
+    return int(schema.typestr[2:]) * count
+
+
+#: The item sizes numpy has for each kind shmring stores (``<c1`` or ``<f3`` are no numpy type).
+ITEM_SIZES = {"b": (1,), "i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "f": (2, 4, 8, 16), "c": (8, 16, 32)}
+
+
 def is_valid_typestr(text: str) -> bool:
-    """Whether ``text`` is a typestr shmring stores: byte order, kind b/i/u/f/c, item size."""
+    """Whether ``text`` is a typestr shmring stores: byte order, kind b/i/u/f/c, an item size of that kind."""
     return (len(text) >= 3 and text[0] in TYPESTR_BYTEORDERS and text[1] in ALLOWED_KINDS
-            and text[2:].isdigit() and 0 < int(text[2:]) <= MAX_ITEMSIZE)
+            and text[2:].isdigit() and int(text[2:]) in ITEM_SIZES[text[1]])
 
 
 # -- slot header ------------------------------------------------------------------

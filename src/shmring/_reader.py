@@ -371,6 +371,14 @@ _DTYPES: dict[bytes, np.dtype[Any]] = {}
 
 
 def _dtype(typestr: bytes) -> np.dtype[Any]:
-    """The dtype of a typestr, cached (the C side has validated it)."""
-    dtype = _DTYPES[typestr] = np.dtype(typestr.decode("ascii"))
+    """The dtype of a typestr, cached; BrokenError for a well-formed one numpy has no type for.
+
+    The C side checks the form (order, kind, size up to 32), which lets
+    through sizes no numpy kind has (``|c1``, ``<f3``): only a corrupt slot
+    holds those.
+    """
+    text = typestr.decode("ascii", "replace")
+    if not F.is_valid_typestr(text):
+        raise BrokenError(f"a frame's slot holds dtype {text!r}, which is no numpy type: the ring is corrupt")
+    dtype = _DTYPES[typestr] = np.dtype(text)
     return dtype

@@ -15,7 +15,7 @@ import numpy as np
 from . import _format as F
 from . import _meta, _segment, _sync
 from ._attachment import Attachment, fork_generation, validate_counters
-from ._errors import BrokenError, ClosedError, FrameError
+from ._errors import BrokenError, ClosedError, FrameError, ShmringError
 from ._info import ReaderInfo, RingInfo, RingStats
 from ._reader import Reader
 from ._segment import NameOrPath, Segment
@@ -212,6 +212,16 @@ class Ring:
                  tb: TracebackType | None) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        # A handle dropped without close() kept its descriptors, and with them its
+        # "attached" lease, for the life of the process (found by the soak). Not in
+        # a fork() child: unlocking there would unlock its parent's leases too.
+        if getattr(self, "_m", None) is not None and self._generation == fork_generation():
+            try:
+                self.close()
+            except (ShmringError, OSError):
+                pass
+
     def __repr__(self) -> str:
         state = "closed" if self._m is None else f"{self.slots} x {self.slot_bytes:,} B, {self.policy}"
         return f"<Ring {self.name!r} {state}>"
@@ -350,4 +360,4 @@ def _schema(dtype: DTypeLike | None, shape: tuple[int, ...] | None) -> F.Schema 
 
 
 def _schema_bytes(schema: F.Schema) -> int:
-    return int(np.dtype(schema.typestr).itemsize * int(np.prod(schema.shape)))
+    return F.schema_bytes(schema)

@@ -5,11 +5,14 @@ changed with the ``SHMRING_DIR`` environment variable or per call), exactly
 where ``shm_open("/cam0")`` puts it, so C code can map it without shmring.
 An ``os.PathLike`` (e.g. ``pathlib.Path``) is taken as an explicit path.
 
-Creation is atomic: the file is built under a hidden temporary name, its
-memory reserved with ``posix_fallocate`` (so a full tmpfs is an error now,
-not a SIGBUS on first touch later), initialised by the caller, and then
+Creation is atomic: the file is built unnamed (``O_TMPFILE``), its memory
+reserved with ``posix_fallocate`` (so a full tmpfs is an error now, not a
+SIGBUS on first touch later), initialised by the caller, and then
 ``link()``-ed to its name, which fails if the name exists. Nobody can see a
-half-initialised segment, and of N racing creators exactly one wins.
+half-initialised segment, of N racing creators exactly one wins, and a
+creator killed half-way leaves nothing behind: the kernel frees an unnamed
+file with its last descriptor. Where ``O_TMPFILE`` is not supported the file
+is built under a hidden temporary name instead (which a kill can leave).
 """
 
 from __future__ import annotations
@@ -19,20 +22,14 @@ import mmap
 import operator
 import os
 import re
-import secrets
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Union
 
-from ._errors import (
-    ClosedError,
-    LayoutError,
-    NoSpaceError,
-    SegmentExistsError,
-    SegmentNotFoundError,
-    SegmentPermissionError,
-)
+from ._errors import ClosedError, LayoutError, SegmentExistsError
+from ._fileops import back_holes, create_file, file_kind, link_unnamed, no_space, open_error, refuse_taken
+from ._fileops import free_bytes as _free_bytes  # by this name, so a test can pretend a larger tmpfs
 
 __all__ = ["DEFAULT_DIR", "NAME_RULE", "Segment", "list_segments", "resolve", "segment_dir", "unlink"]
 
@@ -65,41 +62,6 @@ def resolve(name_or_path: NameOrPath, directory: str | os.PathLike[str] | None =
     return segment_dir(directory) / validate_name(name_or_path)
 
 
-def _free_bytes(directory: Path) -> int:
-    st = os.statvfs(directory)
-    return st.f_bavail * st.f_frsize
-
-
-def _no_space(path: Path, size: int) -> NoSpaceError:
-    free = _free_bytes(path.parent)
-    return NoSpaceError(
-        f"not enough memory in {path.parent} for segment {path.name!r}: asked for {size:,} bytes, "
-        f"{free:,} free (enlarge the tmpfs or choose fewer/smaller slots)",
-        path=str(path),
-        size=size,
-        free=free,
-    )
-
-
-def _open_error(err: OSError, path: Path) -> Exception:
-    """Translate an ``os.open`` failure into the error a user can act on."""
-    if err.errno == errno.ENOENT:
-        return SegmentNotFoundError(f"no segment at {path}", path=str(path))
-    if err.errno in (errno.EACCES, errno.EPERM):
-        return SegmentPermissionError(f"permission denied opening segment {path} ({err.strerror})", path=str(path))
-    if err.errno == errno.ELOOP:
-        return LayoutError(
-            f"{path} is a symbolic link; segments must be regular files (links are never followed)",
-            path=str(path), field="file type", expected="regular file", found="symbolic link",
-        )
-    if err.errno == errno.EISDIR:
-        return LayoutError(
-            f"{path} is a directory, not a segment", path=str(path),
-            field="file type", expected="regular file", found="directory",
-        )
-    return err
-
-
 def _as_size(size: object) -> int:
     """``size`` as an int (numpy integers welcome); a float or bool is a TypeError."""
     if isinstance(size, bool):
@@ -108,41 +70,6 @@ def _as_size(size: object) -> int:
         return operator.index(size)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(f"segment size must be an int (bytes), got {size!r}") from None
-
-
-def _no_access(path: Path, err: OSError) -> SegmentPermissionError:
-    return SegmentPermissionError(
-        f"permission denied creating segment {path} ({err.strerror}): "
-        f"this user may not search or write the directory {path.parent}",
-        path=str(path),
-    )
-
-
-def _refuse_taken(path: Path) -> None:
-    """Fail early (and cheaply) when the name is taken; ``link()`` settles races later."""
-    try:
-        os.lstat(path)  # any kind of file, a dangling symlink included, takes the name
-    except FileNotFoundError:
-        return
-    except PermissionError as err:
-        raise _no_access(path, err) from None
-    raise SegmentExistsError(f"segment {path} already exists", path=str(path))
-
-
-def _create_file(tmp: Path, path: Path, mode: int) -> int:
-    """Create the hidden temporary file; a refused directory is a SegmentPermissionError."""
-    try:
-        return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    except PermissionError as err:
-        raise _no_access(path, err) from None
-
-
-def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
-                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")):
-        if test(mode):
-            return kind
-    return "special file"
 
 
 class Segment:
@@ -197,30 +124,30 @@ class Segment:
         if not 0 <= mode <= 0o777:
             raise ValueError(f"mode must be permission bits 0o000..0o777, got {mode:#o}")
         path = resolve(name_or_path, directory)
-        _refuse_taken(path)
+        refuse_taken(path)
         if size > _free_bytes(path.parent):
-            raise _no_space(path, size)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        fd = _create_file(tmp, path, mode)
+            raise no_space(path, size)
+        fd, tmp = create_file(path, mode, size)
         try:
-            seg = cls._build(tmp, fd, size, mode, init, path)
+            seg = cls._build(path, fd, size, mode, init)
         except BaseException:
             os.close(fd)
-            os.unlink(tmp)
+            if tmp is not None:
+                os.unlink(tmp)
             raise
         try:
-            cls._publish(tmp, path)
+            cls._publish(fd, tmp, path)
         except BaseException:
             seg.close()
             raise
         finally:
-            os.unlink(tmp)
-        seg.path = path
+            if tmp is not None:
+                os.unlink(tmp)
         return seg
 
     @classmethod
-    def _build(cls, tmp: Path, fd: int, size: int, mode: int,
-               init: Callable[[mmap.mmap], None] | None, path: Path) -> Segment:
+    def _build(cls, path: Path, fd: int, size: int, mode: int,
+               init: Callable[[mmap.mmap], None] | None) -> Segment:
         os.fchmod(fd, mode)  # open() applied the umask; the caller asked for exactly `mode`
         try:
             # tmpfs allocates pages lazily; reserving them now turns "no memory"
@@ -229,7 +156,7 @@ class Segment:
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EFBIG):
                 # Name the segment the user asked for, not the hidden temporary file.
-                raise _no_space(path, size) from err
+                raise no_space(path, size) from err
             if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
                 raise
             os.ftruncate(fd, size)  # a filesystem without fallocate: best effort
@@ -240,12 +167,15 @@ class Segment:
         except BaseException:
             buf.close()
             raise
-        return cls(tmp, fd, buf, True)
+        return cls(path, fd, buf, True)
 
     @staticmethod
-    def _publish(tmp: Path, path: Path) -> None:
+    def _publish(fd: int, tmp: Path | None, path: Path) -> None:
         try:
-            os.link(tmp, path)  # atomic, and never replaces an existing name
+            if tmp is not None:
+                os.link(tmp, path)  # atomic, and never replaces an existing name
+            else:
+                link_unnamed(fd, path)
         except FileExistsError:
             raise SegmentExistsError(f"segment {path} already exists", path=str(path)) from None
 
@@ -261,17 +191,21 @@ class Segment:
         """Map an existing segment.
 
         Refuses symbolic links, directories, FIFOs and other non-regular
-        files, and files smaller than ``min_size`` bytes, before mapping.
+        files, and files smaller than ``min_size`` bytes, before mapping. A
+        writable file with holes (made by a program that did not reserve its
+        memory) has them reserved first, so a full tmpfs is an error here, not
+        a SIGBUS on the first write.
 
         Raises:
-            SegmentNotFoundError, SegmentPermissionError, LayoutError.
+            SegmentNotFoundError, SegmentPermissionError, LayoutError,
+            NoSpaceError (a file with holes and no memory left to back them).
         """
         path = resolve(name_or_path, directory)
         flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
         try:
             fd = os.open(path, flags)
         except OSError as err:
-            raise _open_error(err, path) from None
+            raise open_error(err, path) from None
         try:
             buf = cls._map_checked(path, fd, min_size, writable)
         except BaseException:
@@ -283,7 +217,7 @@ class Segment:
     def _map_checked(path: Path, fd: int, min_size: int, writable: bool) -> mmap.mmap:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            kind = _file_kind(st.st_mode)
+            kind = file_kind(st.st_mode)
             raise LayoutError(f"{path} is a {kind}, not a segment", path=str(path),
                               field="file type", expected="regular file", found=kind)
         needed = max(min_size, 1)  # an empty file cannot be mapped
@@ -292,6 +226,8 @@ class Segment:
                 f"segment {path} is truncated: {st.st_size} bytes, at least {needed} expected",
                 path=str(path), field="file size", expected=needed, found=st.st_size,
             )
+        if writable and st.st_blocks * 512 < st.st_size:
+            back_holes(path, fd, st.st_size)
         prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
         return mmap.mmap(fd, st.st_size, mmap.MAP_SHARED, prot)
 
@@ -351,7 +287,7 @@ def unlink(name_or_path: NameOrPath, directory: str | os.PathLike[str] | None = 
     try:
         os.unlink(path)
     except OSError as err:
-        raise _open_error(err, path) from None
+        raise open_error(err, path) from None
 
 
 def list_segments(directory: str | os.PathLike[str] | None = None) -> Iterator[Path]:

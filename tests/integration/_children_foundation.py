@@ -208,3 +208,14 @@ def unprivileged_creator(directory: str, name: str) -> None:
         ok = isinstance(err, PermissionError) and directory in str(err)
         sys.exit(0 if ok else EXIT_OTHER)
     sys.exit(EXIT_OTHER)
+
+
+def creator_parked_in_init(control: str, directory: str, name: str) -> None:
+    """Create ``name`` and, half-way (memory reserved, not yet named), park until killed."""
+    buf = Segment.open(Path(control)).mapping()
+
+    def park(mapping: object) -> None:
+        arrive(buf, READY)
+        _park(buf)
+
+    Segment.create(name, 1 << 20, directory=directory, init=park)

@@ -148,3 +148,15 @@ def test_locker_excludes_a_second_holder_and_times_out() -> None:
     second.release()
     first.close()
     second.close()
+
+
+def test_a_handle_dropped_without_close_gives_back_its_descriptors(shm_dir: Path, tmp_path: Path) -> None:
+    # Found by the soak: every SharedMem.open() dropped unclosed kept two descriptors for good.
+    path = tmp_path / "smem_cam"
+    SharedMem.create(path, 8, 2).close()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        mem = SharedMem.open(path)
+        mem.put_buf(b"x")
+        del mem
+    assert len(os.listdir("/proc/self/fd")) == before, "dropped SharedMem handles kept their descriptors"

@@ -394,6 +394,17 @@ def test_corrupt_slot_header_is_an_error_not_a_crash(shm_dir: Path, unique_name:
             r.get(timeout=1)
 
 
+def test_a_slot_dtype_numpy_has_no_type_for_is_a_broken_ring(shm_dir: Path, unique_name: str) -> None:
+    # Found by fuzzing: "|c1" passed the slot check and numpy raised TypeError from get().
+    with shmring.Ring.create(unique_name, slots=2, slot_bytes=100) as ring:
+        w, r = ring.writer(), ring.reader()
+        w.put(np.zeros(10, np.uint8))
+        slot = ring._mapping().layout.slot_offset(0)
+        _corrupt(shm_dir / unique_name, slot + 48, b"|c1\x00")  # the slot's dtype typestr
+        with pytest.raises(shmring.BrokenError, match="dtype '\\|c1', which is no numpy type"):
+            r.get(timeout=1)
+
+
 def test_numpy_only_reader_example_reads_the_latest_frame(shm_dir: Path, unique_name: str) -> None:
     import runpy
 
@@ -479,3 +490,25 @@ def test_info_and_stats_are_frozen_dataclasses_with_a_json_form(shm_dir: Path, u
     assert as_dict["shape"] == [3, 5] and as_dict["readers"][0]["name"] == "cam"
     assert {k: as_dict[k] for k in info.to_dict()} == info.to_dict(), "stats() does not extend info()"
     assert set(as_dict) == set(info.to_dict()) | {"rate_hz", "last_write_ns", "readers"}
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_ring_dropped_without_close_gives_back_its_descriptors_and_lease(shm_dir: Path, unique_name: str) -> None:
+    # Found by the soak: each Ring.open() whose handle was dropped unclosed kept two
+    # descriptors (and its "attached" lease, so `shmring gc` saw the ring as held) for good.
+    shmring.Ring.create(unique_name, slots=2, slot_bytes=64).close()
+    before = _open_fds()
+    for _ in range(20):
+        ring = shmring.Ring.open(unique_name)
+        ring.writer().put(b"x")
+        ring.reader().try_get()
+        del ring
+    assert _open_fds() == before, "dropped Ring handles kept their descriptors"
+    with shmring.Ring.open(unique_name) as probe:
+        held = shmring.Lease.is_held(probe._mapping().probe_fd, F.LOCK_ATTACHED)
+        probe._mapping().attached.release()  # type: ignore[union-attr]
+        assert not shmring.Lease.is_held(probe._mapping().probe_fd, F.LOCK_ATTACHED), (
+            f"a dropped handle still holds the ring's attached lease (held before releasing ours: {held})")

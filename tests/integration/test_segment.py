@@ -99,6 +99,19 @@ def test_eight_processes_racing_to_create_one_name_make_exactly_one_creator(
     control.close()
 
 
+def test_a_creator_killed_mid_create_leaves_no_file(spawn, shm_dir: Path, unique_name: str) -> None:
+    # Found by the kill campaign: a creator killed between building its file and
+    # naming it left a hidden temporary file behind in /dev/shm, for good.
+    control = Segment.create(f"{unique_name}-ctl", kids.CONTROL_SIZE)
+    child = spawn(kids.creator_parked_in_init, str(control.path), str(shm_dir), f"{unique_name}-new")
+    kids.wait_at_least(control.mapping(), kids.READY, 1, JOIN_S)
+    child.kill()
+    child.join(JOIN_S)
+    assert child.exitcode == -9, f"the creator was not killed (exit code {child.exitcode})"
+    assert _entries(shm_dir) == [control.path.name], "a creator killed mid-create left a file behind"
+    control.close()
+
+
 def test_create_refuses_a_taken_name_whatever_holds_it(shm_dir: Path, unique_name: str) -> None:
     (shm_dir / "dir").mkdir()
     (shm_dir / "dangling").symlink_to(shm_dir / "nowhere")

@@ -41,7 +41,7 @@ def test_hot_words_each_have_their_own_cache_line() -> None:
 
 
 def test_header_round_trips_with_schema() -> None:
-    lay = _layout(schema=F.Schema("<u2", (480, 640)))
+    lay = _layout(slot_bytes=480 * 640 * 2, schema=F.Schema("<u2", (480, 640)))
     assert F.read_header(_header(lay), lay.total_bytes, "x") == lay
 
 
@@ -115,6 +115,18 @@ def test_size_checks_name_the_parameter(kw: dict[str, object], message: str) -> 
 
 
 @pytest.mark.parametrize(("text", "ok"), [("<u2", True), ("|u1", True), ("<c16", True), (">f8", True),
-                                          ("<U4", False), ("|O8", False), ("u2", False), ("<V", False)])
+                                          ("<U4", False), ("|O8", False), ("u2", False), ("<V", False),
+                                          # found by fuzzing: well-formed, but no numpy type
+                                          ("|c1", False), ("<f3", False), ("<i16", False), ("<b2", False)])
 def test_typestr_rule(text: str, ok: bool) -> None:
     assert F.is_valid_typestr(text) is ok
+
+
+def test_a_schema_larger_than_a_slot_is_refused() -> None:
+    # Found by fuzzing: such a header opened, and the ring's own dtype/shape
+    # then made a numpy array of petabytes (MemoryError) or too many dims.
+    lay = _layout(slot_bytes=1000, schema=F.Schema("<u2", (2**31, 8)))
+    with pytest.raises(LayoutError) as info:
+        F.read_header(_header(lay), lay.total_bytes, "cam0")
+    assert info.value.field == "schema size"
+    assert info.value.found == 2**31 * 8 * 2 and "cam0" in str(info.value)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from .._errors import LayoutError, SegmentExistsError
+from .._errors import LayoutError, SegmentExistsError, ShmringError
 from .._segment import Segment
 from . import _format as fmt
 from ._buffers import as_payload, infer_dims
@@ -58,6 +58,7 @@ class SharedMem(RawAccess):
         self._listeners: list[BufListener] = []
         #: How many times this handle re-attached to a re-created file.
         self.reattached = 0
+        self._pid = os.getpid()
 
     # -- lifecycle -------------------------------------------------------
 
@@ -163,6 +164,15 @@ class SharedMem(RawAccess):
             self._seg.close()
             if self._locker is not None:
                 self._locker.close()
+
+    def __del__(self) -> None:
+        # A handle dropped without close() kept its two descriptors for the life of the
+        # process (found by the soak). Not in a fork() child: its locks are its parent's.
+        if getattr(self, "_pid", None) == os.getpid() and not self._seg.closed:
+            try:
+                self.close()
+            except (ShmringError, OSError):
+                pass
 
     def delete(self) -> None:
         """Remove the file (if its name still names the file this handle mapped) and close this handle."""

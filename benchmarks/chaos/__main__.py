@@ -1,0 +1,116 @@
+"""``python -m benchmarks.chaos --minutes N``: the full reliability campaign, printed as a table.
+
+By default: 1,000 kills per policy and 1,000 against the legacy queue, 25,000
+mutated files per fuzz target (100,000 in all) and a soak of up to 10 minutes,
+within ``--minutes``: the soak takes up to 40 % of the budget, the other parts
+share the rest equally, each stopping at its deadline. ``--parts`` picks some. Failing fuzz cases are saved under
+``--save``. Exit status 0 when every part is clean, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from shmring import _format as F
+
+from . import fuzz, kill, legacy_kill, soak
+from .targets import OPENERS
+
+PARTS = ("kill", "legacy", "fuzz", "soak")
+Row = tuple[str, str, str, str, bool]
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.chaos", description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=30.0, help="time budget for the whole campaign")
+    parser.add_argument("--kills", type=int, default=1000, help="SIGKILLs per policy")
+    parser.add_argument("--fuzz-cases", type=int, default=25_000, help="mutated files per fuzz target")
+    parser.add_argument("--soak-seconds", type=float, default=600.0, help="longest soak")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
+    parser.add_argument("--seed", type=int, default=1, help="master seed of kills and mutations")
+    parser.add_argument("--save", type=Path, default=Path("benchmarks/results/chaos-failures"),
+                        help="where the bytes of failing fuzz cases go")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    began = time.monotonic()
+    parts = [p for p in PARTS if p in args.parts.split(",")]
+    budget = args.minutes * 60
+    soak_s = max(10.0, min(args.soak_seconds, 0.4 * budget)) if "soak" in parts else 0.0
+    share = (budget - soak_s) / max(1, len([p for p in parts if p != "soak"]))
+    rows: list[Row] = []
+    for part in parts:
+        deadline = time.monotonic() + (soak_s if part == "soak" else share)
+        for row in _RUNNERS[part](args, deadline):
+            rows.append(row)
+            _progress(row)
+    _table(rows, time.monotonic() - began)
+    return 0 if all(row[4] for row in rows) else 1
+
+
+def _kill_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:
+    for n, policy in enumerate(F.POLICIES):
+        left = (deadline - time.monotonic()) / (len(F.POLICIES) - n)
+        r = kill.run(policy, args.kills, seed=args.seed + n, deadline=time.monotonic() + left)
+        events = ", ".join(f"{k} {v}" for k, v in sorted(r.events.items()))
+        outcome = (f"{r.written:,} frames written; verifiers received+lost "
+                   f"{' / '.join(str(v['received'] + v['lost']) for v in r.verifiers)}, lost "
+                   f"{' / '.join(str(v['lost']) for v in r.verifiers)}; torn {r.torn}, hangs {r.hangs}")
+        yield (f"kill -9, {policy}", f"{r.kills:,} kills in {r.seconds:.0f} s ({events})", outcome,
+               "; ".join(r.problems[:3]), r.clean)
+
+
+def _legacy_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:
+    r = legacy_kill.run(args.kills, seed=args.seed, deadline=deadline)
+    events = ", ".join(f"{k} {v}" for k, v in sorted(r.events.items()))
+    c = r.consumer
+    seen = f"{c.get('received', 0):,} buffers received; torn {c.get('torn')}, gaps {c.get('gaps')}, " \
+           f"Locker timeouts {c.get('stuck')}"
+    yield ("kill -9, legacy queue", f"{r.kills:,} kills in {r.seconds:.0f} s ({events})", seen,
+           "; ".join(r.problems[:3]), r.clean)
+
+
+def _fuzz_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:
+    for n, (layout, opener) in enumerate(sorted(OPENERS)):
+        left = (deadline - time.monotonic()) / (len(OPENERS) - n)
+        f = fuzz.run(layout, opener, args.fuzz_cases, master=args.seed, save_dir=args.save,
+                     deadline=time.monotonic() + left)
+        outcomes = ", ".join(f"{k} {v:,}" for k, v in f.outcomes.most_common())
+        yield (f"fuzz, {layout}", f"{f.cases:,} files in {f.seconds:.0f} s ({opener})", outcomes,
+               f"{f.failures} failures, {f.crashes} crashes, {f.hangs} hangs " + "; ".join(f.problems[:2]), f.clean)
+
+
+def _soak_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:
+    s = soak.run(max(10.0, deadline - time.monotonic()))
+    flat = ", ".join(f"{role} rss {s.baseline[role][0]:,}->{s.last[role][0]:,} KiB fds {s.baseline[role][1]}->"
+                     f"{s.last[role][1]} maps {s.baseline[role][2]}->{s.last[role][2]}" for role in s.baseline)
+    yield ("soak, block", f"{s.seconds:.0f} s: {s.joins:,} reader joins, {s.written:,} frames",
+           f"{flat}; directory entries {s.entries[0]}->{s.entries[1]}; torn {s.torn}", "; ".join(s.problems),
+           s.clean)
+
+
+_RUNNERS: dict[str, Callable[[argparse.Namespace, float], Iterator[Row]]] = {
+    "kill": _kill_rows, "legacy": _legacy_rows, "fuzz": _fuzz_rows, "soak": _soak_rows,
+}
+
+
+def _progress(row: Row) -> None:
+    print(f"{'ok  ' if row[4] else 'FAIL'} {row[0]}: {row[1]}", file=sys.stderr, flush=True)
+
+
+def _table(rows: list[Row], seconds: float) -> None:
+    print(f"shmring chaos campaign: {seconds / 60:.1f} min\n")
+    print("| part | done | what was seen | problems | verdict |")
+    print("|---|---|---|---|---|")
+    for part, done, seen, problems, clean in rows:
+        print(f"| {part} | {done} | {seen} | {problems or 'none'} | {'clean' if clean else 'FAILED'} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
