@@ -126,13 +126,29 @@ static int has_key(const shmring_meta *m, const char *key)
     return 0;
 }
 
-/* Rewrite {"A":1,"B":2} as [["A",1,""],["B",2,""]]: 5 more bytes a card. */
-static int to_card_form(shmring_meta *m, const char *key)
+/* Length of the text in card form: the object form takes 5 bytes less a card. */
+static uint64_t card_form_len(const shmring_meta *m)
 {
     uint32_t p = 1, k0, k1, v0, v1, cards = 0;
-    while (m->len && next_entry(m->buf, m->len, &p, &k0, &k1, &v0, &v1))
+    while (!(m->state & CARD_FORM) && m->len && next_entry(m->buf, m->len, &p, &k0, &k1, &v0, &v1))
         cards++;
-    if ((uint64_t)m->len + 5u * cards > m->cap)
+    return (uint64_t)m->len + 5u * cards;
+}
+
+/* Bytes put_string writes for s, its quotes excluded. */
+static uint64_t escaped_len(const char *s)
+{
+    uint64_t n = 0;
+    for (; *s; s++)
+        n += (*s == '"' || *s == '\\') ? 2 : ((unsigned char)*s < 0x20 ? 6 : 1);
+    return n;
+}
+
+/* Rewrite {"A":1,"B":2} as [["A",1,""],["B",2,""]]. */
+static int to_card_form(shmring_meta *m, const char *key)
+{
+    uint32_t p, k0, k1, v0, v1;
+    if (card_form_len(m) > m->cap)
         return fail(m, SHMRING_ETOOLARGE, "metadata needs the card form at key '%s' and does not fit its %" PRIu32
                     "-byte buffer so", key);
     char *old = m->len ? malloc(m->len) : NULL;
@@ -166,8 +182,15 @@ static int add_card(shmring_meta *m, const char *key, const char *value, int quo
 {
     if (m->err != SHMRING_OK)
         return m->err;
-    if (!(m->state & CARD_FORM) && (commentary || has_key(m, key)) && to_card_form(m, key) != SHMRING_OK)
-        return m->err;
+    if (!(m->state & CARD_FORM) && (commentary || has_key(m, key))) {
+        /* The card after the switch must fit too, or the text stays as it was, object form included. */
+        uint64_t form = card_form_len(m);
+        uint64_t card = 9 + escaped_len(key) + (quoted ? 2 + escaped_len(value) : strlen(value));
+        if ((form ? form : 1) + card > m->cap)
+            return fail(m, SHMRING_ETOOLARGE, "metadata at key '%s' does not fit its %" PRIu32 "-byte buffer", key);
+        if (to_card_form(m, key) != SHMRING_OK)
+            return m->err;
+    }
     int cards = (m->state & CARD_FORM) != 0;
     uint32_t pos = m->len ? m->len - 1 : 0; /* over the closing brace or bracket */
     int ok = put(m, &pos, m->len ? "," : (cards ? "[" : "{"), 1) && (!cards || put(m, &pos, "[", 1)) &&
@@ -249,16 +272,16 @@ int shmring_meta_comment(shmring_meta *m, const char *comment)
                     "none%s (no card yet, a commentary card, or one that has its comment)", "");
     if (!comment || !*comment)
         return SHMRING_OK;
-    const char *key = "(the last card)";
-    if (!(m->state & CARD_FORM) && to_card_form(m, key) != SHMRING_OK)
+    /* Checked before anything changes, so a comment that does not fit leaves the text as it was. */
+    if (card_form_len(m) + escaped_len(comment) > m->cap)
+        return fail(m, SHMRING_ETOOLARGE, "metadata at the comment of %s does not fit its %" PRIu32 "-byte buffer",
+                    "the last card");
+    if (!(m->state & CARD_FORM) && to_card_form(m, "the last card") != SHMRING_OK)
         return m->err;
     /* The text ends with the last card's empty comment: ...,""]] */
     uint32_t pos = m->len - 4;
-    if (!(put_string(m, &pos, comment) && put(m, &pos, "]]", 2))) {
-        memcpy(m->buf + m->len - 4, "\"\"]]", 4);
-        return fail(m, SHMRING_ETOOLARGE, "metadata at the comment of %s does not fit its %" PRIu32 "-byte buffer",
-                    key);
-    }
+    put_string(m, &pos, comment); /* fits: checked above */
+    put(m, &pos, "]]", 2);
     m->len = pos;
     m->state &= ~LAST_PLAIN;
     return SHMRING_OK;

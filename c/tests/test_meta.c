@@ -107,7 +107,20 @@ TEST(test_meta_card_limits)
     CHECK_OK(shmring_meta_int(&m, "A", 1));
     CHECK_OK(shmring_meta_comment(&m, ""));
     CHECK_RC(shmring_meta_comment(&m, "a comment far too long to fit"), SHMRING_ETOOLARGE);
-    CHECK(m.len == 12 && memcmp(buf, "[[\"A\",1,\"\"]]", 12) == 0, "the cards stay whole: %.*s", (int)m.len, buf);
+    CHECK(m.len == 7 && memcmp(buf, "{\"A\":1}", 7) == 0, "the text stays as it was: %.*s", (int)m.len, buf);
+    shmring_meta_init(&m, buf, sizeof(buf));
+    CHECK_OK(shmring_meta_int(&m, "A", 1));
+    CHECK_OK(shmring_meta_comment(&m, "\"0123456789012345\"")); /* 20 bytes escaped: [["A",1,"..."]] is 32 */
+    CHECK(m.len == 32 && buf[0] == '[', "a comment that just fits: %.*s", (int)m.len, buf);
+    shmring_meta_init(&m, buf, sizeof(buf));
+    CHECK_OK(shmring_meta_int(&m, "A", 1));
+    CHECK_OK(shmring_meta_int(&m, "B", 2)); /* {"A":1,"B":2} */
+    CHECK_RC(shmring_meta_int(&m, "A", 3), SHMRING_ETOOLARGE); /* as cards, with the third: 34 bytes */
+    CHECK(m.len == 13 && buf[0] == '{', "the object stays as it was: %.*s", (int)m.len, buf);
+    shmring_meta_init(&m, buf, 24); /* exactly the size of the two cards */
+    CHECK_OK(shmring_meta_int(&m, "A", 1));
+    CHECK_OK(shmring_meta_int(&m, "A", 22)); /* [["A",1,""],["A",22,""]] is 24 bytes: fits */
+    CHECK(m.len == 24 && buf[0] == '[', "a repeated keyword that fits: %.*s", (int)m.len, buf);
     shmring_meta_init(&m, buf, sizeof(buf));
     CHECK_RC(shmring_meta_comment(&m, "nothing to comment"), SHMRING_EINVAL);
     CHECK(strstr(shmring_errmsg(), "keyword card added just before"), "says why: %s", shmring_errmsg());
