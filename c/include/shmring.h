@@ -83,7 +83,7 @@ typedef struct {
     uint32_t ndim;         /* 0 .. 4 */
     uint64_t shape[4];     /* dims 0..ndim-1, C order */
     uint32_t flags;        /* user flags (SHMRING_BUFH_UYVY, ...) */
-    const char *meta;      /* metadata bytes: a UTF-8 JSON object, or NULL/"" for none */
+    const char *meta;      /* metadata bytes: UTF-8 JSON, an object or an array of cards; NULL/"" for none */
     uint32_t meta_len;     /* their length */
 } shmring_frame_info;
 
@@ -94,6 +94,18 @@ typedef struct {
  * ([A-Za-z0-9_-][A-Za-z0-9._-]{0,199}) under $SHMRING_DIR or /dev/shm, or a
  * path when it contains a '/'. Errors: EINVAL, EEXIST, ENOSPC, EPERM, ESYS. */
 int shmring_create(const char *name, const shmring_config *cfg, shmring_ring **out);
+
+/* As shmring_create, with stream keywords: `keywords_len` bytes (up to 2^20)
+ * in the metadata encoding (docs/format.md, "Metadata": a JSON object or an
+ * array of cards, e.g. built with shmring_meta_*) that describe the whole
+ * stream. They are written before the ring gets its name and never change;
+ * every process that opens the ring reads them (shmring_keywords; Python's
+ * ring.keywords). The ring's slots start after them, at header_bytes =
+ * 4096 + keywords_len rounded up to 4096. keywords_len 0 is shmring_create.
+ * Errors: as shmring_create; EINVAL (keywords NULL or not starting with '{'
+ * or '['), ETOOLARGE (more than 2^20 bytes). */
+int shmring_create_with_keywords(const char *name, const shmring_config *cfg, const char *keywords,
+                                 uint32_t keywords_len, shmring_ring **out);
 
 /* Open an existing ring, validating its header and counters before any slot
  * is touched (refuses what Python's Ring.open refuses). Errors: ENOTFOUND,
@@ -112,6 +124,11 @@ int shmring_unlink(const char *name);
 /* Sizes of an open ring (any pointer may be NULL). */
 void shmring_ring_sizes(const shmring_ring *ring, uint32_t *slots, uint64_t *slot_bytes,
                         uint32_t *meta_bytes, int *policy);
+
+/* The ring's stream keywords: *keywords points at *len bytes of metadata
+ * JSON inside the mapping (not NUL terminated), valid until shmring_close;
+ * "" and 0 for a ring without keywords. Errors: EINVAL (a NULL argument). */
+int shmring_keywords(const shmring_ring *ring, const char **keywords, uint32_t *len);
 
 /* Number of frames committed so far (the next frame's seq). */
 uint64_t shmring_write_seq(const shmring_ring *ring);
@@ -210,22 +227,38 @@ void shmring_reader_close(shmring_reader *r);
 
 /* ---- metadata ---------------------------------------------------------- */
 
-/* A FITS-like key=value builder for frame metadata (a JSON object). */
+/* A builder of FITS-like cards for frame metadata or stream keywords, in the
+ * encoding of docs/format.md ("Metadata"). It writes the object form
+ * {"KEY":value,...} while every card is a plain keyword = value, and turns
+ * the text into the card form [["KEY",value,"comment"],...] as soon as a card
+ * has a comment, is a COMMENT/HISTORY/blank commentary card, or repeats a
+ * keyword (the choice Python's writer makes). Cards keep the order added. */
 typedef struct {
-    char *buf;    /* the caller's storage */
-    uint32_t cap; /* its size */
-    uint32_t len; /* bytes used; the text is a complete JSON object whenever len > 0 */
-    int err;      /* first error (SHMRING_ETOOLARGE, SHMRING_EINVAL), sticky */
+    char *buf;      /* the caller's storage */
+    uint32_t cap;   /* its size */
+    uint32_t len;   /* bytes used; the text is complete JSON whenever len > 0 */
+    int err;        /* first error (SHMRING_ETOOLARGE, SHMRING_EINVAL, SHMRING_ENOMEM), sticky */
+    uint32_t state; /* private to the builder */
 } shmring_meta;
 
-/* Start an empty object in buf[0..cap). */
+/* Start empty metadata in buf[0..cap). */
 void shmring_meta_init(shmring_meta *m, char *buf, uint32_t cap);
-/* Add "key": value. Keys are 1..68 printable ASCII characters except '"' and
- * '\\'; string values are escaped as JSON requires. Return m->err. */
+/* Add the card key = value. Keys are 1..64 printable ASCII characters except
+ * '"' and '\\', case kept ("ESO DET DIT" is a HIERARCH keyword); string
+ * values are escaped as JSON requires; "COMMENT" and "HISTORY" take text only
+ * (shmring_meta_str, or shmring_meta_commentary). Return m->err. */
 int shmring_meta_int(shmring_meta *m, const char *key, int64_t value);
 int shmring_meta_double(shmring_meta *m, const char *key, double value); /* finite values only */
 int shmring_meta_bool(shmring_meta *m, const char *key, int value);
 int shmring_meta_str(shmring_meta *m, const char *key, const char *value);
+int shmring_meta_null(shmring_meta *m, const char *key); /* FITS's undefined value */
+/* Give the keyword card added just before a comment ("" adds none). Errors:
+ * EINVAL when there is no such card (none yet, a commentary card last, or
+ * the last card has its comment already), ETOOLARGE. */
+int shmring_meta_comment(shmring_meta *m, const char *comment);
+/* Add a commentary card: keyword "COMMENT", "HISTORY" or "" (blank), its text
+ * the value; they may repeat. Errors: EINVAL (another keyword), ETOOLARGE. */
+int shmring_meta_commentary(shmring_meta *m, const char *keyword, const char *text);
 
 /* ---- errors ------------------------------------------------------------ */
 

@@ -7,7 +7,7 @@
 #define SHMRING_MAGIC_LEN 8
 #define SHMRING_LEGACY_SIGNATURE 0x11031973u         /* the original SharedMem's u32 at offset 0 */
 #define SHMRING_LAYOUT_VERSION 1
-#define SHMRING_HEADER_BYTES 4096
+#define SHMRING_HEADER_BYTES 4096                    /* the header page; slot 0 starts at header_bytes */
 #define SHMRING_PAGE 4096
 #define SHMRING_LINE 64
 #define SHMRING_MAX_DIMS 4
@@ -41,6 +41,11 @@
 #define SHMRING_OFF_SPACE 320                        /* u32 futex writers sleep on */
 #define SHMRING_OFF_SPACE_WAITERS 324                /* u32 writers registered */
 #define SHMRING_OFF_WRITER_WAKE 384                  /* u32 release counter, u32 sleepers */
+
+/* line 8: stream keywords; header_bytes = HEADER_BYTES + round_up(keywords_len, PAGE) */
+#define SHMRING_OFF_KEYWORDS_LEN 512                 /* u32 bytes of the keywords block, 0 = none */
+#define SHMRING_OFF_KEYWORDS 4096                    /* the block, zero-padded to header_bytes */
+#define SHMRING_MAX_KEYWORDS_BYTES 1048576u
 
 /* lock bytes (OFD lock targets only) */
 #define SHMRING_LOCK_WRITER_PRESENCE 448

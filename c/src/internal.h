@@ -86,11 +86,12 @@ SHMRING_HIDDEN int shmring_replaced(const shmring_ring *ring);
 /* ---- layout.c ---- */
 /* Validate the mapped header of a `size`-byte file and fill ring->g etc. */
 SHMRING_HIDDEN int shmring_layout_read(shmring_ring *ring);
-/* Write lines 0 and 1 of a fresh, zero-filled ring. */
-SHMRING_HIDDEN void shmring_layout_write(unsigned char *base, const shmring_geom *g, int policy);
-/* Derived sizes; 0 when out of range (message set). */
+/* Write lines 0, 1 and 8 and the g->keywords_len bytes of `keywords` into a fresh, zero-filled ring. */
+SHMRING_HIDDEN void shmring_layout_write(unsigned char *base, const shmring_geom *g, int policy,
+                                         const void *keywords);
+/* Derived sizes, header_bytes included; SHMRING_OK, else an error with its message set. */
 SHMRING_HIDDEN int shmring_layout_derive(uint32_t slots, uint64_t slot_bytes, uint32_t meta_bytes,
-                                         shmring_geom *g);
+                                         uint32_t keywords_len, shmring_geom *g);
 
 /* ---- protocol.c ---- */
 /* Item size of a numpy typestr (0 when it is not one shmring stores). */

@@ -1,4 +1,4 @@
-/* The header page: derived sizes, validation on open, and writing on create. */
+/* The header page and keywords block: derived sizes, validation on open, and writing on create. */
 #include "internal.h"
 
 #include <inttypes.h>
@@ -13,7 +13,14 @@ static uint64_t round_up(uint64_t n, uint64_t to) { return (n + to - 1) / to * t
 #define WR64(base, off, v) (*(uint64_t *)(void *)((base) + (off)) = (v))
 #define WR32(base, off, v) (*(uint32_t *)(void *)((base) + (off)) = (v))
 
-int shmring_layout_derive(uint32_t slots, uint64_t slot_bytes, uint32_t meta_bytes, shmring_geom *g)
+/* Where slot 0 starts: the header page, then the keywords block padded to whole pages. */
+static uint64_t header_bytes_for(uint64_t keywords_len)
+{
+    return SHMRING_HEADER_BYTES + round_up(keywords_len, SHMRING_PAGE);
+}
+
+int shmring_layout_derive(uint32_t slots, uint64_t slot_bytes, uint32_t meta_bytes, uint32_t keywords_len,
+                          shmring_geom *g)
 {
     if (slots < 2 || slots > SHMRING_MAX_SLOTS)
         return shmring_fail(SHMRING_EINVAL, "slots must be in 2..%u, got %" PRIu32, SHMRING_MAX_SLOTS, slots);
@@ -23,20 +30,25 @@ int shmring_layout_derive(uint32_t slots, uint64_t slot_bytes, uint32_t meta_byt
     if (meta_bytes > SHMRING_MAX_META_BYTES)
         return shmring_fail(SHMRING_EINVAL, "meta_bytes must be in 0..%u, got %" PRIu32, SHMRING_MAX_META_BYTES,
                             meta_bytes);
+    if (keywords_len > SHMRING_MAX_KEYWORDS_BYTES)
+        return shmring_fail(SHMRING_ETOOLARGE, "keywords are %" PRIu32 " bytes, a ring holds at most %u", keywords_len,
+                            SHMRING_MAX_KEYWORDS_BYTES);
     g->slots = slots;
     g->slot_bytes = slot_bytes;
     g->meta_bytes = meta_bytes;
     g->payload_offset = round_up(SHMRING_SLOT_HEADER + (uint64_t)meta_bytes, SHMRING_LINE);
     g->slot_stride = round_up(g->payload_offset + slot_bytes, SHMRING_PAGE);
-    g->total_bytes = SHMRING_HEADER_BYTES + (uint64_t)slots * g->slot_stride;
+    g->keywords_len = keywords_len;
+    g->header_bytes = header_bytes_for(keywords_len);
+    g->total_bytes = g->header_bytes + (uint64_t)slots * g->slot_stride;
     return SHMRING_OK;
 }
 
-void shmring_layout_write(unsigned char *base, const shmring_geom *g, int policy)
+void shmring_layout_write(unsigned char *base, const shmring_geom *g, int policy, const void *keywords)
 {
     memcpy(base + SHMRING_OFF_MAGIC, magic, sizeof(magic));
     WR32(base, SHMRING_OFF_VERSION, SHMRING_LAYOUT_VERSION);
-    WR32(base, SHMRING_OFF_HEADER_BYTES, SHMRING_HEADER_BYTES);
+    WR32(base, SHMRING_OFF_HEADER_BYTES, (uint32_t)g->header_bytes);
     WR64(base, SHMRING_OFF_TOTAL_BYTES, g->total_bytes);
     WR32(base, SHMRING_OFF_SLOTS, (uint32_t)g->slots);
     WR32(base, SHMRING_OFF_POLICY, (uint32_t)policy);
@@ -46,6 +58,9 @@ void shmring_layout_write(unsigned char *base, const shmring_geom *g, int policy
     WR32(base, SHMRING_OFF_READER_ENTRIES, SHMRING_READER_ENTRIES);
     WR64(base, SHMRING_OFF_CREATED_NS, shmring_now_ns(1));
     /* line 1 stays zero: a ring created here has no fixed schema */
+    WR32(base, SHMRING_OFF_KEYWORDS_LEN, (uint32_t)g->keywords_len);
+    if (g->keywords_len) /* the rest of the keywords pages stays zero */
+        memcpy(base + SHMRING_OFF_KEYWORDS, keywords, g->keywords_len);
 }
 
 static int mismatch(const shmring_ring *r, const char *field, uint64_t expected, uint64_t found)
@@ -64,8 +79,14 @@ static int check_identity(const shmring_ring *r)
     }
     if (RD32(b, SHMRING_OFF_VERSION) != SHMRING_LAYOUT_VERSION)
         return mismatch(r, "version", SHMRING_LAYOUT_VERSION, RD32(b, SHMRING_OFF_VERSION));
-    if (RD32(b, SHMRING_OFF_HEADER_BYTES) != SHMRING_HEADER_BYTES)
-        return mismatch(r, "header bytes", SHMRING_HEADER_BYTES, RD32(b, SHMRING_OFF_HEADER_BYTES));
+    /* keywords_len is trusted only within its range, and only when header_bytes agrees with it */
+    uint32_t keywords_len = RD32(b, SHMRING_OFF_KEYWORDS_LEN);
+    if (keywords_len > SHMRING_MAX_KEYWORDS_BYTES)
+        return shmring_fail(SHMRING_ELAYOUT, "%s: not a shmring ring of layout v%d: keywords length is %" PRIu32
+                            ", expected 0..%u", r->path, SHMRING_LAYOUT_VERSION, keywords_len,
+                            SHMRING_MAX_KEYWORDS_BYTES);
+    if (RD32(b, SHMRING_OFF_HEADER_BYTES) != header_bytes_for(keywords_len))
+        return mismatch(r, "header bytes", header_bytes_for(keywords_len), RD32(b, SHMRING_OFF_HEADER_BYTES));
     if (RD32(b, SHMRING_OFF_READER_ENTRIES) != SHMRING_READER_ENTRIES)
         return mismatch(r, "reader entries", SHMRING_READER_ENTRIES, RD32(b, SHMRING_OFF_READER_ENTRIES));
     if (RD32(b, SHMRING_OFF_POLICY) >= SHMRING_POLICY_COUNT)
@@ -96,7 +117,8 @@ static int check_sizes(shmring_ring *r)
     const unsigned char *b = r->base;
     uint32_t slots = RD32(b, SHMRING_OFF_SLOTS), meta_bytes = RD32(b, SHMRING_OFF_META_BYTES);
     uint64_t slot_bytes = RD64(b, SHMRING_OFF_SLOT_BYTES);
-    if (shmring_layout_derive(slots, slot_bytes, meta_bytes, &r->g) != SHMRING_OK)
+    uint32_t keywords_len = RD32(b, SHMRING_OFF_KEYWORDS_LEN); /* in range: check_identity came first */
+    if (shmring_layout_derive(slots, slot_bytes, meta_bytes, keywords_len, &r->g) != SHMRING_OK)
         return shmring_fail(SHMRING_ELAYOUT, "%s: not a shmring ring of layout v%d: sizes out of range "
                             "(slots %" PRIu32 ", slot_bytes %" PRIu64 ", meta_bytes %" PRIu32 "): %s",
                             r->path, SHMRING_LAYOUT_VERSION, slots, slot_bytes, meta_bytes, shmring_errmsg());

@@ -43,7 +43,7 @@ void shmring_proto_wake_sleepers(unsigned char *base, uint64_t word)
 
 unsigned char *shmring_proto_slot(unsigned char *base, const shmring_geom *g, uint64_t seq)
 {
-    return base + SHMRING_HEADER_BYTES + (seq % g->slots) * g->slot_stride;
+    return base + g->header_bytes + (seq % g->slots) * g->slot_stride;
 }
 
 unsigned char *shmring_proto_slot_open(unsigned char *base, const shmring_geom *g, uint64_t seq, uint64_t nbytes)
@@ -177,7 +177,7 @@ static const char *header_problem(const shmring_geom *g, const shmring_slot_head
 
 int shmring_proto_still_committed(const unsigned char *base, const shmring_geom *g, uint64_t k)
 {
-    const unsigned char *slot = base + SHMRING_HEADER_BYTES + (k % g->slots) * g->slot_stride;
+    const unsigned char *slot = base + g->header_bytes + (k % g->slots) * g->slot_stride;
     __atomic_thread_fence(__ATOMIC_ACQUIRE); /* reads of the frame complete before this look */
     return __atomic_load_n((const uint64_t *)(const void *)(slot + SHMRING_S_SEQLOCK), __ATOMIC_RELAXED) ==
            2 * k + 2;
@@ -186,7 +186,7 @@ int shmring_proto_still_committed(const unsigned char *base, const shmring_geom 
 int shmring_proto_slot_read(const unsigned char *base, const shmring_geom *g, uint64_t k, void *dst,
                             uint64_t cap, char *meta, shmring_slot_header *h, const char **problem)
 {
-    const unsigned char *slot = base + SHMRING_HEADER_BYTES + (k % g->slots) * g->slot_stride;
+    const unsigned char *slot = base + g->header_bytes + (k % g->slots) * g->slot_stride;
     const uint64_t *lock = (const uint64_t *)(const void *)(slot + SHMRING_S_SEQLOCK);
     if (__atomic_load_n(lock, __ATOMIC_ACQUIRE) != 2 * k + 2)
         return SHMRING_READ_LAPPED;
@@ -270,7 +270,7 @@ int shmring_proto_read_next(unsigned char *base, const shmring_geom *g, uint32_t
  * overwritten meanwhile is lost anyway). */
 static int too_large_for(const unsigned char *base, const shmring_geom *g, uint64_t q, uint64_t cap)
 {
-    const unsigned char *slot = base + SHMRING_HEADER_BYTES + (q % g->slots) * g->slot_stride;
+    const unsigned char *slot = base + g->header_bytes + (q % g->slots) * g->slot_stride;
     if (__atomic_load_n((const uint64_t *)(const void *)(slot + SHMRING_S_SEQLOCK), __ATOMIC_ACQUIRE) != 2 * q + 2)
         return 0;
     return *(const uint64_t *)(const void *)(slot + SHMRING_S_PAYLOAD_BYTES) > cap;

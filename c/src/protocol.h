@@ -16,10 +16,12 @@
 
 #include <stdint.h>
 
-/* Sizes of one ring, derived from its header (layout.c). */
+/* Sizes of one ring, derived from its header (layout.c). header_bytes is
+ * where slot 0 starts: the header page plus the stream keywords' pages. */
 typedef struct {
     uint64_t slots, slot_bytes, meta_bytes;
     uint64_t payload_offset, slot_stride, total_bytes;
+    uint64_t keywords_len, header_bytes;
 } shmring_geom;
 
 /* The slot header fields after the seqlock. */

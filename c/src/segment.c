@@ -197,7 +197,7 @@ static int reserve_memory(int fd, uint64_t size, const char *path)
 }
 
 /* Build the ring under `tmp`, then link() it to its name (never replacing one). */
-static int build_and_publish(shmring_ring *r, const char *tmp, const shmring_config *c)
+static int build_and_publish(shmring_ring *r, const char *tmp, const shmring_config *c, const char *keywords)
 {
     int rc = reserve_memory(r->fd, r->g.total_bytes, r->path);
     if (rc != SHMRING_OK)
@@ -207,7 +207,7 @@ static int build_and_publish(shmring_ring *r, const char *tmp, const shmring_con
     if (base == MAP_FAILED)
         return shmring_fail_errno(errno, "mapping", r->path);
     r->base = base;
-    shmring_layout_write(r->base, &r->g, c->policy);
+    shmring_layout_write(r->base, &r->g, c->policy, keywords);
     r->policy = c->policy;
     if (link(tmp, r->path) < 0)
         return errno == EEXIST ? shmring_fail(SHMRING_EEXIST, "ring %s already exists", r->path)
@@ -236,7 +236,29 @@ static int refuse_taken(const char *path, uint64_t size)
     return rc;
 }
 
+/* Stream keywords are one block in the metadata encoding (docs/format.md, "Metadata"). */
+static int check_keywords(const char *keywords, uint32_t keywords_len)
+{
+    if (keywords_len == 0)
+        return SHMRING_OK;
+    if (!keywords)
+        return shmring_fail(SHMRING_EINVAL, "keywords must not be NULL when keywords_len is %" PRIu32, keywords_len);
+    if (keywords[0] != '{' && keywords[0] != '[')
+        return shmring_fail(SHMRING_EINVAL, "keywords must be metadata JSON: an object '{...}' or an array of "
+                            "cards '[...]', got a block starting with byte 0x%02x", (unsigned char)keywords[0]);
+    if (keywords_len > SHMRING_MAX_KEYWORDS_BYTES)
+        return shmring_fail(SHMRING_ETOOLARGE, "keywords are %" PRIu32 " bytes, a ring holds at most %u",
+                            keywords_len, SHMRING_MAX_KEYWORDS_BYTES);
+    return SHMRING_OK;
+}
+
 int shmring_create(const char *name, const shmring_config *cfg, shmring_ring **out)
+{
+    return shmring_create_with_keywords(name, cfg, NULL, 0, out);
+}
+
+int shmring_create_with_keywords(const char *name, const shmring_config *cfg, const char *keywords,
+                                 uint32_t keywords_len, shmring_ring **out)
 {
     shmring_config c = {0, 0, 0, 0, 0};
     char *path = NULL;
@@ -245,13 +267,15 @@ int shmring_create(const char *name, const shmring_config *cfg, shmring_ring **o
     *out = NULL;
     int rc = config_defaults(cfg, &c);
     if (rc == SHMRING_OK)
+        rc = check_keywords(keywords, keywords_len);
+    if (rc == SHMRING_OK)
         rc = shmring_resolve(name, &path);
     if (rc != SHMRING_OK)
         return rc;
     shmring_ring *r = new_ring(path);
     if (!r)
         return shmring_fail(SHMRING_ENOMEM, "out of memory");
-    rc = shmring_layout_derive(c.slots, c.slot_bytes, c.meta_bytes, &r->g);
+    rc = shmring_layout_derive(c.slots, c.slot_bytes, c.meta_bytes, keywords_len, &r->g);
     if (rc == SHMRING_OK)
         rc = refuse_taken(r->path, r->g.total_bytes);
     char *tmp = rc == SHMRING_OK ? temp_path(r->path) : NULL;
@@ -266,7 +290,7 @@ int shmring_create(const char *name, const shmring_config *cfg, shmring_ring **o
         else if (fchmod(r->fd, (mode_t)c.mode) < 0) /* open() applied the umask; the caller asked for exactly this */
             rc = shmring_fail_errno(errno, "setting the mode of", r->path);
         if (rc == SHMRING_OK)
-            rc = build_and_publish(r, tmp, &c);
+            rc = build_and_publish(r, tmp, &c, keywords);
         if (r->fd >= 0)
             unlink(tmp);
     }
@@ -309,4 +333,14 @@ void shmring_ring_sizes(const shmring_ring *r, uint32_t *slots, uint64_t *slot_b
 uint64_t shmring_write_seq(const shmring_ring *r)
 {
     return shmring_proto_load64(r->base, SHMRING_OFF_WRITE_SEQ);
+}
+
+int shmring_keywords(const shmring_ring *r, const char **keywords, uint32_t *len)
+{
+    if (!r || !keywords || !len)
+        return shmring_fail(SHMRING_EINVAL, "ring, keywords and len must not be NULL");
+    /* Written before the file got its name and never changed: no synchronisation needed. */
+    *keywords = r->g.keywords_len ? (const char *)r->base + SHMRING_OFF_KEYWORDS : "";
+    *len = (uint32_t)r->g.keywords_len;
+    return SHMRING_OK;
 }

@@ -10,7 +10,7 @@
 
 TEST(test_protocol_steps_on_a_plain_buffer)
 {
-    shmring_geom g = {2, 64, 0, 128, 4096, 4096 + 2 * 4096};
+    shmring_geom g = {2, 64, 0, 128, 4096, 4096 + 2 * 4096, 0, 4096};
     unsigned char *base;
     CHECK(posix_memalign((void **)&base, 4096, g.total_bytes) == 0, "buffer");
     memset(base, 0, g.total_bytes);

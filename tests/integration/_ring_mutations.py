@@ -55,6 +55,14 @@ def _poke_at(offset: int, fmt: str, *values: int | bytes) -> Callable[[Path], No
     return apply
 
 
+def _poke_keywords(keywords_len: int, header_bytes: int) -> Callable[[Path], None]:
+    """keywords_len and header_bytes that agree with each other, not with the sizes after them."""
+    def apply(path: Path) -> None:
+        _poke("I", "KEYWORDS_LEN", keywords_len)(path)
+        _poke("I", "HEADER_BYTES", header_bytes)(path)
+    return apply
+
+
 def _resize(delta: int | None = None, size: int | None = None) -> Callable[[Path], None]:
     def apply(path: Path) -> None:
         os.truncate(path, size if size is not None else path.stat().st_size + (delta or 0))
@@ -96,6 +104,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     _not_a_ring("zero magic", _poke("8s", "MAGIC", bytes(8))),
     _not_a_ring("version 2", _poke("I", "VERSION", 2)),
     _not_a_ring("header bytes", _poke("I", "HEADER_BYTES", 8192)),
+    _not_a_ring("keywords length absurd", _poke("I", "KEYWORDS_LEN", _L["SHMRING_MAX_KEYWORDS_BYTES"] + 1)),
+    _not_a_ring("keywords length absurd, header bytes to match", _poke_keywords(1 << 31, 4096 + (1 << 31))),
+    _not_a_ring("keywords without their page", _poke("I", "KEYWORDS_LEN", 1)),
+    _not_a_ring("keywords pages the file lacks", _poke_keywords(100, 8192)),
     _not_a_ring("reader entries", _poke("I", "READER_ENTRIES", 64)),
     _not_a_ring("policy 3", _poke("I", "POLICY", 3)),
     _not_a_ring("one slot", _poke("I", "SLOTS", 1)),

@@ -50,3 +50,11 @@ def test_identity_offsets_follow_the_packed_struct() -> None:
     for name, offset in (("SLOTS", 24), ("SLOT_STRIDE", 32), ("CREATED_NS", 56), ("SCHEMA_DTYPE", 72),
                          ("SCHEMA_SHAPE", 80)):
         assert f"#define SHMRING_OFF_{name} {offset}" in text
+
+
+def test_keywords_offsets_are_those_of_line_8() -> None:
+    text = _generator().render()
+    # docs/format.md, line 8 and the keywords area right after the header page
+    assert "#define SHMRING_OFF_KEYWORDS_LEN 512 " in text
+    assert "#define SHMRING_OFF_KEYWORDS 4096 " in text
+    assert "#define SHMRING_MAX_KEYWORDS_BYTES 1048576u" in text

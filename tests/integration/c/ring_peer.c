@@ -8,6 +8,8 @@
  *   ring_peer reader-hang NAME          attach a reader, print "attached", wait
  *   ring_peer read-present NAME         read every frame in the ring now (start oldest); print seqs
  *   ring_peer write-shared NAME FIRST N as one of several shared writers, put frames FIRST..FIRST+N-1
+ *   ring_peer keywords NAME             print "keywords <len> <the block>"
+ *   ring_peer create-cards NAME N       create a ring with card-form keywords, put N frames of card metadata
  *
  * Frame i (the writer's attempt index) is kind i % 7 (tests/integration/_c_frames.py has
  * the same table), payload byte j = (7*i + 13*j) & 0xff, metadata
@@ -264,6 +266,62 @@ static int cmd_read_present(const char *name)
     return 0;
 }
 
+static int cmd_keywords(const char *name)
+{
+    shmring_ring *ring;
+    int rc = shmring_open(name, &ring);
+    const char *kw;
+    uint32_t len;
+    if (rc || (rc = shmring_keywords(ring, &kw, &len)))
+        return die("keywords", rc);
+    printf("keywords %" PRIu32 " %.*s\n", len, (int)len, kw);
+    shmring_close(ring);
+    return 0;
+}
+
+/* Keywords and frame metadata that need the card form: comments, commentary cards, a HIERARCH keyword. */
+static int cmd_create_cards(const char *name, uint64_t n)
+{
+    char kw[512], meta[512];
+    shmring_meta m;
+    shmring_meta_init(&m, kw, sizeof(kw));
+    shmring_meta_str(&m, "TELESCOP", "1 m");
+    shmring_meta_comment(&m, "telescope");
+    shmring_meta_str(&m, "DETECTOR SERIAL", "A-113");
+    shmring_meta_commentary(&m, "COMMENT", "stream of the guide camera");
+    if (m.err)
+        return die("keywords", m.err);
+    shmring_config cfg = {8, MAX_PAYLOAD, 512, SHMRING_BLOCK, 0};
+    shmring_ring *ring;
+    shmring_writer *w;
+    int rc = shmring_create_with_keywords(name, &cfg, kw, m.len, &ring);
+    if (rc || (rc = shmring_writer_open(ring, &w)))
+        return die("create", rc);
+    static unsigned char payload[MAX_PAYLOAD];
+    for (uint64_t i = 0; i < n; i++) {
+        shmring_frame_info info;
+        frame_of(i, &info, payload);
+        shmring_meta_init(&m, meta, sizeof(meta));
+        shmring_meta_int(&m, "i", (int64_t)i);
+        shmring_meta_double(&m, "EXPTIME", (double)i / 1000.0);
+        shmring_meta_comment(&m, "exposure time (s)");
+        shmring_meta_null(&m, "UNDEF");
+        shmring_meta_commentary(&m, "HISTORY", "dark subtracted");
+        shmring_meta_commentary(&m, "HISTORY", "flat fielded");
+        if (m.err)
+            return die("meta", m.err);
+        info.meta = meta;
+        info.meta_len = m.len;
+        info.flags = (uint32_t)i;
+        if ((rc = shmring_put(w, payload, &info, 30.0)))
+            return die("put", rc);
+    }
+    printf("written %" PRIu64 "\n", n);
+    shmring_writer_close(w);
+    shmring_close(ring);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -281,6 +339,10 @@ int main(int argc, char **argv)
         return cmd_write_shared(argv[2], strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10));
     if (argc == 3 && !strcmp(argv[1], "read-present"))
         return cmd_read_present(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "keywords"))
+        return cmd_keywords(argv[2]);
+    if (argc == 4 && !strcmp(argv[1], "create-cards"))
+        return cmd_create_cards(argv[2], strtoull(argv[3], NULL, 10));
     fprintf(stderr, "usage: see the comment at the top of ring_peer.c\n");
     return 2;
 }
