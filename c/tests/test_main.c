@@ -21,7 +21,11 @@ char test_dir[256];
     X(test_shared_writers) X(test_wait_wakes_across_processes) X(test_get_timeout)        \
     X(test_recreated_ring_breaks_wait) X(test_reader_table_full) X(test_meta_builder)     \
     X(test_meta_builder_limits) X(test_strerror_names_every_code) X(test_protocol_steps_on_a_plain_buffer) \
-    X(test_permission_refused)
+    X(test_permission_refused) X(test_legacy_bytes) X(test_legacy_fifo_drop_and_gaps)                \
+    X(test_legacy_small_buffer_leaves_it_queued) X(test_legacy_refuses_bad_headers)                 \
+    X(test_legacy_corrupted_after_open) X(test_legacy_follows_recreated_file)                       \
+    X(test_locker_name_matches_python) X(test_locker_excludes_and_dies_with_holder)                 \
+    X(test_legacy_send_answer)
 
 #define DECLARE(name) void name(void);
 TESTS(DECLARE)
