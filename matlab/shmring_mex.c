@@ -70,7 +70,7 @@ static char *string_arg(int nrhs, const mxArray *prhs[], int i, const char *what
 
 static double number_arg(int nrhs, const mxArray *prhs[], int i, const char *what)
 {
-    argcheck(i < nrhs && mxIsNumeric(prhs[i]) && mxGetNumberOfElements(prhs[i]) == 1 && !mxIsComplex(prhs[i]),
+    argcheck(i < nrhs && (mxIsNumeric(prhs[i]) || mxIsLogical(prhs[i])) && mxGetNumberOfElements(prhs[i]) == 1 && !mxIsComplex(prhs[i]),
              "%s must be a real numeric scalar", what);
     return mxGetScalar(prhs[i]);
 }

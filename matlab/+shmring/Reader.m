@@ -1,0 +1,127 @@
+classdef Reader < handle
+    % Reader  Takes frames from a native ring, each as the array that was put.
+    %
+    %   r = shmring.Reader(ring)            % or shmring.Reader('cam0')
+    %   r = shmring.Reader(ring, 'Start', 'oldest')   % 'next' (default), 'oldest', 'latest'
+    %   r = shmring.Reader(ring, 'Queue', true)       % share frames with other queue readers
+    %   [A, info] = get(r, 1.0)             % waits up to 1 s: shmring:timeout after
+    %   [A, info] = latest(r, 1.0)          % skip the backlog (counted in info.lost)
+    %   close(r)
+    %
+    % A has the frame's class (uint16 for numpy '<u2', single for '<f4', ...)
+    % and size == the frame's shape, with A(i, j, ...) == frame[i-1, j-1, ...]
+    % (see shmring.Writer for the column-major rule): an image numpy holds as
+    % (height, width) is an height-by-width matrix here, so imagesc(A) shows
+    % what matplotlib's imshow shows. A 1-d frame of N values is an N-by-1
+    % column. info is a struct: seq, lost, timestamp (s since 1970, UTC),
+    % timestamp_ns, flags, dtype, shape, meta (a struct of the keywords),
+    % comments (keywords that carried a comment) and meta_json (the text).
+
+    properties (SetAccess = private)
+        Ring     % the shmring.Ring read from
+        Lost = 0 % frames this reader missed so far
+        Received = 0
+    end
+    properties (Access = private)
+        Handle = 0
+        OwnsRing = false
+    end
+
+    methods
+        function r = Reader(ring, varargin)
+            % Reader  Attach a reader. Options: 'Start', 'Queue', 'Name' (up to 8 ASCII characters).
+            opts = shmring.Ring.options(struct('start', 'next', 'queue', false, 'name', ''), varargin);
+            start = find(strcmp(opts.start, {'next', 'oldest', 'latest'})) - 1;
+            if isempty(start)
+                error('shmring:invalid', 'Start must be ''next'', ''oldest'' or ''latest'', got ''%s''', opts.start);
+            end
+            if ischar(ring)
+                ring = shmring.Ring.open(ring);
+                r.OwnsRing = true;
+            end
+            r.Ring = ring;
+            r.Handle = shmring_mex('reader_open', requireOpen(ring), opts.name, opts.queue, start);
+            adopt(ring, 1);
+        end
+
+        function [A, info] = get(r, timeout)
+            % get  The next frame, waiting up to TIMEOUT seconds (default 1; -1 forever).
+            %   Errors: shmring:timeout, shmring:broken (ring removed or re-created).
+            if nargin < 2, timeout = 1; end
+            [A, info] = take(r, timeout, false);
+        end
+
+        function [A, info] = latest(r, timeout)
+            % latest  Jump to the newest frame (the backlog counts as lost) and get it.
+            if nargin < 2, timeout = 1; end
+            [A, info] = take(r, timeout, true);
+        end
+
+        function close(r)
+            % close  Leave the reader table (and close the ring if this reader opened it by name).
+            if r.Handle ~= 0
+                h = r.Handle;
+                r.Handle = 0;
+                shmring_mex('reader_close', h);
+                adopt(r.Ring, -1);
+                if r.OwnsRing
+                    close(r.Ring);
+                end
+            end
+        end
+
+        function delete(r)
+            % delete  The destructor: close.
+            close(r);
+        end
+    end
+
+    methods (Access = private)
+        function [A, info] = take(r, timeout, newest)
+            if r.Handle == 0
+                error('shmring:closed', 'the reader of ring %s is closed', r.Ring.Name);
+            end
+            [A, raw] = shmring_mex('get', r.Handle, timeout, newest);
+            if numel(raw.shape) >= 2
+                A = permute(A, numel(raw.shape):-1:1);  % back from C order (the MEX reversed the shape)
+            end
+            r.Lost = r.Lost + raw.lost;
+            r.Received = r.Received + 1;
+            info = raw;
+            info.timestamp = raw.timestamp_ns / 1e9;
+            [info.meta, info.comments] = shmring.Reader.keywords(raw.meta_json);
+        end
+    end
+
+    methods (Static, Hidden)
+        function [meta, comments] = keywords(text)
+            % keywords  Metadata JSON as a struct, tolerantly: a keyword whose value is an object
+            %   with a 'value' field (FITS-style {"value": .., "comment": ..}) yields that value,
+            %   its comment going to COMMENTS; text that is not a JSON object yields an empty struct.
+            meta = struct();
+            comments = struct();
+            if isempty(text)
+                return;
+            end
+            try
+                decoded = jsondecode(text);
+            catch
+                return;
+            end
+            if ~isstruct(decoded) || ~isscalar(decoded)
+                return;
+            end
+            names = fieldnames(decoded);
+            for k = 1:numel(names)
+                v = decoded.(names{k});
+                if isstruct(v) && isscalar(v) && isfield(v, 'value')
+                    if isfield(v, 'comment')
+                        comments.(names{k}) = v.comment;
+                    end
+                    v = v.value;
+                end
+                meta.(names{k}) = v;
+            end
+        end
+    end
+end
