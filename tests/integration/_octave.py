@@ -85,7 +85,10 @@ def parse(stdout: str) -> dict[str, Any]:
 
 
 def reap(proc: subprocess.Popen[str]) -> None:
-    """Kill and wait for a process that is still running (teardown)."""
+    """Kill a process that is still running, wait for it and close its pipes (teardown)."""
     if proc.poll() is None:
         proc.kill()
-        proc.wait(RUN_TIMEOUT_S)
+    proc.wait(RUN_TIMEOUT_S)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None and not stream.closed:
+            stream.close()
