@@ -168,6 +168,7 @@ static mxArray *frame_array(const void *payload, const shmring_frame_info *info)
     mwSize nd = info->ndim < 2 ? 2 : info->ndim;
     if (k == N_DTYPES) { /* a dtype MATLAB has no class for: its bytes */
         dims[0] = (mwSize)info->nbytes;
+        nd = 2;
         k = 0;
     } else {
         for (uint32_t i = 0; i < info->ndim; i++)

@@ -82,7 +82,8 @@ classdef Reader < handle
                 error('shmring:closed', 'the reader of ring %s is closed', r.Ring.Name);
             end
             [A, raw] = shmring_mex('get', r.Handle, timeout, newest);
-            if numel(raw.shape) >= 2
+            as_bytes = isa(A, 'uint8') && ~strcmp(raw.dtype, '|u1');  % a dtype MATLAB has no class for
+            if numel(raw.shape) >= 2 && ~as_bytes
                 A = permute(A, numel(raw.shape):-1:1);  % back from C order (the MEX reversed the shape)
             end
             r.Lost = r.Lost + raw.lost;

@@ -8,6 +8,7 @@ so a transposed or mirrored copy cannot pass.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,13 @@ def test_octave_writer_python_reader(tmp_path: Path, unique_name: str) -> None:
     assert [f.seq for f in frames] == [0, 1, 2, 3]
     # FITS-style {"value", "comment"} keywords read tolerantly: the value, its comment aside.
     assert got["tolerant"] == {"meta": {"EXPTIME": 1.5, "N": 2}, "comments": {"EXPTIME": "seconds"}}
+
+
+def test_readme_matlab_example_prints_what_it_says(tmp_path: Path) -> None:
+    readme = (octave.ROOT / "README.md").read_text()
+    block = re.search(r"```matlab\n(.*?)```", readme, re.S)
+    assert block is not None, "README.md has no matlab example"
+    said = re.search(r"It prints `([^`]*)`", readme[block.end():])
+    assert said is not None, "README.md does not say what the matlab example prints"
+    body = block.group(1).replace("addpath('matlab');", "")  # the helper puts matlab/ on the path
+    assert said.group(1) in octave.run(body, tmp_path)["lines"]
