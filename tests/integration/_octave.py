@@ -43,7 +43,9 @@ def _wrap(body: str) -> str:
     return (f"addpath('{mex_dir()}'); addpath('{MATLAB_DIR}');\n"
             "try\n" + body + "\ncatch err\n"
             "  fprintf(2, 'OCTAVE-ERROR %s: %s\\n', err.identifier, err.message);\n"
-            "  for k = 1:numel(err.stack), fprintf(2, '  at %s line %d\\n', err.stack(k).name, err.stack(k).line); end\n"
+            "  for k = 1:numel(err.stack)\n"
+            "    fprintf(2, '  at %s line %d\\n', err.stack(k).name, err.stack(k).line);\n"
+            "  end\n"
             "  exit(1);\nend\n")
 
 
