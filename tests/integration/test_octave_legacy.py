@@ -50,7 +50,9 @@ close(m);
 
 out = io.files.SharedMem('{to_py}', 56, 4);
 [c, r] = meshgrid(0:6, 0:3);
-fprintf('R:stored %s\\n', jsonencode([putBuf(out, uint16(100 * r + c), [], [], 1), putBuf(out, 'abc')]));
+[c3, r3, ch] = meshgrid(0:2, 0:1, 0:2);
+fprintf('R:stored %s\\n', jsonencode([putBuf(out, uint16(100 * r + c), [], [], 1), putBuf(out, 'abc'), ...
+                                      putBuf(out, uint8(50 * r3 + 10 * c3 + ch), [], [], 2)]));
 close(out);
 
 cf = io.files.SharedMem('{from_c}');
@@ -66,6 +68,8 @@ fprintf('R:from_c %s\\n', jsonencode(got));
 fprintf('R:to_c %s\\n', jsonencode(putBuf(cf, uint8([1 2 3]), 3, 1, 7)));
 close(cf);
 fprintf('R:unitTest %s\\n', jsonencode(io.files.SharedMem.unitTest('{self_test}')));
+fprintf('R:clientbuf_cli %s\\n', jsonencode(io.files.SharedMem.unitTestClientSideBuf('{from_cli}', 5, 30)));
+fprintf('R:clientbuf_gap %s\\n', jsonencode(io.files.SharedMem.unitTestClientSideBuf('{gappy}', 3, 30)));
 """
 
 
@@ -76,8 +80,17 @@ def test_seed_class_shares_bytes_with_python_and_the_c_peer(tmp_path: Path, peer
         assert mem.put_buf(b"hello")
     _peer(peer, "create", str(from_c), "8", "3")
     _peer(peer, "run", str(from_c), "p3")
-    got = octave.run(OCTAVE_SCRIPT.format(from_py=from_py, to_py=to_py, from_c=from_c,
-                                          self_test=tmp_path / "smem_self"), tmp_path)
+    from_cli, gappy = tmp_path / "smem_from_cli", tmp_path / "smem_gappy"
+    put = subprocess.run([sys.executable, "-m", "shmring.cli", "legacy", "put", str(from_cli), "--count", "5",
+                          "--slots", "8", "--width", "8", "--height", "2"], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert put.returncode == 0, put.stderr
+    with SharedMem.create(gappy, 4, 3) as mem:
+        stored = [mem.put_buf(bytes([k]) * 4) for k in range(1, 6)]  # 1, 2, 3 stored; 4, 5 dropped
+        assert stored == [True, True, True, False, False] and mem.get_buf() is not None  # takes 1
+        assert mem.put_buf(b"six!")  # put_counter 6
+    got = octave.run(OCTAVE_SCRIPT.format(from_py=from_py, to_py=to_py, from_c=from_c, from_cli=from_cli,
+                                          gappy=gappy, self_test=tmp_path / "smem_self"), tmp_path)
 
     image = got["image"]
     assert image["size"] == [4, 7] and (image["w"], image["h"], image["f"], image["counter"]) == (7, 4, 2, 1)
@@ -85,13 +98,16 @@ def test_seed_class_shares_bytes_with_python_and_the_c_peer(tmp_path: Path, peer
     assert got["bytes"] == {"text": "hello", "class": "uint8", "counter": 2}
     assert got["empty"] is True
 
-    assert got["stored"] == [True, True]
+    assert got["stored"] == [True, True, True]
     with SharedMem.open(to_py) as mem:
         buf = mem.get_buf(dtype=np.uint16)
         assert buf is not None and (buf.width, buf.height, buf.flags, buf.put_counter) == (7, 4, 1, 1)
         np.testing.assert_array_equal(buf.data, IMAGE)
         text = mem.get_buf()
         assert text is not None and text.data == b"abc" and text.put_counter == 2
+        rgb = mem.get_buf(dtype=np.uint8)  # height 2, width 3, 3 channels
+        assert rgb is not None and (rgb.width, rgb.height) == (3, 2) and rgb.data.shape == (2, 3, 3)
+        np.testing.assert_array_equal(rgb.data, np.fromfunction(lambda r, c, ch: 50 * r + 10 * c + ch, (2, 3, 3)))
 
     expected = []
     for k in range(1, 4):
@@ -102,6 +118,11 @@ def test_seed_class_shares_bytes_with_python_and_the_c_peer(tmp_path: Path, peer
     assert got["to_c"] is True
     assert _peer(peer, "run", str(from_c), "g1") == ["buf 1 3 3 1 7 010203"]
     assert got["unitTest"] is True
+    assert got["clientbuf_cli"]["counters"] == [1, 2, 3, 4, 5] and got["clientbuf_cli"]["dropped"] == 0
+    assert "buffer put_counter=1 bytes=16 8x2 flags=0x12345678" in got["lines"]
+    gaps = got["clientbuf_gap"]
+    assert (gaps["counters"], gaps["dropped"], gaps["gaps"]) == ([2, 3, 6], 2, 1)
+    assert "gap: put_counter 3 -> 6: 2 dropped" in got["lines"]
 
 
 OCTAVE_PEERS = """

@@ -139,17 +139,17 @@ classdef SharedMem < handle
 
         function stored = putBuf(m, data, width, height, flags)
             % putBuf  Append a buffer; false when the queue is full (it is dropped, as the original).
-            %   A matrix is stored row by row with width = columns and height = rows
-            %   unless WIDTH/HEIGHT are given; anything else goes as its bytes.
+            %   An H-by-W (or H-by-W-by-C) array is stored row by row with width W
+            %   and height H unless WIDTH/HEIGHT are given, as getBuf and numpy read it.
             if nargin < 5, flags = 0; end
             if nargin < 4 || isempty(height), height = size(data, 1); end
             if nargin < 3 || isempty(width), width = size(data, 2); end
             if ischar(data)
                 data = uint8(data);
             end
-            if ~isvector(data) && ismatrix(data)
-                data = data.';  % row-major bytes, as C and numpy hold the image
-            end
+            % Row-major bytes, as C and numpy hold an image: an H-by-W(-by-C) array
+            % goes pixel by pixel along each row (channels innermost).
+            data = permute(data, ndims(data):-1:1);
             stored = shmring_mex('legacy_put', requireOpen(m), data, width, height, flags);
         end
 
