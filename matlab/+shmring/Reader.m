@@ -45,7 +45,7 @@ classdef Reader < handle
         end
 
         function [A, info] = get(r, timeout)
-            % get  The next frame, waiting up to TIMEOUT seconds (default 1; -1 forever).
+            % get  The next frame, waiting up to TIMEOUT seconds (default 1; Inf waits forever).
             %   Errors: shmring:timeout, shmring:broken (ring removed or re-created).
             if nargin < 2, timeout = 1; end
             [A, info] = take(r, timeout, false);
@@ -81,7 +81,7 @@ classdef Reader < handle
             if r.Handle == 0
                 error('shmring:closed', 'the reader of ring %s is closed', r.Ring.Name);
             end
-            [A, raw] = shmring_mex('get', r.Handle, timeout, newest);
+            [A, raw] = shmring_mex('get', r.Handle, shmring.Ring.seconds(timeout, 'timeout'), newest);
             as_bytes = isa(A, 'uint8') && ~strcmp(raw.dtype, '|u1');  % a dtype MATLAB has no class for
             if numel(raw.shape) >= 2 && ~as_bytes
                 A = permute(A, numel(raw.shape):-1:1);  % back from C order (the MEX reversed the shape)

@@ -105,6 +105,18 @@ classdef Ring < handle
     end
 
     methods (Static, Hidden)
+        function t = seconds(timeout, what)
+            % seconds  A timeout in seconds for the gateway: Inf waits forever (passed on as -1).
+            if ~isnumeric(timeout) || ~isscalar(timeout) || ~isreal(timeout) || isnan(timeout) || timeout < 0
+                error('shmring:invalid', '%s must be a number of seconds >= 0 (Inf: forever), got %s', ...
+                      what, mat2str(timeout));
+            end
+            t = double(timeout);
+            if isinf(t)
+                t = -1;
+            end
+        end
+
         function opts = options(opts, args)
             % options  Name-value pairs into OPTS (names case-insensitive); unknown names are errors.
             if mod(numel(args), 2) ~= 0

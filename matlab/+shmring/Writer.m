@@ -4,7 +4,7 @@ classdef Writer < handle
     %   w = shmring.Writer(ring)            % or shmring.Writer('cam0'); 'Shared', true for several writers
     %   put(w, A)                           % A keeps its class and shape
     %   put(w, A, struct('EXPTIME', 0.5, 'OBJECT', 'M31'))   % metadata: FITS-like keywords
-    %   put(w, A, meta, 'Flags', 1, 'Timeout', 2)
+    %   put(w, A, meta, 'Flags', 1, 'Timeout', 2)   % block policy: wait at most 2 s for room
     %   close(w)
     %
     % Column-major rule: MATLAB holds A(i,j) at i + (j-1)*rows, C and numpy at
@@ -37,7 +37,7 @@ classdef Writer < handle
         function put(w, A, meta, varargin)
             % put  Copy frame A (numeric or logical, real) into the ring with metadata META.
             %   META: a struct of keywords (encoded as a JSON object) or JSON text.
-            %   Options: 'Flags' (uint32 user flags), 'Timeout' (s, block policy; -1 forever).
+            %   Options: 'Flags' (uint32 user flags), 'Timeout' (s, block policy; Inf, the default, waits forever).
             %   Errors: shmring:tooLarge (frame larger than the slot), shmring:timeout, ...
             if nargin < 3 || isempty(meta)
                 meta = '';
@@ -46,13 +46,13 @@ classdef Writer < handle
             elseif ~ischar(meta)
                 error('shmring:invalid', 'meta must be a struct or JSON text, not %s', class(meta));
             end
-            opts = shmring.Ring.options(struct('flags', 0, 'timeout', -1), varargin);
+            opts = shmring.Ring.options(struct('flags', 0, 'timeout', Inf), varargin);
             if w.Handle == 0
                 error('shmring:closed', 'the writer of ring %s is closed', w.Ring.Name);
             end
             shape = size(A);
             A = permute(A, ndims(A):-1:1);  % C order: the last dimension varies fastest
-            shmring_mex('put', w.Handle, A, double(shape), opts.flags, meta, opts.timeout);
+            shmring_mex('put', w.Handle, A, double(shape), opts.flags, meta, shmring.Ring.seconds(opts.timeout, 'Timeout'));
         end
 
         function close(w)

@@ -40,6 +40,8 @@ close(w);
 r = shmring.Reader(ring);
 try, get(r, 0.05); cases.timeout = 'no error';
 catch e, cases.timeout = struct('id', e.identifier, 'msg', e.message); end
+try, get(r, -1); cases.negative_timeout = 'no error';
+catch e, cases.negative_timeout = struct('id', e.identifier, 'msg', e.message); end
 close(r);
 try, get(r, 0.05); cases.closed = 'no error';
 catch e, cases.closed = struct('id', e.identifier, 'msg', e.message); end
@@ -100,6 +102,7 @@ def test_bad_input_is_an_error_with_identifier_and_numbers(tmp_path: Path, shm_d
     case("not_numeric", "shmring:invalid", "cell")
     case("unknown_option", "shmring:invalid", "Colour")
     case("timeout", "shmring:timeout", unique_name, "0.05")
+    case("negative_timeout", "shmring:invalid", "timeout", "-1")
     case("closed", "shmring:closed", unique_name)
     case("bad_policy", "shmring:invalid", "sometimes")
     case("odd_length", "shmring:frame", str(queue), "5 bytes", "uint16")

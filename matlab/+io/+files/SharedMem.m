@@ -125,7 +125,8 @@ classdef SharedMem < handle
             %   the class's size is an error (shmring:frame) and the buffer is lost.
             if nargin < 2 || isempty(timeout), timeout = 0; end
             if nargin < 3 || isempty(cls), cls = 'uint8'; end
-            [raw, put_counter, width, height, flags] = shmring_mex('legacy_get', requireOpen(m), timeout, m.PollInterval);
+            [raw, put_counter, width, height, flags] = shmring_mex('legacy_get', requireOpen(m), ...
+                shmring.Ring.seconds(timeout, 'timeout'), m.PollInterval);
             if nargin >= 5
                 width = width_;
                 height = height_;
@@ -156,13 +157,13 @@ classdef SharedMem < handle
         function reply = send(m, text, timeout)
             % send  Send TEXT to whoever runs answer on this (256-byte message) file; return the reply.
             if nargin < 3, timeout = 5; end
-            reply = shmring_mex('legacy_send', m.Path, text, timeout, m.PollInterval);
+            reply = shmring_mex('legacy_send', m.Path, text, shmring.Ring.seconds(timeout, 'timeout'), m.PollInterval);
         end
 
         function request = answer(m, timeout)
-            % answer  Respond to SEND: wait (TIMEOUT s, default forever) for a message, upper-case it in place.
-            if nargin < 2, timeout = -1; end
-            request = shmring_mex('legacy_answer', m.Path, timeout, m.PollInterval);
+            % answer  Respond to SEND: wait (TIMEOUT s, default Inf: forever) for a message, upper-case it in place.
+            if nargin < 2, timeout = Inf; end
+            request = shmring_mex('legacy_answer', m.Path, shmring.Ring.seconds(timeout, 'timeout'), m.PollInterval);
         end
     end
 
