@@ -15,8 +15,11 @@ gateway = fullfile(here, 'shmring_mex.c');
 if exist('OCTAVE_VERSION', 'builtin')
     cflags = 'CFLAGS=-std=gnu99 -fPIC -O2';
     args = [{'--mex', '-o', fullfile(here, 'shmring_mex.mex')}, includes, {gateway}, sources];
-    setenv('CFLAGS', '-std=gnu99 -fPIC -O2');
+    saved = getenv('CFLAGS');
+    setenv('CFLAGS', '-std=gnu99 -fPIC -O2');  % mkoctfile takes compiler flags from the environment
+    restore = onCleanup(@() setenv('CFLAGS', saved));
     mkoctfile(args{:});
+    clear restore;
 else
     cflags = 'CFLAGS=$CFLAGS -std=gnu99 -O2';
     args = [{'-outdir', here, '-output', 'shmring_mex', cflags}, includes, {gateway}, sources];

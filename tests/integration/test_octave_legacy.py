@@ -68,6 +68,14 @@ fprintf('R:from_c %s\\n', jsonencode(got));
 fprintf('R:to_c %s\\n', jsonencode(putBuf(cf, uint8([1 2 3]), 3, 1, 7)));
 close(cf);
 fprintf('R:unitTest %s\\n', jsonencode(io.files.SharedMem.unitTest('{self_test}')));
+first = io.files.SharedMem('{recreated}', 8, 2);
+follower = io.files.SharedMem('{recreated}'); open(follower);
+unlink(first);  % as the C++ init() does: delete, then create anew (another geometry)
+again = io.files.SharedMem('{recreated}', 4, 5);
+putBuf(again, uint8([9 8 7 6]));
+fprintf('R:followed %s\\n', jsonencode(struct('buf', getBuf(follower, 5), 'reattached', header(follower).reattached, ...
+                                          'item_size', header(follower).item_size)));
+close(follower); unlink(again);
 fprintf('R:clientbuf_cli %s\\n', jsonencode(io.files.SharedMem.unitTestClientSideBuf('{from_cli}', 5, 30)));
 fprintf('R:clientbuf_gap %s\\n', jsonencode(io.files.SharedMem.unitTestClientSideBuf('{gappy}', 3, 30)));
 """
@@ -90,7 +98,8 @@ def test_seed_class_shares_bytes_with_python_and_the_c_peer(tmp_path: Path, peer
         assert stored == [True, True, True, False, False] and mem.get_buf() is not None  # takes 1
         assert mem.put_buf(b"six!")  # put_counter 6
     got = octave.run(OCTAVE_SCRIPT.format(from_py=from_py, to_py=to_py, from_c=from_c, from_cli=from_cli,
-                                          gappy=gappy, self_test=tmp_path / "smem_self"), tmp_path)
+                                          gappy=gappy, recreated=tmp_path / "smem_recreated",
+                                          self_test=tmp_path / "smem_self"), tmp_path)
 
     image = got["image"]
     assert image["size"] == [4, 7] and (image["w"], image["h"], image["f"], image["counter"]) == (7, 4, 2, 1)
@@ -118,6 +127,7 @@ def test_seed_class_shares_bytes_with_python_and_the_c_peer(tmp_path: Path, peer
     assert got["to_c"] is True
     assert _peer(peer, "run", str(from_c), "g1") == ["buf 1 3 3 1 7 010203"]
     assert got["unitTest"] is True
+    assert got["followed"] == {"buf": [9, 8, 7, 6], "reattached": 1, "item_size": 4}, "did not follow the new file"
     assert got["clientbuf_cli"]["counters"] == [1, 2, 3, 4, 5] and got["clientbuf_cli"]["dropped"] == 0
     assert "buffer put_counter=1 bytes=16 8x2 flags=0x12345678" in got["lines"]
     gaps = got["clientbuf_gap"]
