@@ -99,6 +99,7 @@ static void legacy_get(int nlhs, mxArray **plhs, int nrhs, const mxArray **prhs)
     shmring_legacy *m = handle_arg(nrhs, prhs, 1, K_LEGACY);
     double timeout = number_arg(nrhs, prhs, 2, "timeout");
     double poll = number_arg(nrhs, prhs, 3, "poll_interval");
+    uint32_t unit = nrhs > 4 ? u32_arg(nrhs, prhs, 4, "item size") : 1;
     shmring_legacy_header h;
     check(shmring_legacy_read_header(m, &h));
     /* Room for the largest buffer; a re-created file with larger slots says
@@ -107,12 +108,14 @@ static void legacy_get(int nlhs, mxArray **plhs, int nrhs, const mxArray **prhs)
     shmring_legacy_buf info;
     for (int attempt = 0; attempt < 3; attempt++) {
         void *buf = mxMalloc(cap ? cap : 1);
-        int rc = shmring_legacy_get(m, buf, cap, &info, timeout, poll);
+        int rc = shmring_legacy_get_items(m, buf, cap, unit ? unit : 1, &info, timeout, poll);
         if (rc == SHMRING_ETOOLARGE && info.buf_len > cap) {
             mxFree(buf);
             cap = info.buf_len;
             continue;
         }
+        if (rc == SHMRING_ESCHEMA) /* left queued: not whole pixels of the class asked for */
+            mexErrMsgIdAndTxt("shmring:frame", "%s", shmring_errmsg());
         check(rc);
         plhs[0] = rc == 1 ? bytes_row(buf, info.buf_len) : mxCreateNumericMatrix(0, 0, mxUINT8_CLASS, mxREAL);
         mxFree(buf);

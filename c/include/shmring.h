@@ -289,6 +289,10 @@ int shmring_legacy_put(shmring_legacy *m, const void *data, uint32_t len, uint32
  * queued, info->buf_len says how large), ELAYOUT, EPERM, EINVAL. */
 int shmring_legacy_get(shmring_legacy *m, void *buf, uint64_t cap, shmring_legacy_buf *info, double timeout_s,
                        double poll_s);
+/* As shmring_legacy_get, for a buffer of whole `unit`-byte items (a uint16 image:
+ * 2): ESCHEMA for another length, and the buffer stays queued. */
+int shmring_legacy_get_items(shmring_legacy *m, void *buf, uint64_t cap, uint32_t unit, shmring_legacy_buf *info,
+                             double timeout_s, double poll_s);
 /* Raw bytes, bounds-checked (EINVAL); a write wakes shmring waiters. */
 int shmring_legacy_read(const shmring_legacy *m, uint64_t pos, void *buf, uint64_t n);
 int shmring_legacy_write(shmring_legacy *m, uint64_t pos, const void *data, uint64_t n);

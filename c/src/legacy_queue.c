@@ -111,7 +111,7 @@ int shmring_legacy_put(shmring_legacy *m, const void *data, uint32_t len, uint32
     return rc;
 }
 
-static int get_locked(shmring_legacy *m, void *buf, uint64_t cap, shmring_legacy_buf *info)
+static int get_locked(shmring_legacy *m, void *buf, uint64_t cap, uint32_t unit, shmring_legacy_buf *info)
 {
     int rc = live_header(m);
     if (rc)
@@ -129,6 +129,9 @@ static int get_locked(shmring_legacy *m, void *buf, uint64_t cap, shmring_legacy
     info->width = bh[2];
     info->height = bh[3];
     info->flags = bh[4];
+    if (bh[1] % unit) /* stays queued: the caller asked for whole items of `unit` bytes */
+        return shmring_fail(SHMRING_ESCHEMA, "buffer of %u bytes in %s is not a whole number of %u-byte items", bh[1],
+                            m->path, unit);
     if (bh[1] > cap) /* stays queued: the caller may try again with room for it */
         return shmring_fail(SHMRING_ETOOLARGE, "buffer of %u bytes in %s does not fit the %llu bytes given", bh[1],
                             m->path, (unsigned long long)cap);
@@ -138,15 +141,15 @@ static int get_locked(shmring_legacy *m, void *buf, uint64_t cap, shmring_legacy
     return 1;
 }
 
-static int get_once(shmring_legacy *m, void *buf, uint64_t cap, shmring_legacy_buf *info)
+static int get_once(shmring_legacy *m, void *buf, uint64_t cap, uint32_t unit, shmring_legacy_buf *info)
 {
     int rc = need_lock(m, "get");
     if (rc)
         return rc;
-    rc = get_locked(m, buf, cap, info);
+    rc = get_locked(m, buf, cap, unit, info);
     /* Empty may mean the producer re-created the file: follow it. */
     if (rc == 0 && reattach_if_replaced(m))
-        rc = get_locked(m, buf, cap, info);
+        rc = get_locked(m, buf, cap, unit, info);
     shmring_locker_release(m->locker);
     return rc;
 }
@@ -154,13 +157,21 @@ static int get_once(shmring_legacy *m, void *buf, uint64_t cap, shmring_legacy_b
 int shmring_legacy_get(shmring_legacy *m, void *buf, uint64_t cap, shmring_legacy_buf *info, double timeout_s,
                        double poll_s)
 {
+    return shmring_legacy_get_items(m, buf, cap, 1, info, timeout_s, poll_s);
+}
+
+int shmring_legacy_get_items(shmring_legacy *m, void *buf, uint64_t cap, uint32_t unit, shmring_legacy_buf *info,
+                             double timeout_s, double poll_s)
+{
     memset(info, 0, sizeof(*info));
     if (poll_s <= 0)
         return shmring_fail(SHMRING_EINVAL, "poll interval must be > 0 s, got %g", poll_s);
+    if (unit < 1)
+        return shmring_fail(SHMRING_EINVAL, "item size must be >= 1 byte, got %u", unit);
     double deadline = shmring_monotonic_s() + timeout_s;
     for (;;) {
         uint32_t seen = m->locker ? leg_data_seq(m->locker) : 0; /* before looking: a later put still wakes us */
-        int rc = get_once(m, buf, cap, info);
+        int rc = get_once(m, buf, cap, unit, info);
         if (rc != 0 || timeout_s == 0)
             return rc;
         double left = timeout_s < 0 ? poll_s : leg_remaining(deadline);

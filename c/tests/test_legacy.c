@@ -86,8 +86,10 @@ TEST(test_legacy_small_buffer_leaves_it_queued)
     shmring_legacy_buf info;
     CHECK_RC(shmring_legacy_get(m, small, sizeof(small), &info, 0, 0.01), SHMRING_ETOOLARGE);
     CHECK(info.buf_len == 10 && strstr(shmring_errmsg(), "10 bytes"), "says how large: %u, %s", info.buf_len, shmring_errmsg());
-    CHECK(shmring_legacy_get(m, big, sizeof(big), &info, 0, 0.01) == 1 && memcmp(big, "0123456789", 10) == 0,
-          "the buffer stayed queued");
+    CHECK_RC(shmring_legacy_get_items(m, big, sizeof(big), 4, &info, 0, 0.01), SHMRING_ESCHEMA);
+    CHECK(strstr(shmring_errmsg(), "10 bytes") && strstr(shmring_errmsg(), "4-byte"), "%s", shmring_errmsg());
+    CHECK(shmring_legacy_get_items(m, big, sizeof(big), 2, &info, 0, 0.01) == 1 && memcmp(big, "0123456789", 10) == 0,
+          "the buffer stayed queued through both refusals");
     shmring_legacy_close(m);
 }
 

@@ -53,6 +53,7 @@ m = io.files.SharedMem('{queue}');
 open(m);
 try, getBuf(m, 0, 'uint16'); cases.odd_length = 'no error';
 catch e, cases.odd_length = struct('id', e.identifier, 'msg', e.message); end
+fprintf('R:still_queued %s\\n', jsonencode(char(getBuf(m, 0))));
 try, send(io.files.SharedMem('{msg}'), repmat('x', 1, 300), 1); cases.long_message = 'no error';
 catch e, cases.long_message = struct('id', e.identifier, 'msg', e.message); end
 close(m);
@@ -75,10 +76,11 @@ def test_bad_input_is_an_error_with_identifier_and_numbers(tmp_path: Path, shm_d
         assert mem.put_buf(b"12345")  # 5 bytes: no whole number of uint16
 
     with Ring.create(unique_name, slots=4, slot_bytes=4096) as ring, ring.reader() as reader:
-        got = octave.run(OCTAVE_CASES.format(
+        results = octave.run(OCTAVE_CASES.format(
             missing=f"{unique_name}-missing", missing_legacy=tmp_path / "smem_missing", garbage=garbage.name,
             corrupt_legacy=corrupt_legacy, ring=unique_name, new=f"{unique_name}-new", queue=queue,
-            msg=tmp_path / "msg"), tmp_path)["cases"]
+            msg=tmp_path / "msg"), tmp_path)
+        got = results["cases"]
         # The refused frame published nothing: the next two frames are seq 0 and 1, no loss.
         frames = [reader.get(timeout=10.0) for _ in range(2)]
         assert [f.data.tolist() for f in frames] == [[[1, 2, 3]], [[4, 5, 6]]]  # 1-by-3 rows: shape (1, 3)
@@ -105,7 +107,8 @@ def test_bad_input_is_an_error_with_identifier_and_numbers(tmp_path: Path, shm_d
     case("negative_timeout", "shmring:invalid", "timeout", "-1")
     case("closed", "shmring:closed", unique_name)
     case("bad_policy", "shmring:invalid", "sometimes")
-    case("odd_length", "shmring:frame", str(queue), "5 bytes", "uint16")
+    case("odd_length", "shmring:frame", str(queue), "5 bytes", "2-byte")
+    assert results["still_queued"] == "12345", "the refused buffer was lost"
     case("long_message", "shmring:tooLarge", "300", "255")
     assert corrupt_legacy.read_bytes() == corrupt_bytes, "the corrupt file was changed"
     assert garbage.read_bytes() == b"\xab" * 8192, "the foreign file was changed"

@@ -122,11 +122,13 @@ classdef SharedMem < handle
             %   height-by-width matrix when the BufHeader's sizes agree with
             %   the length (else a row); WIDTH_/HEIGHT_ override the header.
             %   Empty buf: nothing arrived. A length that is no multiple of
-            %   the class's size is an error (shmring:frame) and the buffer is lost.
+            %   the class's size is an error (shmring:frame); the buffer stays queued.
             if nargin < 2 || isempty(timeout), timeout = 0; end
             if nargin < 3 || isempty(cls), cls = 'uint8'; end
+            probe = zeros(1, 1, cls);
+            bytes = numel(typecast(probe(:), 'uint8'));
             [raw, put_counter, width, height, flags] = shmring_mex('legacy_get', requireOpen(m), ...
-                shmring.Ring.seconds(timeout, 'timeout'), m.PollInterval);
+                shmring.Ring.seconds(timeout, 'timeout'), m.PollInterval, bytes);
             if nargin >= 5
                 width = width_;
                 height = height_;
@@ -135,7 +137,7 @@ classdef SharedMem < handle
             if isempty(raw)
                 return;
             end
-            buf = io.files.SharedMem.asPixels(raw, cls, width, height, m.Path);
+            buf = io.files.SharedMem.asPixels(raw, cls, width, height);
         end
 
         function stored = putBuf(m, data, width, height, flags)
@@ -257,13 +259,7 @@ classdef SharedMem < handle
     end
 
     methods (Static, Access = private)
-        function buf = asPixels(raw, cls, width, height, path)
-            probe = zeros(1, 1, cls);
-            bytes = numel(typecast(probe(:), 'uint8'));
-            if mod(numel(raw), bytes) ~= 0
-                error('shmring:frame', 'buffer of %d bytes in %s is not a whole number of %s (%d bytes each)', ...
-                      numel(raw), path, cls, bytes);
-            end
+        function buf = asPixels(raw, cls, width, height)
             buf = typecast(raw, cls);
             if width > 0 && height > 0 && mod(numel(buf), width * height) == 0
                 channels = numel(buf) / (width * height);
