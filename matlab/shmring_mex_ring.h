@@ -97,7 +97,7 @@ static void ring_put(int nlhs, mxArray **plhs, int nrhs, const mxArray **prhs)
         k++;
     if (k == N_DTYPES)
         mexErrMsgIdAndTxt("shmring:invalid", "a frame must be numeric or logical, not %s", mxGetClassName(prhs[2]));
-    strncpy(info.dtype, dtypes[k].dtype, sizeof(info.dtype));
+    memcpy(info.dtype, dtypes[k].dtype, strlen(dtypes[k].dtype)); /* NUL padded: info was zeroed */
     info.nbytes = (uint64_t)mxGetNumberOfElements(prhs[2]) * mxGetElementSize(prhs[2]);
     argcheck(nrhs > 3 && mxIsDouble(prhs[3]) && mxGetNumberOfElements(prhs[3]) <= 4, "%s must be a double vector of 0..4 dims",
              "shape");
