@@ -8,8 +8,10 @@ assertion message.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from functools import cache
@@ -31,6 +33,7 @@ def mex_dir() -> Path:
     require_program("mkoctfile", "liboctave-dev")
     require_program("make", "make")
     out = Path(tempfile.mkdtemp(prefix="shmring-octave-mex-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     done = subprocess.run(["make", "-C", str(MATLAB_DIR), "octave", f"OUT={out / 'shmring_mex.mex'}"],
                           capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
     assert done.returncode == 0, f"make -C matlab octave failed:\n{done.stdout}\n{done.stderr}"
