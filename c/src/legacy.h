@@ -4,8 +4,9 @@
 
 #include "internal.h"
 
-/* docs/format-legacy.md section 1: every field a little-endian u32. */
-#define LEG_SIGNATURE 0x11031973u
+/* docs/format-legacy.md section 1: every field a little-endian u32. Each value is held to
+ * src/shmring/legacy/_format.py by tests/unit/test_c_legacy_layout.py. */
+#define LEG_SIGNATURE SHMRING_LEGACY_SIGNATURE /* generated from Python's _format */
 #define LEG_MEM_HEADER 32u
 #define LEG_BUF_HEADER 20u
 #define LEG_OFF_SIGNATURE 0
