@@ -83,7 +83,11 @@ own = shmring.Ring.open('{name}');
 back = shmring.Reader(own, 'Start', 'oldest');
 for k = 1:4, [A, info] = get(back, 10); end
 fprintf('R:tolerant %s\\n', jsonencode(struct('meta', info.meta, 'comments', info.comments)));
-close(back); close(own);
+behind = shmring.Reader(own, 'Start', 'oldest');
+[A, info] = latest(behind, 10);
+fprintf('R:latest %s\\n', jsonencode(struct('seq', info.seq, 'lost', info.lost, 'size', size(A), ...
+                                        'lost_total', behind.Lost)));
+close(behind); close(back); close(own);
 """
 
 
@@ -106,6 +110,8 @@ def test_octave_writer_python_reader(tmp_path: Path, unique_name: str) -> None:
     assert cube[1, 2, 3] == 24 and cube[1, 0, 0] == 2 and cube[0, 1, 0] == 3, "MATLAB A(i,j,k) is cube[i-1,j-1,k-1]"
     assert [f.seq for f in frames] == [0, 1, 2, 3]
     # FITS-style {"value", "comment"} keywords read tolerantly: the value, its comment aside.
+    # latest() skips the backlog of a reader that starts at the oldest frame, counting it as lost.
+    assert got["latest"] == {"seq": 3, "lost": 3, "size": [2, 3, 4], "lost_total": 3}
     assert got["tolerant"] == {"meta": {"EXPTIME": 1.5, "N": 2}, "comments": {"EXPTIME": "seconds"}}
 
 
