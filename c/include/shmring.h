@@ -19,6 +19,7 @@
 #ifndef SHMRING_H
 #define SHMRING_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -259,6 +260,98 @@ int shmring_meta_comment(shmring_meta *m, const char *comment);
 /* Add a commentary card: keyword "COMMENT", "HISTORY" or "" (blank), its text
  * the value; they may repeat. Errors: EINVAL (another keyword), ETOOLARGE. */
 int shmring_meta_commentary(shmring_meta *m, const char *keyword, const char *text);
+
+/* ---- the legacy io.files.SharedMem layout (docs/format-legacy.md) --------
+ *
+ * The original MATLAB/C++/Python queue of image buffers, byte for byte, with
+ * shmring's Locker beside it (the same lock file, OFD locks and futex words as
+ * Python's shmring.legacy.Locker, so C, MATLAB and Python peers exclude and wake
+ * each other). `name` is a bare name ("camera1" -> /tmp/smem_camera1) or a path
+ * containing '/'. Timeouts: negative waits forever, 0 does not wait. */
+
+typedef struct shmring_legacy shmring_legacy; /* one legacy queue (or raw) file */
+typedef struct shmring_locker shmring_locker; /* its lock file */
+
+typedef struct { /* the MemHeader at offset 0, as found */
+    uint32_t signature, memsize, flags, item_size, item_alloc, head, tail, count;
+} shmring_legacy_header;
+
+typedef struct { /* the BufHeader of a buffer taken */
+    uint32_t put_counter, buf_len, width, height, flags;
+} shmring_legacy_buf;
+
+/* The file of a name: "camera1" -> /tmp/smem_camera1; a path as given. Errors: EINVAL. */
+int shmring_legacy_path(const char *name, char *path, size_t cap);
+
+/* Create a queue of item_alloc slots of item_size bytes (zero-filled, header
+ * written, published atomically; mode 0 = 0600). exist_ok adopts an existing
+ * file of that geometry (writing the header where its signature is 0).
+ * Errors: EINVAL, EEXIST, ELAYOUT (exist_ok found another geometry), EPERM, ESYS. */
+int shmring_legacy_create(const char *name, uint32_t item_size, uint32_t item_alloc, uint32_t mode, int exist_ok,
+                          shmring_legacy **out);
+/* Open an existing queue, refusing what docs/format-legacy.md "Validation" refuses
+ * (ELAYOUT naming the field, expected and found). Read-only when the mode refuses
+ * writing. Errors: ENOTFOUND, ELAYOUT, EPERM, EINVAL. */
+int shmring_legacy_open(const char *name, shmring_legacy **out);
+/* Header-less files for read/write (the seed's raw self-test). */
+int shmring_legacy_create_raw(const char *name, uint64_t size, uint32_t mode, int exist_ok, shmring_legacy **out);
+int shmring_legacy_open_raw(const char *name, shmring_legacy **out);
+/* Close this handle (the file stays); NULL is ignored. */
+void shmring_legacy_close(shmring_legacy *m);
+/* Remove the file (if its name still names the file mapped) and close the handle. */
+int shmring_legacy_delete(shmring_legacy *m);
+
+const char *shmring_legacy_file(const shmring_legacy *m);   /* its path */
+uint64_t shmring_legacy_size(const shmring_legacy *m);      /* its size, bytes */
+uint32_t shmring_legacy_reattached(const shmring_legacy *m); /* re-created files followed */
+uint32_t shmring_legacy_put_counter(const shmring_legacy *m); /* this handle's put attempts */
+uint32_t shmring_legacy_pending(const shmring_legacy *m);   /* count: buffers queued now */
+/* A snapshot of the MemHeader (unlocked). Errors: ELAYOUT for a raw handle. */
+int shmring_legacy_read_header(const shmring_legacy *m, shmring_legacy_header *h);
+
+/* put_buf: append a buffer (len 0 publishes item_size zero bytes, longer is
+ * truncated), or drop it when all slots are full. Counts every attempt.
+ * Returns 1 stored, 0 dropped, or an error (ELAYOUT: header corrupted since
+ * open; ETIMEDOUT: the Locker stayed held 10 s; EPERM: read-only). */
+int shmring_legacy_put(shmring_legacy *m, const void *data, uint32_t len, uint32_t width, uint32_t height,
+                       uint32_t flags);
+/* get_buf: take the oldest buffer into buf (cap bytes), waiting up to
+ * timeout_s; shmring producers wake the waiter at once, originals are seen
+ * within poll_s. Returns 1 taken (*info filled), 0 none (empty, timed out, or
+ * an invalid slot at tail), or an error: ETOOLARGE (buf_len > cap; it stays
+ * queued, info->buf_len says how large), ELAYOUT, EPERM, EINVAL. */
+int shmring_legacy_get(shmring_legacy *m, void *buf, uint64_t cap, shmring_legacy_buf *info, double timeout_s,
+                       double poll_s);
+/* As shmring_legacy_get, for a buffer of whole `unit`-byte items (a uint16 image:
+ * 2): ESCHEMA for another length, and the buffer stays queued. */
+int shmring_legacy_get_items(shmring_legacy *m, void *buf, uint64_t cap, uint32_t unit, shmring_legacy_buf *info,
+                             double timeout_s, double poll_s);
+/* Raw bytes, bounds-checked (EINVAL); a write wakes shmring waiters. */
+int shmring_legacy_read(const shmring_legacy *m, uint64_t pos, void *buf, uint64_t n);
+int shmring_legacy_write(shmring_legacy *m, uint64_t pos, const void *data, uint64_t n);
+/* The data wake word: read it, look at the file, then sleep while it still reads `seen`. */
+uint32_t shmring_legacy_data_seq(const shmring_legacy *m);
+void shmring_legacy_wait(shmring_legacy *m, uint32_t seen, double timeout_s);
+
+/* send: write text (1..255 bytes) to the 256-byte file at path (created if
+ * missing) and wait for the reply (copied to reply, NUL-terminated, cap bytes).
+ * Errors: ETIMEDOUT (nobody answered: the message is withdrawn), ETOOLARGE,
+ * EINVAL, ELAYOUT (not 256 bytes). */
+int shmring_legacy_send(const char *path, const char *text, char *reply, size_t cap, double timeout_s, double poll_s);
+/* answer: wait for one message, upper-case it (ASCII) in place, copy the request out. */
+int shmring_legacy_answer(const char *path, char *request, size_t cap, double timeout_s, double poll_s);
+
+/* The Locker of a legacy or message file: $SHMRING_DIR (or /dev/shm)/<basename>.<8 hex of
+ * SHA-256 of the absolute path>.lock, created on first use. */
+int shmring_locker_name(const char *path, char *out, size_t cap);
+int shmring_locker_for_file(const char *path, shmring_locker **out);
+const char *shmring_locker_path(const shmring_locker *l);
+/* Take the update lock (ETIMEDOUT after timeout_s; negative: forever); the kernel frees it if we die. */
+int shmring_locker_acquire(shmring_locker *l, double timeout_s);
+void shmring_locker_release(shmring_locker *l);
+/* Whether another process (or handle) holds it now. */
+int shmring_locker_held_elsewhere(const shmring_locker *l);
+void shmring_locker_close(shmring_locker *l);
 
 /* ---- errors ------------------------------------------------------------ */
 

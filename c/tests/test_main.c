@@ -24,7 +24,12 @@ char test_dir[256];
     X(test_permission_refused)                                                            \
     X(test_keywords_area_and_slots_after_it) X(test_keywords_pages_round_up) X(test_ring_without_keywords_is_as_before) \
     X(test_bad_keywords_refused) X(test_open_refuses_bad_keywords_len) X(test_meta_card_form) \
-    X(test_meta_switches_form_when_needed) X(test_meta_card_limits)
+    X(test_meta_switches_form_when_needed) X(test_meta_card_limits) X(test_legacy_bytes)      \
+    X(test_legacy_fifo_drop_and_gaps)                                                     \
+    X(test_legacy_small_buffer_leaves_it_queued) X(test_legacy_refuses_bad_headers)       \
+    X(test_legacy_corrupted_after_open) X(test_legacy_follows_recreated_file)             \
+    X(test_locker_name_matches_python) X(test_locker_excludes_and_dies_with_holder)       \
+    X(test_legacy_send_answer)
 
 #define DECLARE(name) void name(void);
 TESTS(DECLARE)
