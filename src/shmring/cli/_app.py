@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "shmring.cli._watch",
     "shmring.cli._legacy",
     "shmring.cli._bench",
+    "shmring.cli._bridge",
 )
 
 

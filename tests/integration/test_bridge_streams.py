@@ -1,0 +1,141 @@
+"""``shmring bridge send`` -> ``recv`` -> a local Reader, as real processes over 127.0.0.1."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+
+import shmring
+from _bridge_children import TAIL, camera, checksum_ok
+from bridge_helpers import Bridge, free_port, open_ring
+
+MIB = 1 << 20
+SPAWN = mp.get_context("spawn")
+EXIT_INTERRUPTED = 130
+
+
+def _pair(bridges: Callable[..., Bridge], cam: str, far: str, *mode: str) -> tuple[Bridge, Bridge, str]:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    sender = bridges("send", "send", cam, "--bind", endpoint, *mode)
+    receiver = bridges("recv", "recv", endpoint, "--into", far, *mode)
+    return sender, receiver, endpoint
+
+
+def _read_chain(reader: shmring.Reader, until: Callable[[shmring.Frame], bool], timeout: float = 30.0
+                ) -> list[shmring.Frame]:
+    """Frames up to the first one ``until`` accepts; each checked intact and numbered without a hole."""
+    frames: list[shmring.Frame] = []
+    while True:
+        f = reader.get(timeout=timeout)
+        assert checksum_ok(f), f"frame {f.seq} arrived torn or mixed up (checksum mismatch)"
+        if frames:
+            assert f.seq == frames[-1].seq + f.lost + 1, (
+                f"frame {f.seq} follows {frames[-1].seq} but reports lost={f.lost}: the count is not exact")
+        frames.append(f)
+        if until(f):
+            return frames
+
+
+def test_lossless_2000_frames_of_1mib_arrive_intact_in_order(
+        shm_dir: Path, unique_name: str, bridges: Callable[..., Bridge], spawn: Callable[..., BaseProcess]) -> None:
+    count = 2000
+    cam, far = f"{unique_name}-cam", f"{unique_name}-far"
+    with shmring.Ring.create(cam, slots=8, slot_bytes=MIB, policy="block"):
+        sender, receiver, _ = _pair(bridges, cam, far, "--lossless")
+        with open_ring(far, 20, sender, receiver) as ring, ring.reader() as reader:
+            assert ring.policy == "block" and ring.slots == 8 and ring.slot_bytes == MIB
+            writer = spawn(camera, cam, count, MIB)
+            frames = _read_chain(reader, lambda f: f.seq == count - 1, timeout=60)
+            writer.join(30)
+        assert [f.seq for f in frames] == list(range(count)), "lossless mode must deliver every frame in order"
+        assert reader.lost == 0 and writer.exitcode == 0
+        assert sender.interrupt() == EXIT_INTERRUPTED, "Ctrl-C must end `bridge send` with 130"
+        assert receiver.interrupt() == EXIT_INTERRUPTED, "Ctrl-C must end `bridge recv` with 130"
+        last = receiver.last()
+        assert (last["received"], last["lost"], last["dropped_total"]) == (count, 0, 0), last
+
+
+def test_live_slow_reader_accounts_for_every_frame(
+        shm_dir: Path, unique_name: str, bridges: Callable[..., Bridge], spawn: Callable[..., BaseProcess]) -> None:
+    count = 2000
+    cam, far = f"{unique_name}-cam", f"{unique_name}-far"
+    with shmring.Ring.create(cam, slots=8, slot_bytes=MIB):
+        sender, receiver, _ = _pair(bridges, cam, far)
+        tail = SPAWN.Event()
+        with open_ring(far, 20, sender, receiver) as ring, ring.reader() as reader:
+            writer = spawn(camera, cam, count, MIB, tail)
+            frames: list[shmring.Frame] = []
+            try:
+                frames = _read_chain(reader, lambda f: f.flags == TAIL or _slowly(), timeout=30)
+            finally:
+                tail.set()
+                writer.join(30)
+        counted = [f for f in frames if f.seq < count]
+        lost_in_count = sum(f.lost for f in counted) + min(frames[-1].lost, count - 1 - counted[-1].seq)
+        assert len(counted) + lost_in_count == count, (
+            f"received {len(counted)} + lost {lost_in_count} != sent {count}")
+        assert lost_in_count > 0, "a slow reader in live mode should have lost frames (latest wins)"
+
+
+def _slowly() -> bool:
+    import time
+
+    time.sleep(0.003)  # a deliberately slow consumer (work per frame), not a wait for anything
+    return False
+
+
+def _frames_after(reader: shmring.Reader, n: int) -> list[shmring.Frame]:
+    got: list[shmring.Frame] = []
+    return _read_chain(reader, lambda f: got.append(f) is None and len(got) >= n, timeout=30)
+
+
+def test_sender_and_receiver_killed_and_restarted_recover_and_report_losses(
+        shm_dir: Path, unique_name: str, bridges: Callable[..., Bridge], spawn: Callable[..., BaseProcess]) -> None:
+    cam, far = f"{unique_name}-cam", f"{unique_name}-far"
+    with shmring.Ring.create(cam, slots=16, slot_bytes=64 << 10):
+        sender, receiver, endpoint = _pair(bridges, cam, far)
+        stop = SPAWN.Event()
+        with open_ring(far, 20, sender, receiver) as ring, ring.reader() as reader:
+            writer = spawn(camera, cam, 0, 64 << 10, stop, 200.0)
+            try:
+                before = _frames_after(reader, 20)
+                sender.kill()
+                sender = bridges("send", "send", cam, "--bind", endpoint)
+                after_sender = _frames_after(reader, 20)
+                receiver.kill()
+                receiver = bridges("recv", "recv", endpoint, "--into", far)
+                after_receiver = _frames_after(reader, 20)
+            finally:
+                stop.set()
+                writer.join(30)
+        chain = before + after_sender + after_receiver
+        assert all(b.seq > a.seq for a, b in zip(chain, chain[1:])), "frames went backwards across a restart"
+        gap_sender = after_sender[0].seq - before[-1].seq - 1
+        gap_receiver = after_receiver[0].seq - after_sender[-1].seq - 1
+        assert gap_sender > 0 and after_sender[0].lost == gap_sender, (
+            f"frames written while the sender was down ({gap_sender}) must show as lost, got {after_sender[0].lost}")
+        assert gap_receiver > 0 and after_receiver[0].lost == gap_receiver, (
+            f"frames written while the receiver was down ({gap_receiver}) must show as lost, "
+            f"got {after_receiver[0].lost}")
+        assert reader.lost == sum(f.lost for f in chain[1:])
+
+
+def test_lossless_receiver_killed_and_restarted_loses_nothing(
+        shm_dir: Path, unique_name: str, bridges: Callable[..., Bridge], spawn: Callable[..., BaseProcess]) -> None:
+    count = 600
+    cam, far = f"{unique_name}-cam", f"{unique_name}-far"
+    with shmring.Ring.create(cam, slots=8, slot_bytes=256 << 10, policy="block"):
+        sender, receiver, endpoint = _pair(bridges, cam, far, "--lossless")
+        with open_ring(far, 20, sender, receiver) as ring, ring.reader() as reader:
+            writer = spawn(camera, cam, count, 256 << 10)
+            first = _read_chain(reader, lambda f: f.seq >= 100)
+            receiver.kill()
+            receiver = bridges("recv", "recv", endpoint, "--into", far, "--lossless")
+            rest = _read_chain(reader, lambda f: f.seq == count - 1, timeout=60)
+            writer.join(30)
+        seqs = [f.seq for f in first + rest]
+        assert seqs == list(range(count)), f"lossless across a receiver restart: missing {set(range(count)) - set(seqs)}"
+        assert reader.lost == 0
+        assert sender.last()["resent"] >= 0 and sender.proc.poll() is None
