@@ -136,6 +136,7 @@ def test_lossless_receiver_killed_and_restarted_loses_nothing(
             rest = _read_chain(reader, lambda f: f.seq == count - 1, timeout=60)
             writer.join(30)
         seqs = [f.seq for f in first + rest]
-        assert seqs == list(range(count)), f"lossless across a receiver restart: missing {set(range(count)) - set(seqs)}"
+        missing = sorted(set(range(count)) - set(seqs))
+        assert seqs == list(range(count)), f"lossless across a receiver restart: missing {missing}"
         assert reader.lost == 0
-        assert sender.last()["resent"] >= 0 and sender.proc.poll() is None
+        assert sender.proc.poll() is None, "the sender must survive its receiver's death"
