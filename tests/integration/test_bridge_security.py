@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import shmring
 from _bridge_children import camera, checksum_ok
 from bridge_helpers import Bridge, free_port, open_ring, ring_exists, wait_until
+
+import shmring
 
 zmq = pytest.importorskip("zmq")
 from shmring.bridge import _wire as W  # noqa: E402  (needs zmq, like the bridge)

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-import shmring
 from _bridge_children import TAIL, camera, checksum_ok
 from bridge_helpers import Bridge, free_port, open_ring
+
+import shmring
 
 MIB = 1 << 20
 SPAWN = mp.get_context("spawn")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("zmq")
-from shmring.bridge import Receiver, Sender, _wire as W, make_keys  # noqa: E402
+from shmring.bridge import Receiver, Sender, make_keys
+from shmring.bridge import _wire as W
 
 LIMIT = 1 << 30
 
