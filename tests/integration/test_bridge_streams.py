@@ -143,3 +143,23 @@ def test_lossless_receiver_killed_and_restarted_loses_nothing(
         assert seqs == list(range(count)), f"lossless across a receiver restart: missing {missing}"
         assert reader.lost == 0
         assert sender.proc.poll() is None, "the sender must survive its receiver's death"
+
+
+def test_live_from_a_block_ring_sends_from_the_slot_and_keeps_every_frame_intact(
+        shm_dir: Path, unique_name: str, bridges: Callable[..., Bridge], spawn: Callable[..., BaseProcess]) -> None:
+    count = 300
+    cam, far = f"{unique_name}-cam", f"{unique_name}-far"
+    with shmring.Ring.create(cam, slots=4, slot_bytes=256 << 10, policy="block"):
+        sender, receiver, _ = _pair(bridges, cam, far)
+        tail = SPAWN.Event()
+        with open_ring(far, 20, sender, receiver) as ring, ring.reader() as reader:
+            writer = spawn(camera, cam, count, 256 << 10, tail)
+            try:
+                frames = _read_chain(reader, lambda f: f.flags == TAIL, timeout=30)
+            finally:
+                tail.set()
+                writer.join(30)
+        counted = [f for f in frames if f.seq < count]
+        lost = sum(f.lost for f in counted) + min(frames[-1].lost, count - 1 - counted[-1].seq)
+        assert len(counted) + lost == count, f"received {len(counted)} + lost {lost} != sent {count}"
+        assert sender.last()["copy"] is False, "under block the sender must send from the slot, not a copy"

@@ -239,9 +239,22 @@ class Sender:
         return True
 
     def _release_sent(self) -> None:
-        """Release views ZeroMQ has finished sending (live mode under block/drop)."""
-        while self._inflight and self._inflight[0][1].done:
-            self._inflight.popleft()[0].release()
+        """Release views ZeroMQ has finished sending (live mode under block/drop).
+
+        With almost every slot pinned by views ZeroMQ still sends, the camera waits for
+        room and no new frame would wake us: wait for the oldest send to finish instead.
+        """
+        while self._inflight:
+            frame, tracker = self._inflight[0]
+            if not tracker.done:
+                if len(self._inflight) < self._geometry[0] - 1:
+                    return
+                try:
+                    tracker.wait(BEAT_S)
+                except zmq.NotDone:
+                    return  # still sending: the slot stays pinned (releasing it could tear the frame)
+            self._inflight.popleft()
+            frame.release()
 
     def _resend(self) -> None:
         """Send the held frames the current receiver has not had yet."""
