@@ -39,3 +39,15 @@ def camera(name: str, count: int, nbytes: int, tail_until: Any = None, rate_hz: 
             if period:
                 next_at += period
                 time.sleep(max(0.0, next_at - time.monotonic()))  # pacing a camera, not waiting for anything
+
+
+def run_send(ring: str, endpoint: str, seconds: float) -> None:
+    import shmring.bridge
+
+    shmring.bridge.send(ring, endpoint, seconds=seconds)
+
+
+def run_recv(endpoint: str, into: str, seconds: float) -> None:
+    import shmring.bridge
+
+    shmring.bridge.recv(endpoint, into=into, seconds=seconds)

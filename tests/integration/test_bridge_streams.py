@@ -8,10 +8,12 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from _bridge_children import TAIL, camera, checksum_ok
+import numpy as np
+from _bridge_children import TAIL, camera, checksum_ok, run_recv, run_send
 from bridge_helpers import Bridge, free_port, open_ring
 
 import shmring
+from shmring.bridge import SOURCE_TIME_KEY
 
 MIB = 1 << 20
 SPAWN = mp.get_context("spawn")
@@ -163,3 +165,22 @@ def test_live_from_a_block_ring_sends_from_the_slot_and_keeps_every_frame_intact
         lost = sum(f.lost for f in counted) + min(frames[-1].lost, count - 1 - counted[-1].seq)
         assert len(counted) + lost == count, f"received {len(counted)} + lost {lost} != sent {count}"
         assert sender.last()["copy"] is False, "under block the sender must send from the slot, not a copy"
+
+
+def test_the_python_api_relays_data_flags_metadata_and_the_source_timestamp(
+        shm_dir: Path, unique_name: str, spawn: Callable[..., BaseProcess]) -> None:
+    cam, far = f"{unique_name}-cam", f"{unique_name}-far"
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    with shmring.Ring.create(cam, slots=8, slot_bytes=4096, dtype=np.int16, shape=(4, 8)) as source:
+        procs = [spawn(run_send, cam, endpoint, 30.0), spawn(run_recv, endpoint, far, 30.0)]
+        with open_ring(far, 20) as ring, ring.reader() as reader, source.reader() as local, source.writer() as w:
+            assert (ring.dtype, ring.shape) == (np.dtype(np.int16), (4, 8)), "the fixed schema must cross over"
+            data = np.arange(32, dtype=np.int16).reshape(4, 8)
+            w.put(data, meta={"EXPTIME": 1.5, "OBJECT": "M31"}, flags=2)
+            far_frame, cam_frame = reader.get(timeout=20), local.get(timeout=5)
+        assert np.array_equal(far_frame.data, data) and far_frame.data.dtype == np.int16
+        assert (far_frame.seq, far_frame.flags) == (cam_frame.seq, 2)
+        assert far_frame.meta == {"EXPTIME": 1.5, "OBJECT": "M31", SOURCE_TIME_KEY: cam_frame.timestamp_ns}
+        for p in procs:
+            p.terminate()
+

@@ -168,7 +168,8 @@ def _send_view(s: dict[str, Any]) -> RenderableType:
         "lag": f"{s['lag']} frames behind the ring (write_seq {s['write_seq']})",
         "lost": f"{s['lost']} frames lost in the ring (the sender fell behind its writer)",
         "copy": "yes (overwrite policy: copied out before sending)" if s["copy"] else "no (zero-copy from the slot)",
-        "receiver": "-" if s["receiver"] is None else f"{s['receiver']:x}",
+        "receiver": ("any number (live)" if s["mode"] == "live" else "none yet") if s["receiver"] is None
+                    else f"session {s['receiver']:x}",
         "refused": f"{s['refused']} connections (CURVE)",
     })
 
@@ -182,6 +183,6 @@ def _recv_view(s: dict[str, Any]) -> RenderableType:
         "lag": "-" if s["lag"] is None else f"{s['lag']} frames behind the sender's ring",
         "lost": f"{s['lost']} ({s['lost_wire']} on the wire, {s['lost_sender']} before it), "
                 f"{s['duplicates']} duplicates dropped, {s['rebases']} numbering restarts",
-        "refused": f"{s['dropped_total']} malformed messages ({dropped})",
+        "dropped": f"{s['dropped_total']} malformed messages ({dropped})",
         "sender": silent,
     })
