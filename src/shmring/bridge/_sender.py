@@ -118,7 +118,11 @@ class Sender:
         self._acked, self._sent_upto = 0, -1
 
     def _drop_ring(self) -> None:
-        for frame, _ in getattr(self, "_inflight", ()):
+        for frame, tracker in getattr(self, "_inflight", ()):
+            try:  # releasing a view ZeroMQ still sends would let the writer tear it on the wire
+                tracker.wait(BEAT_S)
+            except zmq.NotDone:
+                log.warning("shmring bridge: frame %d still sending after %s s; releasing it", frame.seq, BEAT_S)
             frame.release()
         for frame in getattr(self, "_held", ()):
             frame.release()
@@ -347,8 +351,7 @@ class Sender:
         return self._stats.endpoint
 
     def close(self) -> None:
-        """Release held frames, close the ring, the socket and the authenticator. Idempotent."""
-        self._drop_ring()
+        """Close the socket (pending sends are dropped), then release held frames and the ring. Idempotent."""
         monitor = getattr(self, "_monitor", None)
         if monitor is not None:
             self._sock.disable_monitor()
@@ -359,7 +362,9 @@ class Sender:
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
+        # After term() ZeroMQ reads no buffer of ours: only now may the views' slots be reused.
         self._ctx.term()
+        self._drop_ring()
 
     def __enter__(self) -> Sender:
         return self
