@@ -35,6 +35,8 @@ from ._compat import ring_info
 from ._keys import Curve, serve_curve
 
 _AUTH_FAILED = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0x4000)
+#: Most frames a lossless sender keeps unacknowledged, whatever the receiver asks.
+MAX_WINDOW = 64
 
 
 class Sender:
@@ -74,7 +76,8 @@ class Sender:
         try:
             self._sock = self._ctx.socket(zmq.ROUTER if lossless else zmq.PUB)
             self._sock.linger = 0
-            self._sock.sndhwm = 64 if lossless else hwm
+            # lossless: credits bound what is queued (window <= MAX_WINDOW); never drop below it
+            self._sock.sndhwm = 1000 if lossless else hwm
             if lossless:
                 self._sock.router_mandatory = True
             if curve is not None:
@@ -90,7 +93,12 @@ class Sender:
                                   mode="lossless" if lossless else "live", copy=not self._pin)
         self._drops = DropLog({}, f"sender {endpoint}")
         self._last_beat = 0.0
-        self._inflight: deque[tuple[Frame, zmq.MessageTracker]] = deque()
+        # Zero-copy sends ZeroMQ may still be reading, per seq; a view is released only once
+        # we are done with it (_retiring) and every send of it is done (releasing it earlier
+        # would let the camera overwrite bytes ZeroMQ has yet to send: a torn frame).
+        self._trackers: dict[int, list[zmq.MessageTracker]] = {}
+        self._retiring: deque[Frame] = deque()
+        self._retired_sessions: set[int] = set()  # receivers replaced by another: their credits are stale
         # lossless: the frames sent and not acknowledged (oldest first), the receiver served
         self._held: deque[Frame] = deque()
         self._unsent = 0  # held frames (from the end) not yet sent to the current receiver
@@ -118,18 +126,18 @@ class Sender:
         self._acked, self._sent_upto = 0, -1
 
     def _drop_ring(self) -> None:
-        for frame, tracker in getattr(self, "_inflight", ()):
-            try:  # releasing a view ZeroMQ still sends would let the writer tear it on the wire
-                tracker.wait(BEAT_S)
-            except zmq.NotDone:
-                log.warning("shmring bridge: frame %d still sending after %s s; releasing it", frame.seq, BEAT_S)
-            frame.release()
-        for frame in getattr(self, "_held", ()):
-            frame.release()
-        if hasattr(self, "_inflight"):
-            self._inflight.clear()
+        if hasattr(self, "_retiring"):
+            self._retiring.extend(self._held)
             self._held.clear()
             self._unsent = 0
+            for trackers in self._trackers.values():
+                for tracker in trackers:
+                    try:
+                        tracker.wait(BEAT_S)
+                    except zmq.NotDone:
+                        log.warning("shmring bridge: a frame was still sending after %s s; releasing it", BEAT_S)
+            self._trackers.clear()
+            self._release_done(pinned=0)
         if self._ring is not None:
             self._ring.close()
             self._ring, self._reader = None, None
@@ -180,13 +188,16 @@ class Sender:
         if self._lossless:
             self._step_lossless(wait)
         else:
-            self._release_sent()
+            self._release_done(pinned=0)
             frame = self._next_frame(wait)
-            if frame is not None and self._send(frame, None):
-                self._stats.sent += 1
+            if frame is not None:
+                if self._send(frame, None):
+                    self._stats.sent += 1
+                self._retiring.append(frame)
 
     def _step_lossless(self, wait: float) -> None:
         self._read_credits(0)
+        self._release_done(pinned=len(self._held))
         if self._peer is None or (not self._unsent and len(self._held) >= self._window):
             self._read_credits(wait)  # nothing we may send: wait for the receiver
             return
@@ -199,7 +210,7 @@ class Sender:
         if frame is None:
             return
         if frame.seq < self._acked:  # the receiver has it already (we restarted, it did not)
-            frame.release()
+            self._retiring.append(frame)
             return
         self._held.append(frame)
         self._unsent += 1
@@ -230,34 +241,42 @@ class Sender:
         parts: list[Any] = [self._header(W.KIND_FRAME, frame, len(meta)), meta, frame.data]
         if peer is not None:
             parts.insert(0, peer)
-        track = self._pin and not self._lossless  # lossless views are held until acknowledged anyway
+        track = self._pin  # a view must outlive every send of it (a copy is kept alive by ZeroMQ itself)
+        # libzmq learns that a receiver took messages off its pipe through commands that a
+        # socket processes in send() at most about once a millisecond, and then only every
+        # (hwm+1)/2 messages: with a small high-water mark it drops messages it has room for.
+        # Asking for ZMQ_EVENTS processes those commands now, so the mark is exact.
+        self._sock.getsockopt(zmq.EVENTS)
         try:
             tracker = self._sock.send_multipart(parts, copy=False, track=track)
         except zmq.ZMQError as err:
             if err.errno == zmq.EHOSTUNREACH:  # ROUTER_MANDATORY: the receiver disconnected
                 return False
             raise
-        if track:
-            self._inflight.append((frame, tracker))  # type: ignore[arg-type]
+        if self._pin:
+            self._trackers.setdefault(frame.seq, []).append(tracker)  # type: ignore[arg-type]
         self._stats.last_seq = frame.seq
         return True
 
-    def _release_sent(self) -> None:
-        """Release views ZeroMQ has finished sending (live mode under block/drop).
+    def _release_done(self, pinned: int) -> None:
+        """Release the views we are done with once ZeroMQ is done sending them.
 
-        With almost every slot pinned by views ZeroMQ still sends, the camera waits for
-        room and no new frame would wake us: wait for the oldest send to finish instead.
+        With almost every slot pinned (``pinned`` held plus those retiring), the camera waits
+        for room and no new frame would wake us: wait for the oldest send to finish instead.
         """
-        while self._inflight:
-            frame, tracker = self._inflight[0]
-            if not tracker.done:
-                if len(self._inflight) < self._geometry[0] - 1:
+        while self._retiring:
+            frame = self._retiring[0]
+            trackers = self._trackers.get(frame.seq, [])
+            if not all(t.done for t in trackers):
+                if pinned + len(self._retiring) < self._geometry[0] - 1:
                     return
                 try:
-                    tracker.wait(BEAT_S)
+                    for tracker in trackers:
+                        tracker.wait(BEAT_S)
                 except zmq.NotDone:
                     return  # still sending: the slot stays pinned (releasing it could tear the frame)
-            self._inflight.popleft()
+            self._retiring.popleft()
+            self._trackers.pop(frame.seq, None)
             frame.release()
 
     def _resend(self) -> None:
@@ -312,16 +331,20 @@ class Sender:
             self._on_credit(parts[0], credit)
 
     def _on_credit(self, peer: bytes, credit: W.Credit) -> None:
+        if credit.session in self._retired_sessions:
+            return  # a credit from a receiver that has since been replaced, still queued: stale
         new_receiver = credit.session != self._peer_session or peer != self._peer
+        if credit.session != self._peer_session and self._peer_session:
+            self._retired_sessions.add(self._peer_session)  # (the same session on a new connection is not stale)
         self._peer, self._peer_session = peer, credit.session
-        self._window = max(1, min(credit.window, self._geometry[0] - 1))
+        self._window = max(1, min(credit.window, self._geometry[0] - 1, MAX_WINDOW))
         self._stats.receiver = credit.session
         # Its next_seq counts in our numbering if it names our ring, or names none and is
         # not past our ring's end (else it comes from another ring: it will rebase).
         if credit.ring_id == self._ring_id or (credit.ring_id == 0 and credit.next_seq <= self._write_seq):
             self._acked = max(self._acked, credit.next_seq) if not new_receiver else credit.next_seq
             while self._held and self._held[0].seq < self._acked:
-                self._held.popleft().release()
+                self._retiring.append(self._held.popleft())
             self._unsent = min(self._unsent, len(self._held))
         if new_receiver:
             self._unsent = len(self._held)  # a new or restarted receiver: everything held goes again
