@@ -60,6 +60,7 @@ class Receiver:
 
     Raises:
         ValueError: a bad endpoint or option (the message names it).
+        WouldBlock: the local ring exists and has a live writer (another receiver?).
     """
 
     def __init__(self, connect: str = DEFAULT_ENDPOINT, into: str | os.PathLike[str] = "bridge", *,
@@ -102,6 +103,7 @@ class Receiver:
                 self._sock.subscribe(b"")
             if curve is not None:
                 join_curve(self._sock, curve)
+            self._open_existing()
             self._sock.connect(connect)
         except BaseException:
             self.close()
@@ -157,6 +159,28 @@ class Receiver:
             return
         if payload is not None:
             self._write(header, meta, payload, stop)
+
+    def _open_existing(self) -> None:
+        """Attach to the local ring now if it exists, so the first credit names the frame we need.
+
+        (Were the ring opened only on the first message, a restarted lossless receiver would
+        ask from seq 0, be sent frames it already has, and could not tell them from a sender
+        whose numbering restarted.)
+
+        Raises:
+            WouldBlock: the ring has a live writer (another receiver, or a camera).
+        """
+        try:
+            ring = Ring.open(self._target, directory=self._directory)
+        except SegmentNotFoundError:
+            return
+        try:
+            self._writer = ring.writer()
+        except BaseException:
+            ring.close()
+            raise
+        self._ring = ring
+        self._next_local = int(ring_info(ring)["write_seq"])
 
     def _open_ring(self, h: W.Header) -> bool:
         """The local ring, opened or created from the sender's geometry; False (counted) if impossible."""
