@@ -33,3 +33,11 @@ def test_missing_curve_keys_fail_naming_the_file(shmring: Run, tmp_path: Path) -
     done = shmring("bridge", "recv", "tcp://127.0.0.1:5555", "--into", "x", "--curve-keys", str(tmp_path),
                    check=1)
     assert f"{tmp_path}/server.key" in done.stderr and "shmring bridge keys" in done.stderr
+
+
+def test_recv_into_a_ring_that_has_a_writer_fails_naming_it(shmring: Run) -> None:
+    import shmring as lib
+
+    with lib.Ring.create("taken", slots=2, slot_bytes=64) as ring, ring.writer():
+        done = shmring("bridge", "recv", "tcp://127.0.0.1:5555", "--into", "taken", check=1)
+    assert "already has a live writer" in done.stderr and "taken" in done.stderr
