@@ -132,6 +132,71 @@ class Writer:
         return Reservation(self, dims, dt, self._typestr(dims, dt), self._encode_meta(meta, flags), flags,
                            timeout)
 
+    def skip(self, frames: int, timeout: float | None = None) -> int:
+        """Advance the ring's sequence by ``frames`` numbers that are never written.
+
+        Readers count the skipped numbers as lost (``Frame.lost``), exactly as
+        frames overwritten before they read them. A relay that mirrors another
+        ring's sequence numbers (``shmring.bridge``) uses it to pass on the
+        frames lost upstream. Nothing is written. Under ``block`` and ``drop``
+        it first waits until no live reader would have a frame it has not read
+        fall out of the ring's window (readers treat anything older than
+        ``slots`` frames as overwritten); under ``overwrite`` it never waits.
+
+        Args:
+            frames: how many sequence numbers to skip (>= 0).
+            timeout: ``block``/``drop``: seconds to wait for readers (None: forever).
+
+        Returns:
+            The sequence number the next frame will have.
+
+        Raises:
+            ValueError: ``frames`` is negative or not an int.
+            ClosedError: the writer was closed.
+            WaitTimeout: readers did not catch up within ``timeout``.
+        """
+        if not isinstance(frames, int) or isinstance(frames, bool) or frames < 0:
+            raise ValueError(f"frames must be an int >= 0, got {frames!r}")
+        if self._presence is None:
+            raise ClosedError(f"writer of ring {self._ring.name!r} was closed")
+        m = self._ring._mapping()
+        if self._put_lock is not None:
+            self._put_lock.acquire(timeout)
+        try:
+            seq = _sync.load64(m.buf, F.OFF_WRITE_SEQ)
+            if m.layout.policy != "overwrite" and frames:
+                self._await_readers(m, min(seq, seq + frames - m.layout.slots), timeout)
+            # A seq whose slot never gets its 2*seq+2 mark reads as lost (docs/format.md, "Skip").
+            self._space_until = 0  # room is known per seq; re-check it for the jumped-to one
+            after = _sync.fetch_add64(m.buf, F.OFF_WRITE_SEQ, frames) + frames
+            # Sleeping readers move their release past the skipped numbers only when they look:
+            # wake them, so a writer under block waiting for that room is not held up.
+            m.notify.wake_sleepers()
+            return after
+        finally:
+            self._unclaim()
+
+    def _await_readers(self, m: Attachment, target: int, timeout: float | None) -> None:
+        """Wait until every live reader has released every frame below ``target``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reap = False
+        while True:
+            seen = m.space.snapshot()
+            floor = m.table.pin_floor(target, m.queue_seq(), reap=True) if reap else m.core.pin_floor(F.STATE_QUEUE)
+            if floor >= target:
+                return
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise WaitTimeout(f"ring {self._ring.name!r}: readers did not read up to frame {target} "
+                                  f"within {timeout} s, so the writer cannot skip past it", timeout=timeout)
+            m.space.register()
+            try:
+                if m.core.pin_floor(F.STATE_QUEUE) < target:
+                    m.space.wait(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
+            finally:
+                m.space.unregister()
+            reap = True
+
     # -- checks, cached per frame type -------------------------------------------------
 
     def _typestr(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> bytes:

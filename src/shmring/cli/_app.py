@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "shmring.cli._channel",
     "shmring.cli._record",
     "shmring.cli._view",
+    "shmring.cli._bridge",
 )
 
 
