@@ -102,20 +102,27 @@ frame_read(const ShmRead *r, CopyTarget *t)
 }
 
 /* BrokenError(f"ring {name!r}: slot of frame {seq} is corrupt: {problem}", name=name), as Python raised it. */
-static void
-raise_corrupt(Core *self, const ShmRead *r)
+static PyObject *
+corrupt_error(Core *self, const ShmRead *r)
 {
     PyObject *msg = PyUnicode_FromFormat("ring %R: slot of frame %llu is corrupt: %s", self->name,
                                          (unsigned long long)r->seq, r->problem);
     PyObject *args = msg ? PyTuple_Pack(1, msg) : NULL;
     PyObject *kwargs = args ? Py_BuildValue("{sO}", "name", self->name) : NULL;
     PyObject *err = kwargs ? PyObject_Call(BrokenError, args, kwargs) : NULL;
-    if (err)
-        PyErr_SetObject(BrokenError, err);
-    Py_XDECREF(err);
     Py_XDECREF(kwargs);
     Py_XDECREF(args);
     Py_XDECREF(msg);
+    return err;
+}
+
+static void
+raise_corrupt(Core *self, const ShmRead *r)
+{
+    PyObject *err = corrupt_error(self, r);
+    if (err)
+        PyErr_SetObject(BrokenError, err);
+    Py_XDECREF(err);
 }
 
 /* ValueError(f"out holds {len:,} bytes, the frame needs {needed:,}; the frame stays unread"). */
@@ -242,4 +249,161 @@ Core_read_queued(Core *self, PyObject *const *args, Py_ssize_t nargs)
     if (has_into)
         PyBuffer_Release(&into);
     return result;
+}
+
+/* ---------- batches: read_many() and read_queued_many() ------------------------------ */
+
+typedef struct {
+    CopyTarget target;
+    PyObject *frames; /* list of FrameRead */
+} BatchTarget;
+
+static int
+take_frame(void *ctx, const ShmRead *r)
+{
+    BatchTarget *b = ctx;
+    PyObject *fr = frame_read(r, &b->target);
+    if (!fr)
+        return -1;
+    int failed = PyList_Append(b->frames, fr);
+    Py_DECREF(fr);
+    return failed;
+}
+
+/* (frames, lost after the last, error|None): a problem met after some frames is handed
+ * back as an exception object for the caller to raise on its next read. */
+static PyObject *
+batch_result(Core *self, ShmStatus status, const ShmRead *r, BatchTarget *b)
+{
+    Py_CLEAR(b->target.meta);
+    Py_CLEAR(b->target.payload);
+    PyObject *error = NULL;
+    if (status == SHM_FAILED) {
+        if (PyList_GET_SIZE(b->frames) == 0) { /* nothing taken: the failure is the answer */
+            Py_DECREF(b->frames);
+            return NULL;
+        }
+        PyErr_Clear(); /* the frame it failed on stays unread (broadcast) or counts lost (queue) */
+    } else if (status == SHM_CORRUPT) {
+        error = corrupt_error(self, r);
+        if (!error) {
+            Py_DECREF(b->frames);
+            return NULL;
+        }
+    }
+    /* r->lost: frames lost after the last taken (recorded already; 0 when max_n were taken). */
+    return Py_BuildValue("(NKN)", b->frames, (unsigned long long)r->lost, error ? error : Py_NewRef(Py_None));
+}
+
+static int
+parse_many_args(Core *self, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, uint64_t *index,
+                uint64_t *max_n, uint64_t *pin)
+{
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "expected %zd arguments", want);
+        return -1;
+    }
+    if (require_open(self) < 0)
+        return -1;
+    Py_ssize_t i = PyLong_AsSsize_t(args[0]);
+    Py_ssize_t n = PyLong_AsSsize_t(args[want - 2]);
+    *pin = PyLong_AsUnsignedLongLong(args[want - 1]);
+    if (PyErr_Occurred())
+        return -1;
+    if (i < 0 || (uint64_t)i >= self->layout.reader_count || n < 1) {
+        PyErr_SetString(PyExc_ValueError, "reader index out of range, or max_n below 1");
+        return -1;
+    }
+    *index = (uint64_t)i;
+    *max_n = (uint64_t)n;
+    return 0;
+}
+
+/* read_many(index, cursor, max_n, pin) -> (frames, lost_after, error|None)
+ *
+ * Broadcast read of up to max_n frames at or after `cursor`, copies, with one
+ * record of progress (read step 6) for the batch. */
+PyObject *
+Core_read_many(Core *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    uint64_t index, max_n, pin;
+    if (parse_many_args(self, args, nargs, 4, &index, &max_n, &pin) < 0)
+        return NULL;
+    uint64_t k = PyLong_AsUnsignedLongLong(args[1]), got;
+    if (k == (uint64_t)-1 && PyErr_Occurred())
+        return NULL;
+    BatchTarget b = {{self, MODE_COPY, NULL, NULL, NULL}, PyList_New(0)};
+    if (!b.frames)
+        return NULL;
+    ShmRead r;
+    ShmStatus status = shm_read_broadcast_many(core_base(self), &self->layout, index, k, pin, max_n, copy_frame,
+                                               take_frame, &b, &r, &got);
+    return batch_result(self, status, &r, &b);
+}
+
+/* read_queued_many(index, max_n, pin) -> like read_many(); claims frames from the shared queue. */
+PyObject *
+Core_read_queued_many(Core *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    uint64_t index, max_n, pin, got;
+    if (parse_many_args(self, args, nargs, 3, &index, &max_n, &pin) < 0)
+        return NULL;
+    BatchTarget b = {{self, MODE_COPY, NULL, NULL, NULL}, PyList_New(0)};
+    if (!b.frames)
+        return NULL;
+    ShmRead r;
+    ShmStatus status = shm_read_queued_many(core_base(self), &self->layout, index, pin, max_n, copy_frame,
+                                            take_frame, &b, &r, &got);
+    return batch_result(self, status, &r, &b);
+}
+
+/* ---------- read_bytes(): the payload only ------------------------------------------ */
+
+static int
+copy_bytes(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payload)
+{
+    (void)meta;
+    CopyTarget *t = ctx;
+    Py_CLEAR(t->payload); /* a copy of an earlier, lapped frame */
+    t->payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)h->nbytes);
+    if (!t->payload)
+        return -1;
+    copy_maybe_nogil(t->core, PyBytes_AS_STRING(t->payload), payload, h->nbytes);
+    return 0;
+}
+
+/* read_bytes(index, cursor|None, pin) -> (seq, lost, payload: bytes) | None | skipped:int
+ *
+ * read() (cursor given) or read_queued() (None) with the payload copied into bytes and
+ * nothing else built: no metadata, dtype or shape. */
+PyObject *
+Core_read_bytes(Core *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "read_bytes(index, cursor|None, pin)");
+        return NULL;
+    }
+    if (require_open(self) < 0)
+        return NULL;
+    Py_ssize_t i = PyLong_AsSsize_t(args[0]);
+    uint64_t pin = PyLong_AsUnsignedLongLong(args[2]);
+    uint64_t k = args[1] == Py_None ? 0 : PyLong_AsUnsignedLongLong(args[1]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (i < 0 || (uint64_t)i >= self->layout.reader_count) {
+        PyErr_SetString(PyExc_ValueError, "reader index out of range");
+        return NULL;
+    }
+    CopyTarget t = {self, MODE_COPY, NULL, NULL, NULL};
+    ShmRead r;
+    ShmStatus status = args[1] == Py_None
+                           ? shm_read_queued(core_base(self), &self->layout, (uint64_t)i, SHM_RELEASE_AFTER, pin,
+                                             copy_bytes, &t, &r)
+                           : shm_read_broadcast(core_base(self), &self->layout, (uint64_t)i, k, SHM_RELEASE_AFTER,
+                                                pin, copy_bytes, &t, &r);
+    if (status != SHM_FRAME)
+        return result_of(self, status, &r, &t);
+    PyObject *payload = t.payload;
+    t.payload = NULL;
+    return Py_BuildValue("(KKN)", (unsigned long long)r.seq, (unsigned long long)r.lost, payload);
 }

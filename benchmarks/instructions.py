@@ -1,0 +1,82 @@
+"""Instructions per call of shmring's hot paths, counted by callgrind.
+
+Wall-clock figures are noisy on a shared machine; instruction counts are not.
+Each case runs its loop twice, N and 2N times, under ``valgrind --tool=callgrind``;
+the difference divided by N is the cost of one call, free of start-up work.
+
+    python -m benchmarks.instructions            # every case
+    python -m benchmarks.instructions put get    # some of them
+
+Needs valgrind on PATH. One process: a writer and a reader of one ring, 64 B messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+N = 2000
+BATCH = 256
+
+# Each case: setup statements, then the statement one "call" runs (per message).
+CASES: dict[str, tuple[str, str, int]] = {
+    # name: (loop body run `count` times, messages per body, needs batch support)
+    "put": ("w.put(msg)", 1, 0),
+    "put+get": ("w.put(msg); r.get(timeout=0)", 1, 0),
+    "put+get_bytes": ("w.put(msg); r.get_bytes(timeout=0)", 1, 1),
+    "reserve": ("with w.reserve(64) as a: a[0] = 1", 1, 0),
+    "put_many": ("w.put_many(msgs)", BATCH, 1),
+    "put_many+get_many": ("w.put_many(msgs); r.get_many(BATCH, timeout=0)", BATCH, 1),
+    "put_many(2-D)+get_many": ("w.put_many(block); r.get_many(BATCH, timeout=0)", BATCH, 1),
+}
+
+PROGRAM = """
+import os, sys, numpy as np, shmring
+os.environ["SHMRING_DIR"] = {dir!r}
+BATCH = {batch}
+count = int(sys.argv[1])
+ring = shmring.Ring.create(f"icount{{count}}", slots=1024, slot_bytes=64)
+w = ring.writer(); r = ring.reader()
+msg = bytes(64); msgs = [bytes(64)] * BATCH; block = np.zeros((BATCH, 64), np.uint8)
+for _ in range(50):
+    {body}
+for _ in range(count):
+    {body}
+"""
+
+
+def _instructions(body: str, count: int) -> int:
+    with tempfile.TemporaryDirectory() as out:
+        shm_dir = out
+        script = os.path.join(out, "case.py")
+        with open(script, "w") as f:
+            f.write(PROGRAM.format(dir=shm_dir, batch=BATCH, body=body))
+        log = os.path.join(out, "cg.out")
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={log}", sys.executable, script,
+                        str(count)], check=True, capture_output=True, env={**os.environ, "SHMRING_DIR": shm_dir})
+        with open(log) as f:
+            text = f.read()
+        found = re.search(r"^summary: (\d+)", text, re.M) or re.search(r"^totals: (\d+)", text, re.M)
+        if found is None:
+            raise RuntimeError(f"no instruction total in callgrind's output for {body!r}")
+        return int(found.group(1))
+
+
+def main(names: list[str]) -> None:
+    if True:
+        for name in names or list(CASES):
+            body, per, _ = CASES[name]
+            count = max(1, N // per)
+            try:
+                one, two = _instructions(body, count), _instructions(body, 2 * count)
+            except subprocess.CalledProcessError as e:
+                print(f"{name:24s} failed: {e.stderr.decode()[-300:]}")
+                continue
+            print(f"{name:24s} {(two - one) / (count * per):10,.0f} instructions per message")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
