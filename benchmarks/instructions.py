@@ -21,16 +21,15 @@ import tempfile
 N = 2000
 BATCH = 256
 
-# Each case: setup statements, then the statement one "call" runs (per message).
-CASES: dict[str, tuple[str, str, int]] = {
-    # name: (loop body run `count` times, messages per body, needs batch support)
-    "put": ("w.put(msg)", 1, 0),
-    "put+get": ("w.put(msg); r.get(timeout=0)", 1, 0),
-    "put+get_bytes": ("w.put(msg); r.get_bytes(timeout=0)", 1, 1),
-    "reserve": ("with w.reserve(64) as a: a[0] = 1", 1, 0),
-    "put_many": ("w.put_many(msgs)", BATCH, 1),
-    "put_many+get_many": ("w.put_many(msgs); r.get_many(BATCH, timeout=0)", BATCH, 1),
-    "put_many(2-D)+get_many": ("w.put_many(block); r.get_many(BATCH, timeout=0)", BATCH, 1),
+CASES: dict[str, tuple[str, int]] = {
+    # name: (loop body, messages per body)
+    "put": ("w.put(msg)", 1),
+    "put+get": ("w.put(msg); r.get(timeout=0)", 1),
+    "put+get_bytes": ("w.put(msg); r.get_bytes(timeout=0)", 1),
+    "reserve": ("with w.reserve(64) as a: a[0] = 1", 1),
+    "put_many": ("w.put_many(msgs)", BATCH),
+    "put_many(2-D)": ("w.put_many(block)", BATCH),
+    "put_many+get_many": ("w.put_many(msgs); r.get_many(BATCH, timeout=0)", BATCH),
 }
 
 PROGRAM = """
@@ -66,16 +65,15 @@ def _instructions(body: str, count: int) -> int:
 
 
 def main(names: list[str]) -> None:
-    if True:
-        for name in names or list(CASES):
-            body, per, _ = CASES[name]
-            count = max(1, N // per)
-            try:
-                one, two = _instructions(body, count), _instructions(body, 2 * count)
-            except subprocess.CalledProcessError as e:
-                print(f"{name:24s} failed: {e.stderr.decode()[-300:]}")
-                continue
-            print(f"{name:24s} {(two - one) / (count * per):10,.0f} instructions per message")
+    for name in names or list(CASES):
+        body, per = CASES[name]
+        count = max(1, N // per)
+        try:
+            one, two = _instructions(body, count), _instructions(body, 2 * count)
+        except subprocess.CalledProcessError as e:
+            print(f"{name:24s} failed: {e.stderr.decode()[-300:]}")
+            continue
+        print(f"{name:24s} {(two - one) / (count * per):10,.0f} instructions per message", flush=True)
 
 
 if __name__ == "__main__":

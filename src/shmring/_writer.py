@@ -67,6 +67,7 @@ class Writer:
         self._unguarded = not shared and m.layout.policy == "overwrite"
         self._checked_key: tuple[Any, ...] | None = None
         self._checked_typestr = b""
+        self._checked_len = -1  # the length of bytes messages known to fit
 
     # -- publishing ------------------------------------------------------------
 
@@ -94,17 +95,23 @@ class Writer:
             WaitTimeout: ``block`` policy and no room within ``timeout``.
         """
         # The per-frame path: checks are cached per frame type, metadata encoded only if given.
-        arr = data if data.__class__ is np.ndarray and data.flags.c_contiguous else _as_array(data)
-        typestr = self._typestr(arr.shape, arr.dtype)
+        if data.__class__ is bytes:  # a message: straight to C as uint8, no numpy array made
+            arr: Any = data
+            if len(data) != self._checked_len:
+                self._check_message(len(data))
+            typestr, shape = _U1, None
+        else:
+            arr = data if data.__class__ is np.ndarray and data.flags.c_contiguous else _as_array(data)
+            typestr, shape = self._typestr(arr.shape, arr.dtype), arr.shape
         meta_raw = None if meta is None and flags == 0 else self._encode_meta(meta, flags)
         m = self._ring._mapping()
         if self._unguarded:  # a sole writer that never waits: straight to the fast path
-            return m.core.put(None, arr, typestr, arr.shape, flags, meta_raw)
+            return m.core.put(None, arr, typestr, shape, flags, meta_raw)
         seq = self._claim(m, timeout)
         if seq is None:
             return None
         try:
-            return m.core.put(seq, arr, typestr, arr.shape, flags, meta_raw)
+            return m.core.put(seq, arr, typestr, shape, flags, meta_raw)
         finally:
             self._unclaim()
 
@@ -239,6 +246,11 @@ class Writer:
             self._check_frame(shape, dtype)
             self._checked_key, self._checked_typestr = key, dtype.str.encode("ascii")
         return self._checked_typestr
+
+    def _check_message(self, n: int) -> None:
+        """Check a bytes message of ``n`` bytes (a 1-D uint8 frame) once per length."""
+        self._check_frame((n,), _U1_DTYPE)
+        self._checked_len = n
 
     def _check_frame(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
         ring = self._ring

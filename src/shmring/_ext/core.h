@@ -23,6 +23,11 @@ typedef struct {
     int busy; /* calls in progress that let the GIL go while on the mapping; release() waits for them */
     ShmLayout layout;
     PyObject *name; /* the ring's name, for errors */
+    /* The typestr of the last frame read, as the bytes object handed out: a
+     * ring carries one or few dtypes, so reads reuse it (and its cached hash,
+     * which the reader's dtype cache looks up) instead of making one per frame. */
+    PyObject *typestr;
+    char typestr_chars[SHM_TYPESTR_BYTES + 1];
 } Core;
 
 static inline char *

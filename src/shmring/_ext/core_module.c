@@ -144,6 +144,7 @@ Core_dealloc(Core *self)
     if (self->has_view)
         PyBuffer_Release(&self->view);
     Py_XDECREF(self->name);
+    Py_XDECREF(self->typestr);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

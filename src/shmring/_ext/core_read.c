@@ -74,6 +74,20 @@ copy_frame(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payl
 
 /* ---------- results ----------------------------------------------------------- */
 
+/* The typestr as bytes, the same object as last time when it is the same typestr. */
+static PyObject *
+typestr_object(Core *self, const char *typestr)
+{
+    if (!self->typestr || strcmp(self->typestr_chars, typestr) != 0) {
+        PyObject *fresh = PyBytes_FromString(typestr);
+        if (!fresh)
+            return NULL;
+        Py_XSETREF(self->typestr, fresh);
+        strcpy(self->typestr_chars, typestr); /* both hold at most SHM_TYPESTR_BYTES + NUL */
+    }
+    return Py_NewRef(self->typestr);
+}
+
 static PyObject *
 frame_read(const ShmRead *r, CopyTarget *t)
 {
@@ -88,7 +102,7 @@ frame_read(const ShmRead *r, CopyTarget *t)
     PyObject *items[] = {
         PyLong_FromUnsignedLongLong(r->seq), PyLong_FromUnsignedLongLong(r->lost),
         PyLong_FromUnsignedLongLong(h->timestamp), PyLong_FromUnsignedLongLong(h->monotonic),
-        PyLong_FromUnsignedLong(h->flags), PyBytes_FromString(h->typestr), shape, t->meta, t->payload,
+        PyLong_FromUnsignedLong(h->flags), typestr_object(t->core, h->typestr), shape, t->meta, t->payload,
     };
     t->meta = t->payload = NULL; /* now the FrameRead's */
     for (Py_ssize_t i = 0; i < 9; i++)

@@ -1,7 +1,8 @@
 /* shmring._core glue for writing: arguments in, docs/format.md "Write frame" steps 2-7 (protocol_write.c). */
 #include "core.h"
 
-/* Convert open_slot()/put() arguments; `dims` receives the shape. */
+/* Convert open_slot()/put() arguments; `dims` receives the shape. A shape of
+ * None is 1-D of nbytes items (bytes sent as uint8: no tuple made per frame). */
 static int
 frame_head(Core *self, uint64_t nbytes, PyObject *typestr, PyObject *shape, unsigned long flags, PyObject *meta,
            uint64_t *dims, ShmFrameHead *f)
@@ -12,7 +13,7 @@ frame_head(Core *self, uint64_t nbytes, PyObject *typestr, PyObject *shape, unsi
         return -1;
     if (meta != Py_None && PyBytes_AsStringAndSize(meta, &m, &mlen) < 0)
         return -1;
-    Py_ssize_t ndim = PyTuple_Check(shape) ? PyTuple_GET_SIZE(shape) : -1;
+    Py_ssize_t ndim = shape == Py_None ? 1 : PyTuple_Check(shape) ? PyTuple_GET_SIZE(shape) : -1;
     if (ndim < 0 || flags > UINT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "frame does not fit the ring (checked by the writer first): "
                                           "shape must be a tuple and flags a u32");
@@ -25,6 +26,10 @@ frame_head(Core *self, uint64_t nbytes, PyObject *typestr, PyObject *shape, unsi
     if (problem) {
         PyErr_Format(PyExc_ValueError, "frame does not fit the ring (checked by the writer first): %s", problem);
         return -1;
+    }
+    if (shape == Py_None) {
+        dims[0] = nbytes;
+        return 0;
     }
     for (Py_ssize_t i = 0; i < ndim; i++) {
         dims[i] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(shape, i));
@@ -45,7 +50,7 @@ parse_seq(Core *self, PyObject *obj, uint64_t *seq)
     return (*seq == (uint64_t)-1 && PyErr_Occurred()) ? -1 : 0;
 }
 
-/* put(seq|None, data, typestr, shape, flags, meta|None) -> seq */
+/* put(seq|None, data, typestr, shape|None, flags, meta|None) -> seq */
 PyObject *
 Core_put(Core *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -185,18 +190,14 @@ write_item(Core *self, Batch *b, Py_ssize_t i, uint64_t seq, PyObject *typestr, 
     if (batch_item(b, i, &held, &holding, &data, &len) < 0)
         return -1;
     uint64_t dims[SHM_MAX_DIMS];
-    PyObject *s = per_item(shape, i), *own_shape = NULL;
-    if (s == Py_None)
-        s = own_shape = Py_BuildValue("(n)", len);
     ShmFrameHead f;
-    int failed = !s || frame_head(self, (uint64_t)len, per_item(typestr, i), s, flags,
-                                  metas == Py_None ? Py_None : PyList_GET_ITEM(metas, i), dims, &f) < 0;
+    int failed = frame_head(self, (uint64_t)len, per_item(typestr, i), per_item(shape, i), flags,
+                            metas == Py_None ? Py_None : PyList_GET_ITEM(metas, i), dims, &f) < 0;
     if (!failed) {
         size_t slot = shm_open_slot(core_base(self), &self->layout, seq, &f);
         copy_maybe_nogil(self, core_base(self) + slot + self->layout.payload_offset, data, (size_t)len);
         shm_publish_slot(core_base(self), &self->layout, seq); /* write steps 5-6; step 7 once per batch */
     }
-    Py_XDECREF(own_shape);
     if (holding)
         PyBuffer_Release(&held);
     return failed ? -1 : 0;
