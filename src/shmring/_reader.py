@@ -132,6 +132,16 @@ class Reader:
             frames = self._wait(m, timeout, spin, lambda a: self._take_many(a, max_n))
         return frames
 
+    def get_bytes_many(self, max_n: int, timeout: float | None = None, *, spin: float = 0.0) -> list[bytes]:
+        """:meth:`get_many` for small messages: the payloads as bytes, as :meth:`get_bytes` returns them."""
+        if max_n.__class__ is not int or max_n < 1:
+            raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
+        m = self._open_mapping()
+        payloads = self._take_many(m, max_n, True)
+        if payloads is None:
+            payloads = self._wait(m, timeout, spin, lambda a: self._take_many(a, max_n, True))
+        return payloads
+
     def get_bytes(self, timeout: float | None = None, *, spin: float = 0.0) -> bytes:
         """The next frame's payload as bytes, for small messages: no array, metadata or Frame is made.
 
@@ -193,19 +203,23 @@ class Reader:
             self._take_lost(lost)
         return data  # type: ignore[no-any-return]
 
-    def _take_many(self, m: Attachment, max_n: int) -> list[Frame] | None:
-        """Up to ``max_n`` frames there now (copies, one C call), or None."""
+    def _take_many(self, m: Attachment, max_n: int, payloads_only: bool = False) -> Any:
+        """Up to ``max_n`` frames (or payloads) there now, copies made in one C call; None if none."""
         if self._pending_error is not None:  # met after the frames a batch returned: its turn now
             error, self._pending_error = self._pending_error, None
             raise error
         pin = min(self._held) if self._held else _NO_PIN
-        if self.queue:
-            reads, lost_after, error = m.core.read_queued_many(self._index, max_n, pin)
+        got, lost_after, error = m.core.read_many(self._index, None if self.queue else self._cursor, max_n, pin,
+                                                  payloads_only)
+        if payloads_only:  # no seqs: lost_after counts every frame lost, and the cursor moves past both
+            frames: list[Any] = got
+            self.received += len(got)
+            if not self.queue:
+                self._cursor += len(got)
         else:
-            reads, lost_after, error = m.core.read_many(self._index, self._cursor, max_n, pin)
-        frames = [self._copied(r) for r in reads]
-        if frames:
-            self._cursor = reads[-1].seq + 1
+            frames = [self._copied(r) for r in got]
+            if frames:
+                self._cursor = got[-1].seq + 1
         if lost_after:
             self._skipped(lost_after)
         if error is not None:

@@ -74,11 +74,14 @@ def read_batches(name: str, last: int, results: Any, ready: Any, max_n: int, que
         results.put({"seqs": seqs, "torn": torn, "frame_lost": frame_lost, "lost": reader.lost})
 
 
-def read_bytes(name: str, last: int, results: Any, ready: Any) -> None:
-    """get_bytes until message `last`; report the seqs and torn messages."""
+def read_bytes(name: str, last: int, results: Any, ready: Any, max_n: int = 0) -> None:
+    """get_bytes (or get_bytes_many(max_n)) until message `last`; report the seqs (-1: torn)."""
     with shmring.Ring.open(name) as ring, ring.reader() as reader:
         ready.put(os.getpid())
         seqs: list[int] = []
         while not seqs or seqs[-1] != last:
-            seqs.append(check(reader.get_bytes(timeout=30)))
+            if max_n:
+                seqs += map(check, reader.get_bytes_many(max_n, timeout=30))
+            else:
+                seqs.append(check(reader.get_bytes(timeout=30)))
         results.put({"seqs": seqs, "lost": reader.lost})

@@ -139,3 +139,19 @@ def test_shared_writers_batches_stay_contiguous(shm_dir: Path, unique_name: str)
         with ring.writer(shared=True) as a, ring.writer(shared=True) as b:
             assert a.put_many([b"a1", b"a2"]) == 2 and b.put_many([b"b1", b"b2"]) == 2
         assert [bytes(f.data) for f in r.get_many(10, timeout=0)] == [b"a1", b"a2", b"b1", b"b2"]
+
+
+def test_get_bytes_many_returns_payloads_and_counts_losses(shm_dir: Path, unique_name: str) -> None:
+    with _ring(unique_name) as ring, ring.writer() as w:
+        r, q = ring.reader(), ring.reader(queue=True)
+        w.put_many([b"m%d" % i for i in range(20)])  # 8 slots: 0..11 overwritten
+        assert r.get_bytes_many(3, timeout=0) == [b"m12", b"m13", b"m14"]
+        assert (r.lost, r.received) == (12, 3)
+        assert q.get_bytes_many(100, timeout=0) == [b"m%d" % i for i in range(12, 20)] and q.lost == 12
+        w.put_many([b"n%d" % i for i in range(10)])  # frames 20..29: 15..21 overwritten for r
+        assert r.get_bytes_many(100, timeout=0) == [b"n%d" % i for i in range(2, 10)]
+        assert r.lost == 12 + 7
+        with pytest.raises(shmring.WaitTimeout, match="no frame on ring"):
+            r.get_bytes_many(5, timeout=0.01)
+        w.put(b"last")
+        assert [f.seq for f in r.get_many(5, timeout=0)] == [30], "the cursor moved past every payload taken"

@@ -37,9 +37,10 @@ def test_block_batches_reach_every_broadcast_reader_whole_and_in_order(shm_dir: 
     for max_n in (1, 256):
         spawn(read_batches, unique_name, MESSAGES - 1, results, ready, max_n)
     spawn(read_bytes, unique_name, MESSAGES - 1, results, ready)
-    _collect(ready, 3, "readers attached")
+    spawn(read_bytes, unique_name, MESSAGES - 1, results, ready, 100)
+    _collect(ready, 4, "readers attached")
     writer = spawn(put_batches, unique_name, MESSAGES)
-    reports = _collect(results, 3, "reader results")
+    reports = _collect(results, 4, "reader results")
     writer.join(30)
     assert writer.exitcode == 0, "the writer's put_many counts were not all as asked"
     for report in reports:

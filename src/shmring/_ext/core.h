@@ -73,7 +73,6 @@ CORE_METHOD(Core_set_meta);
 CORE_METHOD(Core_read);
 CORE_METHOD(Core_read_queued);
 CORE_METHOD(Core_read_many);
-CORE_METHOD(Core_read_queued_many);
 CORE_METHOD(Core_read_bytes);
 CORE_METHOD(Core_put_many);
 SHM_INTERNAL PyObject *Core_commit(Core *self, PyObject *arg);

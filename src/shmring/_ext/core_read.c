@@ -269,7 +269,8 @@ Core_read_queued(Core *self, PyObject *const *args, Py_ssize_t nargs)
 
 typedef struct {
     CopyTarget target;
-    PyObject *frames; /* list of FrameRead */
+    PyObject *frames; /* list of FrameRead, or of bytes (payloads only) */
+    uint64_t lost;    /* payloads only: frames lost before those taken (no FrameRead carries it) */
 } BatchTarget;
 
 static int
@@ -281,6 +282,18 @@ take_frame(void *ctx, const ShmRead *r)
         return -1;
     int failed = PyList_Append(b->frames, fr);
     Py_DECREF(fr);
+    return failed;
+}
+
+static int copy_bytes(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payload);
+
+static int
+take_bytes(void *ctx, const ShmRead *r)
+{
+    BatchTarget *b = ctx;
+    b->lost += r->lost;
+    int failed = PyList_Append(b->frames, b->target.payload);
+    Py_CLEAR(b->target.payload);
     return failed;
 }
 
@@ -305,8 +318,10 @@ batch_result(Core *self, ShmStatus status, const ShmRead *r, BatchTarget *b)
             return NULL;
         }
     }
-    /* r->lost: frames lost after the last taken (recorded already; 0 when max_n were taken). */
-    return Py_BuildValue("(NKN)", b->frames, (unsigned long long)r->lost, error ? error : Py_NewRef(Py_None));
+    /* r->lost: frames lost after the last taken (recorded already; 0 when max_n were taken);
+     * b->lost: those lost before frames that carry no count of their own. */
+    return Py_BuildValue("(NKN)", b->frames, (unsigned long long)(b->lost + r->lost),
+                         error ? error : Py_NewRef(Py_None));
 }
 
 static int
@@ -320,8 +335,8 @@ parse_many_args(Core *self, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t 
     if (require_open(self) < 0)
         return -1;
     Py_ssize_t i = PyLong_AsSsize_t(args[0]);
-    Py_ssize_t n = PyLong_AsSsize_t(args[want - 2]);
-    *pin = PyLong_AsUnsignedLongLong(args[want - 1]);
+    Py_ssize_t n = PyLong_AsSsize_t(args[2]);
+    *pin = PyLong_AsUnsignedLongLong(args[3]);
     if (PyErr_Occurred())
         return -1;
     if (i < 0 || (uint64_t)i >= self->layout.reader_count || n < 1) {
@@ -333,41 +348,32 @@ parse_many_args(Core *self, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t 
     return 0;
 }
 
-/* read_many(index, cursor, max_n, pin) -> (frames, lost_after, error|None)
+/* read_many(index, cursor|None, max_n, pin, payloads_only) -> (frames, lost_after, error|None)
  *
- * Broadcast read of up to max_n frames at or after `cursor`, copies, with one
- * record of progress (read step 6) for the batch. */
+ * Up to max_n copies in one call, with one record of progress (read step 6)
+ * for the batch: broadcast from `cursor`, or claimed from the shared queue
+ * (cursor None). The frames are FrameReads, or with payloads_only true just
+ * the payloads as bytes. */
 PyObject *
 Core_read_many(Core *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    uint64_t index, max_n, pin;
-    if (parse_many_args(self, args, nargs, 4, &index, &max_n, &pin) < 0)
-        return NULL;
-    uint64_t k = PyLong_AsUnsignedLongLong(args[1]), got;
-    if (k == (uint64_t)-1 && PyErr_Occurred())
-        return NULL;
-    BatchTarget b = {{self, MODE_COPY, NULL, NULL, NULL}, PyList_New(0)};
-    if (!b.frames)
-        return NULL;
-    ShmRead r;
-    ShmStatus status = shm_read_broadcast_many(core_base(self), &self->layout, index, k, pin, max_n, copy_frame,
-                                               take_frame, &b, &r, &got);
-    return batch_result(self, status, &r, &b);
-}
-
-/* read_queued_many(index, max_n, pin) -> like read_many(); claims frames from the shared queue. */
-PyObject *
-Core_read_queued_many(Core *self, PyObject *const *args, Py_ssize_t nargs)
-{
     uint64_t index, max_n, pin, got;
-    if (parse_many_args(self, args, nargs, 3, &index, &max_n, &pin) < 0)
+    if (parse_many_args(self, args, nargs, 5, &index, &max_n, &pin) < 0)
         return NULL;
-    BatchTarget b = {{self, MODE_COPY, NULL, NULL, NULL}, PyList_New(0)};
+    int queued = args[1] == Py_None, payloads_only = PyObject_IsTrue(args[4]);
+    uint64_t k = queued ? 0 : PyLong_AsUnsignedLongLong(args[1]);
+    if (payloads_only < 0 || (k == (uint64_t)-1 && PyErr_Occurred()))
+        return NULL;
+    BatchTarget b = {{self, MODE_COPY, NULL, NULL, NULL}, PyList_New(0), 0};
     if (!b.frames)
         return NULL;
+    ShmCopyStep copy = payloads_only ? copy_bytes : copy_frame;
+    ShmTakeStep take = payloads_only ? take_bytes : take_frame;
     ShmRead r;
-    ShmStatus status = shm_read_queued_many(core_base(self), &self->layout, index, pin, max_n, copy_frame,
-                                            take_frame, &b, &r, &got);
+    ShmStatus status = queued ? shm_read_queued_many(core_base(self), &self->layout, index, pin, max_n, copy, take,
+                                                     &b, &r, &got)
+                              : shm_read_broadcast_many(core_base(self), &self->layout, index, k, pin, max_n, copy,
+                                                        take, &b, &r, &got);
     return batch_result(self, status, &r, &b);
 }
 
