@@ -30,6 +30,7 @@ CASES: dict[str, tuple[str, int]] = {
     "put_many": ("w.put_many(msgs)", BATCH),
     "put_many(2-D)": ("w.put_many(block)", BATCH),
     "put_many+get_many": ("w.put_many(msgs); r.get_many(BATCH, timeout=0)", BATCH),
+    "put_many+get_bytes_many": ("w.put_many(msgs); r.get_bytes_many(BATCH, timeout=0)", BATCH),
 }
 
 PROGRAM = """

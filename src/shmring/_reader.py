@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class Reader:
         self.received = 0
         self._pending_lost = 0
         self._held: set[int] = set()
-        self._pending_error: ShmringError | None = None  # a batch's problem, raised by the next get_many
+        self._pending_error: Exception | None = None  # a batch's problem, raised by the next get_many
         self._interrupt = False
         self._sleeping = 0  # threads inside _sleep_once; close() waits for them to leave
         self._sleep_cv = threading.Condition()
@@ -130,7 +130,7 @@ class Reader:
         frames = self._take_many(m, max_n)
         if frames is None:
             frames = self._wait(m, timeout, spin, lambda a: self._take_many(a, max_n))
-        return frames
+        return cast("list[Frame]", frames)
 
     def get_bytes_many(self, max_n: int, timeout: float | None = None, *, spin: float = 0.0) -> list[bytes]:
         """:meth:`get_many` for small messages: the payloads as bytes, as :meth:`get_bytes` returns them."""
@@ -140,7 +140,7 @@ class Reader:
         payloads = self._take_many(m, max_n, True)
         if payloads is None:
             payloads = self._wait(m, timeout, spin, lambda a: self._take_many(a, max_n, True))
-        return payloads
+        return cast("list[bytes]", payloads)
 
     def get_bytes(self, timeout: float | None = None, *, spin: float = 0.0) -> bytes:
         """The next frame's payload as bytes, for small messages: no array, metadata or Frame is made.
@@ -192,22 +192,23 @@ class Reader:
     def _take_bytes(self, m: Attachment) -> bytes | None:
         pin = min(self._held) if self._held else _NO_PIN
         got = m.core.read_bytes(self._index, None if self.queue else self._cursor, pin)
-        if got.__class__ is not tuple:  # None, or frames skipped as lost with nothing to read yet
+        if not isinstance(got, tuple):  # None, or frames skipped as lost with nothing to read yet
             if got:
-                self._skipped(got)  # type: ignore[arg-type]
+                self._skipped(got)
             return None
-        seq, lost, data = got  # type: ignore[misc]
+        seq, lost, data = got
         self._cursor = seq + 1
         self.received += 1
         if lost or self._pending_lost:
             self._take_lost(lost)
-        return data  # type: ignore[no-any-return]
+        return data
 
     def _take_many(self, m: Attachment, max_n: int, payloads_only: bool = False) -> Any:
         """Up to ``max_n`` frames (or payloads) there now, copies made in one C call; None if none."""
-        if self._pending_error is not None:  # met after the frames a batch returned: its turn now
-            error, self._pending_error = self._pending_error, None
-            raise error
+        pending = self._pending_error
+        if pending is not None:  # met after the frames a batch returned: its turn now
+            self._pending_error = None
+            raise pending
         pin = min(self._held) if self._held else _NO_PIN
         got, lost_after, error = m.core.read_many(self._index, None if self.queue else self._cursor, max_n, pin,
                                                   payloads_only)

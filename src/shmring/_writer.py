@@ -68,6 +68,10 @@ class Writer:
         self._checked_key: tuple[Any, ...] | None = None
         self._checked_typestr = b""
         self._checked_len = -1  # the length of bytes messages known to fit
+        # reserve() lends the same array for the same slot and frame type every lap:
+        # (payload offset, shape, id(dtype)) -> (dtype, view), for the mapping _views_of.
+        self._views: dict[tuple[int, tuple[int, ...], int], tuple[np.dtype[Any], np.ndarray[Any, Any]]] = {}
+        self._views_of: Attachment | None = None
 
     # -- publishing ------------------------------------------------------------
 
@@ -345,8 +349,20 @@ class Writer:
 
     # -- lifecycle -------------------------------------------------------------------
 
+    def _slot_view(self, m: Attachment, dims: tuple[int, ...], dtype: np.dtype[Any],
+                   start: int) -> np.ndarray[Any, Any]:
+        """A writable array over the payload at ``start``: made once per slot and frame type."""
+        if self._views_of is not m or len(self._views) > 4 * m.layout.slots:
+            self._views, self._views_of = {}, m
+        key = (start, dims, id(dtype))  # the dtype itself is kept in the value: its id stays unique
+        got = self._views.get(key)
+        if got is None:
+            got = self._views[key] = (dtype, np.ndarray(dims, dtype, m.buf, start))
+        return got[1]
+
     def close(self) -> None:
         """Detach this writer (the ring and its frames stay). Idempotent."""
+        self._views, self._views_of = {}, None  # let the mapping go when the ring closes
         if self._put_lock is not None:
             self._put_lock.close()
             self._put_lock = None
@@ -395,7 +411,7 @@ class Reservation:
         except BaseException:
             w._unclaim()
             raise
-        return np.ndarray(self._dims, self._dtype, m.buf, start)
+        return w._slot_view(m, self._dims, self._dtype, start)
 
     def set_meta(self, meta: Mapping[str, Any] | None) -> None:
         """Replace the frame's metadata before it is committed (e.g. a checksum of the pixels).

@@ -45,7 +45,7 @@ class Measure:
 LABELS = {
     "rtt": "{size} round trip",
     "msg": "{size} one-way",
-    "batch": "{size} one-way, batches of %d" % BATCH,
+    "batch": "{size} one-way, batches of " + str(BATCH),
     "copy": "{size} frame, copy-in",
     "inplace": "{size} frame, in place",
 }

@@ -26,7 +26,8 @@ from .workers import TrialFailed, WorkerPair
 FLOORS = (floors.COPY_FLOOR, *floors.RTT_FLOORS)
 PLACEMENTS = {"cross-core": (0, 1), "same-core": (1, 1)}
 TRIAL_TIMEOUT = 120.0
-PRIMARY = {"rtt": "median_us", "msg": "msgs_per_s", "batch": "msgs_per_s", "copy": "gb_per_s", "inplace": "us_per_frame"}
+PRIMARY = {"rtt": "median_us", "msg": "msgs_per_s", "batch": "msgs_per_s", "copy": "gb_per_s",
+           "inplace": "us_per_frame"}
 Progress = Callable[[int, int, str], None]
 
 
