@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _MAX_FLAGS = (1 << 32) - 1
 _U1_DTYPE = np.dtype(np.uint8)
+_DTYPES: dict[Any, np.dtype[Any]] = {}  # reserve()'s dtype argument when it is a scalar type
 _U1 = _U1_DTYPE.str.encode("ascii")
 
 
@@ -236,8 +237,12 @@ class Writer:
 
         Args and Raises: as :meth:`put`, with ``shape`` and ``dtype`` of the frame.
         """
-        dims = (shape,) if isinstance(shape, int) else tuple(shape)
-        dt = np.dtype(dtype)
+        dims = (shape,) if shape.__class__ is int else tuple(shape)  # type: ignore[arg-type]
+        dt = dtype if dtype.__class__ is not type else _DTYPES.get(dtype)  # a type (np.uint16): cached
+        if not isinstance(dt, np.dtype):
+            dt = np.dtype(dtype)
+            if dtype.__class__ is type:
+                _DTYPES[dtype] = dt
         return Reservation(self, dims, dt, self._typestr(dims, dt), self._encode_meta(meta, flags), flags,
                            timeout)
 
@@ -402,8 +407,9 @@ class Reservation:
     def __enter__(self) -> np.ndarray[Any, Any]:
         w = self._writer
         m = self._m = w._ring._mapping()
-        seq = w._claim(m, self._timeout)
-        if seq is None:
+        # A sole writer that never waits lets C read write_seq (None): no call to claim it.
+        seq = None if w._unguarded else w._claim(m, self._timeout)
+        if seq is None and not w._unguarded:
             raise WouldBlock(f"ring {w._ring.name!r} is full (drop policy)")
         nbytes = self._dtype.itemsize * math.prod(self._dims)
         try:
