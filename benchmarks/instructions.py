@@ -5,7 +5,7 @@ Each case runs its loop twice, N and 2N times, under ``valgrind --tool=callgrind
 the difference divided by N is the cost of one call, free of start-up work.
 
     python -m benchmarks.instructions            # every case
-    python -m benchmarks.instructions put get    # some of them
+    python -m benchmarks.instructions put put+get    # some of them (names: CASES)
 
 Needs valgrind on PATH. One process: a writer and a reader of one ring, 64 B messages.
 """
@@ -18,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 
-N = 2000
+N = 2000  # messages per run of a single-message case (and 2N in the second run)
 BATCH = 256
+BATCH_BODIES = 40  # batch cases run at least this many batches: fewer leave start-up noise in the difference
 
 CASES: dict[str, tuple[str, int]] = {
     # name: (loop body, messages per body)
@@ -68,7 +69,7 @@ def _instructions(body: str, count: int) -> int:
 def main(names: list[str]) -> None:
     for name in names or list(CASES):
         body, per = CASES[name]
-        count = max(1, N // per)
+        count = max(BATCH_BODIES, N // per)
         try:
             one, two = _instructions(body, count), _instructions(body, 2 * count)
         except subprocess.CalledProcessError as e:
