@@ -80,4 +80,21 @@ SHM_INTERNAL PyObject *Core_commit(Core *self, PyObject *arg);
 /* core_read.c: the FrameRead type and the shmring errors C raises, made once at module init. */
 SHM_INTERNAL int core_read_init(PyObject *module);
 
+/* Read step 4 into Python objects: where a copy goes, and what the last copy made. */
+typedef struct {
+    Core *core;
+    int mode;
+    Py_buffer *into;
+    PyObject *meta, *payload; /* of the last copy; owned */
+} CopyTarget;
+
+/* core_read.c, shared with core_read_many.c: the copy step, and turning a read into a result. */
+SHM_INTERNAL int copy_frame(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payload);
+/* The FrameRead of a frame read; takes t's meta and payload. */
+SHM_INTERNAL PyObject *frame_read(const ShmRead *r, CopyTarget *t);
+/* The BrokenError of a corrupt slot (not raised). */
+SHM_INTERNAL PyObject *corrupt_error(Core *self, const ShmRead *r);
+/* FrameRead, None, skipped:int, or the error a status means (raised); clears t. */
+SHM_INTERNAL PyObject *result_of(Core *self, ShmStatus status, const ShmRead *r, CopyTarget *t);
+
 #endif /* SHMRING_CORE_H */
