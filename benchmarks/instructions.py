@@ -17,8 +17,9 @@ import re
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
-N = 2000  # messages per run of a single-message case (and 2N in the second run)
+N = 5000  # messages per run of a single-message case (and 2N in the second run)
 BATCH = 256
 BATCH_BODIES = 40  # batch cases run at least this many batches: fewer leave start-up noise in the difference
 
@@ -57,8 +58,10 @@ def _instructions(body: str, count: int) -> int:
         with open(script, "w") as f:
             f.write(PROGRAM.format(dir=shm_dir, batch=BATCH, body=body))
         log = os.path.join(out, "cg.out")
+        # A fixed hash seed makes start-up the same instructions in both runs.
+        env = {**os.environ, "SHMRING_DIR": shm_dir, "PYTHONHASHSEED": "0"}
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={log}", sys.executable, script,
-                        str(count)], check=True, capture_output=True, env={**os.environ, "SHMRING_DIR": shm_dir})
+                        str(count)], check=True, capture_output=True, env=env)
         with open(log) as f:
             text = f.read()
         found = re.search(r"^summary: (\d+)", text, re.M) or re.search(r"^totals: (\d+)", text, re.M)
@@ -72,7 +75,8 @@ def main(names: list[str]) -> None:
         body, per = CASES[name]
         count = max(BATCH_BODIES, N // per)
         try:
-            one, two = _instructions(body, count), _instructions(body, 2 * count)
+            with ThreadPoolExecutor(2) as pool:  # the two runs side by side
+                one, two = pool.map(_instructions, [body, body], [count, 2 * count])
         except subprocess.CalledProcessError as e:
             print(f"{name:24s} failed: {e.stderr.decode()[-300:]}")
             continue
