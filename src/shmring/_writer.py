@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 _MAX_FLAGS = (1 << 32) - 1
 _U1_DTYPE = np.dtype(np.uint8)
-_DTYPES: dict[Any, np.dtype[Any]] = {}  # reserve()'s dtype argument when it is a scalar type
 _U1 = _U1_DTYPE.str.encode("ascii")
 
 
@@ -69,10 +68,6 @@ class Writer:
         self._checked_key: tuple[Any, ...] | None = None
         self._checked_typestr = b""
         self._checked_len = -1  # the length of bytes messages known to fit
-        # reserve() lends the same array for the same slot and frame type every lap:
-        # (payload offset, shape, id(dtype)) -> (dtype, view), for the mapping _views_of.
-        self._views: dict[tuple[int, tuple[int, ...], int], tuple[np.dtype[Any], np.ndarray[Any, Any]]] = {}
-        self._views_of: Attachment | None = None
 
     # -- publishing ------------------------------------------------------------
 
@@ -237,12 +232,8 @@ class Writer:
 
         Args and Raises: as :meth:`put`, with ``shape`` and ``dtype`` of the frame.
         """
-        dims = (shape,) if shape.__class__ is int else tuple(shape)  # type: ignore[arg-type]
-        dt = dtype if dtype.__class__ is not type else _DTYPES.get(dtype)  # a type (np.uint16): cached
-        if not isinstance(dt, np.dtype):
-            dt = np.dtype(dtype)
-            if dtype.__class__ is type:
-                _DTYPES[dtype] = dt
+        dims = (shape,) if isinstance(shape, int) else tuple(shape)
+        dt = np.dtype(dtype)
         return Reservation(self, dims, dt, self._typestr(dims, dt), self._encode_meta(meta, flags), flags,
                            timeout)
 
@@ -354,20 +345,8 @@ class Writer:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def _slot_view(self, m: Attachment, dims: tuple[int, ...], dtype: np.dtype[Any],
-                   start: int) -> np.ndarray[Any, Any]:
-        """A writable array over the payload at ``start``: made once per slot and frame type."""
-        if self._views_of is not m or len(self._views) > 4 * m.layout.slots:
-            self._views, self._views_of = {}, m
-        key = (start, dims, id(dtype))  # the dtype itself is kept in the value: its id stays unique
-        got = self._views.get(key)
-        if got is None:
-            got = self._views[key] = (dtype, np.ndarray(dims, dtype, m.buf, start))
-        return got[1]
-
     def close(self) -> None:
         """Detach this writer (the ring and its frames stay). Idempotent."""
-        self._views, self._views_of = {}, None  # let the mapping go when the ring closes
         if self._put_lock is not None:
             self._put_lock.close()
             self._put_lock = None
@@ -407,9 +386,8 @@ class Reservation:
     def __enter__(self) -> np.ndarray[Any, Any]:
         w = self._writer
         m = self._m = w._ring._mapping()
-        # A sole writer that never waits lets C read write_seq (None): no call to claim it.
-        seq = None if w._unguarded else w._claim(m, self._timeout)
-        if seq is None and not w._unguarded:
+        seq = w._claim(m, self._timeout)
+        if seq is None:
             raise WouldBlock(f"ring {w._ring.name!r} is full (drop policy)")
         nbytes = self._dtype.itemsize * math.prod(self._dims)
         try:
@@ -417,7 +395,7 @@ class Reservation:
         except BaseException:
             w._unclaim()
             raise
-        return w._slot_view(m, self._dims, self._dtype, start)
+        return np.ndarray(self._dims, self._dtype, m.buf, start)
 
     def set_meta(self, meta: Mapping[str, Any] | None) -> None:
         """Replace the frame's metadata before it is committed (e.g. a checksum of the pixels).
