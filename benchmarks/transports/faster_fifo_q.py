@@ -24,6 +24,9 @@ class _Sender(Sender):
     def send(self, buf: Any) -> None:
         self.q.put(buf, timeout=30.0)  # dumps=bytes copies synchronously
 
+    def send_many(self, bufs: list[bytes]) -> None:
+        self.q.put_many(bufs, timeout=30.0)
+
 
 class _Receiver(Receiver):
     def __init__(self, q: Any) -> None:
@@ -38,10 +41,17 @@ class _Receiver(Receiver):
         except self.empty:
             raise TimeoutError(f"no message within {timeout} s") from None
 
+    def recv_many(self, max_n: int, timeout: float) -> list[Any]:
+        try:
+            return list(self.q.get_many(timeout=timeout, max_messages_to_get=max_n))
+        except self.empty:
+            raise TimeoutError(f"no message within {timeout} s") from None
+
 
 class FasterFifoTransport(Transport):
     name = "faster-fifo"
-    description = "faster_fifo.Queue, raw bytes (no pickle)"
+    description = "faster_fifo.Queue, raw bytes (no pickle); batches: put_many / get_many"
+    batched = True
 
     def unavailable(self) -> str | None:
         try:

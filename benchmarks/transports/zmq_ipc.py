@@ -34,6 +34,9 @@ class _Sender(Sender):
         else:
             self.sock.send(flat_bytes(buf))
 
+    def send_many(self, bufs: list[bytes]) -> None:
+        self.sock.send_multipart(bufs)  # one multipart message per batch
+
     def close(self) -> None:
         self.sock.close()
 
@@ -61,13 +64,23 @@ class _Receiver(Receiver):
         except self.again:
             raise TimeoutError(f"no message within {timeout} s") from None
 
+    def recv_many(self, max_n: int, timeout: float) -> list[Any]:
+        ms = int(timeout * 1000)
+        if ms != self.timeout_ms:
+            self.sock.rcvtimeo = self.timeout_ms = ms
+        try:
+            return self.sock.recv_multipart()  # the sender's batch (max_n parts)
+        except self.again:
+            raise TimeoutError(f"no message within {timeout} s") from None
+
     def close(self) -> None:
         self.sock.close()
 
 
 class ZmqTransport(Transport):
     name = "pyzmq"
-    description = "pyzmq PUSH/PULL over ipc://, copy=False + tracker for frames"
+    description = "pyzmq PUSH/PULL over ipc://, copy=False + tracker for frames; batches: multipart"
+    batched = True
 
     def unavailable(self) -> str | None:
         try:

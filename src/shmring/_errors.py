@@ -159,9 +159,11 @@ class WaitTimeout(ShmringError, TimeoutError):
         timeout: the seconds waited.
         name: the ring waited on, where known.
         path: the segment waited on, where known.
+        published: ``Writer.put_many``: the frames of the batch published before the wait gave up.
     """
 
     timeout: float | None = None
+    published: int | None = None
     name: str | None = None
     path: str | None = None
 

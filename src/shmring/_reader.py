@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from ._subscription import Subscription, aiterate
 
 STARTS = ("next", "oldest", "latest")
 WRITER_GONE = ("wait", "raise")
+_T = TypeVar("_T")
 
 
 class _Interrupted(ClosedError):
@@ -64,6 +65,7 @@ class Reader:
         self._pending_lost = 0
         self._writer_seen = False  # writer_gone="raise": a writer was attached while we waited
         self._held: set[int] = set()
+        self._pending_error: Exception | None = None  # a batch's problem, raised by the next get_many
         self._interrupt = False
         self._sleeping = 0  # threads inside _sleep_once; close() waits for them to leave
         self._sleep_cv = threading.Condition()
@@ -117,15 +119,55 @@ class Reader:
         """
         if writer_gone not in WRITER_GONE:
             raise ValueError(f"writer_gone must be one of {', '.join(WRITER_GONE)}; got {writer_gone!r}")
-        deadline = None if timeout is None else time.monotonic() + timeout
         m = self._open_mapping()
         frame = self._take(m, view, out)
-        if frame is None and spin > 0:
-            frame = self._spin(m, spin, view, out)
-        while frame is None:
-            frame = self._sleep_once(m, deadline, timeout, view, out, writer_gone == "raise")
-            m = self._ring._mapping()
+        if frame is None:
+            frame = self._wait(m, timeout, spin, lambda a: self._take(a, view, out), writer_gone == "raise")
         return frame
+
+    def get_many(self, max_n: int, timeout: float | None = None, *, spin: float = 0.0) -> list[Frame]:
+        """Wait for the next frame, then return it with up to ``max_n - 1`` more that are there.
+
+        One call into C for the whole batch: the frames are copies, the same
+        as ``get()`` called once per frame returns (``lost`` of each, and
+        ``reader.lost``, exact). It waits only for the first.
+
+        Args:
+            max_n: the most frames to return (>= 1).
+            timeout, spin: as :meth:`get`, for the first frame.
+
+        Raises:
+            As :meth:`get`.
+        """
+        if max_n.__class__ is not int or max_n < 1:
+            raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
+        m = self._open_mapping()
+        frames = self._take_many(m, max_n)
+        if frames is None:
+            frames = self._wait(m, timeout, spin, lambda a: self._take_many(a, max_n))
+        return cast("list[Frame]", frames)
+
+    def get_bytes_many(self, max_n: int, timeout: float | None = None, *, spin: float = 0.0) -> list[bytes]:
+        """:meth:`get_many` for small messages: the payloads as bytes, as :meth:`get_bytes` returns them."""
+        if max_n.__class__ is not int or max_n < 1:
+            raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
+        m = self._open_mapping()
+        payloads = self._take_many(m, max_n, True)
+        if payloads is None:
+            payloads = self._wait(m, timeout, spin, lambda a: self._take_many(a, max_n, True))
+        return cast("list[bytes]", payloads)
+
+    def get_bytes(self, timeout: float | None = None, *, spin: float = 0.0) -> bytes:
+        """The next frame's payload as bytes, for small messages: no array, metadata or Frame is made.
+
+        Waits as :meth:`get`; ``reader.lost`` counts frames missed. The payload
+        is the frame's bytes whatever its dtype; its metadata and flags are not read.
+        """
+        m = self._open_mapping()
+        data = self._take_bytes(m)
+        if data is None:
+            data = self._wait(m, timeout, spin, self._take_bytes)
+        return data
 
     def try_get(self, *, view: bool = False, out: np.ndarray[Any, Any] | None = None) -> Frame | None:
         """The next frame if one is there now, else None (never waits)."""
@@ -175,6 +217,56 @@ class Reader:
         return aiterate(self, view=view)
 
     # -- one attempt ------------------------------------------------------------
+
+    def _take_bytes(self, m: Attachment) -> bytes | None:
+        pin = min(self._held) if self._held else _NO_PIN
+        got = m.core.read_bytes(self._index, None if self.queue else self._cursor, pin)
+        if not isinstance(got, tuple):  # None, or frames skipped as lost with nothing to read yet
+            if got:
+                self._skipped(got)
+            return None
+        seq, lost, data = got
+        self._cursor = seq + 1
+        self.received += 1
+        if lost or self._pending_lost:
+            self._take_lost(lost)
+        return data
+
+    def _take_many(self, m: Attachment, max_n: int, payloads_only: bool = False) -> Any:
+        """Up to ``max_n`` frames (or payloads) there now, copies made in one C call; None if none."""
+        pending = self._pending_error
+        if pending is not None:  # met after the frames a batch returned: its turn now
+            self._pending_error = None
+            raise pending
+        pin = min(self._held) if self._held else _NO_PIN
+        got, lost_after, error = m.core.read_many(self._index, None if self.queue else self._cursor, max_n, pin,
+                                                  payloads_only)
+        if payloads_only:  # no seqs: lost_after counts every frame lost, and the cursor moves past both
+            frames: list[Any] = got
+            self.received += len(got)
+            if not self.queue:
+                self._cursor += len(got)
+        else:
+            frames = [self._copied(r) for r in got]
+            if frames:
+                self._cursor = got[-1].seq + 1
+        if lost_after:
+            self._skipped(lost_after)
+        if error is not None:
+            if not frames:
+                raise error
+            self._pending_error = error
+        return frames or None
+
+    def _copied(self, got: FrameRead) -> Frame:
+        """A Frame of a copy the C core made."""
+        seq, lost, ts, mono, flags, typestr, shape, meta_raw, payload = got
+        self.received += 1
+        if lost or self._pending_lost:
+            lost = self._take_lost(lost)
+        dtype = _DTYPES.get(typestr) or _dtype(typestr)
+        meta = _meta.decode(meta_raw) if meta_raw else {}
+        return Frame(np.ndarray(shape, dtype, payload), seq, ts, mono, meta, flags, lost)
 
     def _take(self, m: Attachment, view: bool, out: np.ndarray[Any, Any] | None) -> Frame | None:
         """The next frame if one is there (one call into the C fast path), else None.
@@ -255,11 +347,24 @@ class Reader:
 
     # -- waiting -------------------------------------------------------------------
 
-    def _spin(self, m: Attachment, seconds: float, view: bool, out: np.ndarray[Any, Any] | None) -> Frame | None:
+    def _wait(self, m: Attachment, timeout: float | None, spin: float, take: Callable[[Attachment], _T | None],
+              raise_gone: bool = False) -> _T:
+        """Spin, then sleep, until ``take`` returns something (or the deadline passes).
+
+        ``raise_gone``: raise BrokenError once nothing is left and the writer is gone.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        got = self._spin(m, spin, take) if spin > 0 else None
+        while got is None:
+            got = self._sleep_once(m, deadline, timeout, take, raise_gone)
+            m = self._ring._mapping()
+        return got
+
+    def _spin(self, m: Attachment, seconds: float, take: Callable[[Attachment], _T | None]) -> _T | None:
         # Busy-wait in C (GIL released) for the ring to move past what we have seen.
         beyond = m.queue_seq() if self.queue else self._cursor
         if m.core.spin(F.OFF_WRITE_SEQ, beyond, seconds):
-            return self._take(m, view, out)
+            return take(m)
         return None
 
     def _open_mapping(self) -> Attachment:
@@ -267,23 +372,23 @@ class Reader:
             raise ClosedError(f"reader of ring {self._ring.name!r} was closed")
         return self._ring._mapping()
 
-    def _sleep_once(self, m: Attachment, deadline: float | None, timeout: float | None, view: bool,
-                    out: np.ndarray[Any, Any] | None, raise_gone: bool) -> Frame | None:
+    def _sleep_once(self, m: Attachment, deadline: float | None, timeout: float | None,
+                    take: Callable[[Attachment], _T | None], raise_gone: bool) -> _T | None:
         with self._sleep_cv:
             self._sleeping += 1
         try:
-            return self._sleep_registered(m, deadline, timeout, view, out, raise_gone)
+            return self._sleep_registered(m, deadline, timeout, take, raise_gone)
         finally:
             with self._sleep_cv:
                 self._sleeping -= 1
                 self._sleep_cv.notify_all()
 
-    def _sleep_registered(self, m: Attachment, deadline: float | None, timeout: float | None, view: bool,
-                          out: np.ndarray[Any, Any] | None, raise_gone: bool) -> Frame | None:
+    def _sleep_registered(self, m: Attachment, deadline: float | None, timeout: float | None,
+                          take: Callable[[Attachment], _T | None], raise_gone: bool) -> _T | None:
         seen = m.notify.snapshot()
         m.notify.register()
         try:
-            frame = self._take(m, view, out)  # re-check after registering: no lost wake-up
+            frame = take(m)  # re-check after registering: no lost wake-up
             if frame is not None:
                 return frame
             if raise_gone:
@@ -297,7 +402,7 @@ class Reader:
         if self._interrupt:
             self._interrupt = False
             raise _Interrupted(f"reader of ring {self._ring.name!r} was closed or stopped while waiting")
-        frame = self._take(m, view, out)
+        frame = take(m)
         if frame is None and self._ring._check_replaced():
             self._attach(self._ring._mapping(), "oldest")
         return frame

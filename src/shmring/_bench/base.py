@@ -48,6 +48,10 @@ class Sender:
     def send(self, buf: np.ndarray) -> None:
         raise NotImplementedError
 
+    def send_many(self, bufs: list[bytes]) -> None:
+        """Send a batch of messages in one call (the transport's batched form)."""
+        raise Unsupported("no batched send")
+
     def loan(self) -> AbstractContextManager[np.ndarray]:
         """A context manager: enter gives a writable array of the channel's shape/dtype inside
         the transport, a clean exit publishes it. Each transport returns its cheapest one."""
@@ -61,6 +65,10 @@ class Receiver:
     def recv(self, timeout: float) -> Any:
         raise NotImplementedError
 
+    def recv_many(self, max_n: int, timeout: float) -> list[Any]:
+        """Wait for at least one message; return up to ``max_n`` (the transport's batched form)."""
+        raise Unsupported("no batched receive")
+
     def release(self) -> None:
         pass
 
@@ -72,6 +80,7 @@ class Transport:
     name = "?"
     description = ""
     zero_copy_write = False
+    batched = False  # has send_many / recv_many
     senders_first = False  # open the sending ends before the receiving ones
 
     def unavailable(self) -> str | None:

@@ -18,6 +18,7 @@ from .base import Receiver, Sender
 from .check import stamp, verify
 
 MiB = 1 << 20
+BATCH = 256  # messages per batch in the "batch" measures
 RECV_TIMEOUT = 20.0  # seconds a receiver waits for one message before it calls it lost
 
 
@@ -26,7 +27,7 @@ class Measure:
     """One row family of the table: a message size and what is timed."""
 
     name: str
-    kind: str  # "rtt" | "msg" | "copy" | "inplace"
+    kind: str  # "rtt" | "msg" | "batch" | "copy" | "inplace"
     nbytes: int
     shape: tuple[int, ...]
     dtype: str = "uint8"
@@ -44,6 +45,7 @@ class Measure:
 LABELS = {
     "rtt": "{size} round trip",
     "msg": "{size} one-way",
+    "batch": "{size} one-way, batches of " + str(BATCH),
     "copy": "{size} frame, copy-in",
     "inplace": "{size} frame, in place",
 }
@@ -68,6 +70,8 @@ MEASURES: dict[str, Measure] = {
     for m in [
         Measure("rtt64", "rtt", 64, (64,), counts={"full": (300, 3000), "quick": (100, 1000)}),
         Measure("msg64", "msg", 64, (64,), counts={"full": (1000, 20000), "quick": (500, 5000)}),
+        Measure("batch64", "batch", 64, (64,), counts={"full": (4 * BATCH, 400 * BATCH),
+                                                       "quick": (2 * BATCH, 100 * BATCH)}),
         Measure("msg4k", "msg", 4096, (4096,), counts={"full": (1000, 10000), "quick": (500, 4000)}),
         _frame("copy1M", "copy", 1, 1024, 96, 32),
         _frame("copy8M", "copy", 8, 2048, 12, 6),
@@ -83,8 +87,43 @@ MEASURES: dict[str, Measure] = {
 # Each returns a small dict of raw numbers; the runner turns them into metrics.
 
 
+def _stamped(seqs: range, nbytes: int) -> list[bytes]:
+    buf = bytearray(nbytes)
+    out = []
+    for seq in seqs:
+        stamp(buf, seq, nbytes)
+        out.append(bytes(buf))
+    return out
+
+
+def batch_producer(tx: Sender, p: dict[str, Any]) -> dict[str, Any]:
+    """Messages stamped beforehand (the batch is what is timed), sent BATCH at a time."""
+    total, nbytes = p["warm"] + p["n"], p["nbytes"]
+    msgs = _stamped(range(total), nbytes)
+    for start in range(0, total, BATCH):
+        tx.send_many(msgs[start:start + BATCH])
+    return {}
+
+
+def batch_consumer(rx: Receiver, p: dict[str, Any]) -> dict[str, Any]:
+    """Receive batches until every message came; timed from the first batch after the warm-up."""
+    warm, total, nbytes = p["warm"], p["warm"] + p["n"], p["nbytes"]
+    seq = first = 0
+    t0 = c0 = 0.0
+    while seq < total:
+        if seq >= warm and not first:
+            first, t0, c0 = seq, time.perf_counter(), time.process_time()
+        for buf in rx.recv_many(BATCH, RECV_TIMEOUT):
+            verify(buf, seq, nbytes)
+            seq += 1
+    n = total - first
+    return {"n": n, "secs": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+
+
 def producer(tx: Sender, rx: Receiver | None, p: dict[str, Any]) -> dict[str, Any]:
     total, nbytes = p["warm"] + p["n"], p["nbytes"]
+    if p["kind"] == "batch":
+        return batch_producer(tx, p)
     if p["kind"] == "inplace":
         # Timed here, on the writer: reserve + fill (the stamp, as a camera DMA-ing into the
         # slot) + commit, while the reader keeps up (it waits for the writer only when it is ahead).
@@ -104,6 +143,8 @@ def producer(tx: Sender, rx: Receiver | None, p: dict[str, Any]) -> dict[str, An
 
 
 def consumer(tx: Sender | None, rx: Receiver, p: dict[str, Any]) -> dict[str, Any]:
+    if p["kind"] == "batch":
+        return batch_consumer(rx, p)
     warm, total, nbytes = p["warm"], p["warm"] + p["n"], p["nbytes"]
     t0 = c0 = 0.0
     for seq in range(total):

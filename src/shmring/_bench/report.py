@@ -14,6 +14,7 @@ SHMRING = ("shmring", "shmring-spin")
 ROWS = {
     "rtt": [("median_us", "µs", False), ("p99_us", "µs", False)],
     "msg": [("msgs_per_s", "msg/s", True)],
+    "batch": [("msgs_per_s", "msg/s", True)],
     "copy": [("gb_per_s", "GB/s", True)],
     "inplace": [("us_per_frame", "µs/frame", False)],
 }

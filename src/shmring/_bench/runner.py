@@ -26,7 +26,8 @@ from .workers import TrialFailed, WorkerPair
 FLOORS = (floors.COPY_FLOOR, *floors.RTT_FLOORS)
 PLACEMENTS = {"cross-core": (0, 1), "same-core": (1, 1)}
 TRIAL_TIMEOUT = 120.0
-PRIMARY = {"rtt": "median_us", "msg": "msgs_per_s", "copy": "gb_per_s", "inplace": "us_per_frame"}
+PRIMARY = {"rtt": "median_us", "msg": "msgs_per_s", "batch": "msgs_per_s", "copy": "gb_per_s",
+           "inplace": "us_per_frame"}
 Progress = Callable[[int, int, str], None]
 
 
@@ -36,6 +37,8 @@ def applies(subject: str, t: Transport | None, m: Measure) -> bool:
     if subject in floors.RTT_FLOORS:
         return m.kind == "rtt"
     assert t is not None
+    if m.kind == "batch":
+        return t.batched
     return m.kind != "inplace" or t.zero_copy_write
 
 
@@ -48,7 +51,7 @@ def metrics(m: Measure, a: dict[str, Any], b: dict[str, Any]) -> dict[str, float
     out = {"cpu_us": raw["cpu"] / n * 1e6, "us_per_frame": secs / n * 1e6}
     if m.kind == "inplace":  # the writer's clock: reserve + fill + commit
         out["us_per_frame"] = a["secs"] / a["n"] * 1e6
-    if m.kind == "msg":
+    if m.kind in ("msg", "batch"):
         out["msgs_per_s"] = n / secs
     if m.kind == "copy":
         out["gb_per_s"] = n * m.nbytes / secs / 1e9

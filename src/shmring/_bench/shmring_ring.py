@@ -23,6 +23,9 @@ class _Sender(Sender):
     def send(self, buf: np.ndarray) -> None:
         self.w.put(buf, timeout=30.0)
 
+    def send_many(self, bufs: list[bytes]) -> None:
+        self.w.put_many(bufs, timeout=30.0)
+
     def loan(self) -> AbstractContextManager[np.ndarray]:
         return self.w.reserve(self.shape, self.dtype)  # the Reservation itself: no wrapper
 
@@ -44,6 +47,9 @@ class _Receiver(Receiver):
         self.frame = self.r.get(timeout=timeout, **self.kw)
         return self.frame.data
 
+    def recv_many(self, max_n: int, timeout: float) -> list[Any]:
+        return self.r.get_bytes_many(max_n, timeout=timeout)  # copies: nothing to release
+
     def release(self) -> None:
         self.frame.release()
         self.frame = None
@@ -57,6 +63,7 @@ class ShmringTransport(Transport):
     """``block`` policy (lossless), ``put`` to copy in, ``reserve`` in place, view reads."""
 
     zero_copy_write = True
+    batched = True
 
     def __init__(self, spin: float | None = None) -> None:
         self.spin = spin

@@ -23,6 +23,11 @@ typedef struct {
     int busy; /* calls in progress that let the GIL go while on the mapping; release() waits for them */
     ShmLayout layout;
     PyObject *name; /* the ring's name, for errors */
+    /* The typestr of the last frame read, as the bytes object handed out: a
+     * ring carries one or few dtypes, so reads reuse it (and its cached hash,
+     * which the reader's dtype cache looks up) instead of making one per frame. */
+    PyObject *typestr;
+    char typestr_chars[SHM_TYPESTR_BYTES + 1];
 } Core;
 
 static inline char *
@@ -67,9 +72,29 @@ CORE_METHOD(Core_open_slot);
 CORE_METHOD(Core_set_meta);
 CORE_METHOD(Core_read);
 CORE_METHOD(Core_read_queued);
+CORE_METHOD(Core_read_many);
+CORE_METHOD(Core_read_bytes);
+CORE_METHOD(Core_put_many);
 SHM_INTERNAL PyObject *Core_commit(Core *self, PyObject *arg);
 
 /* core_read.c: the FrameRead type and the shmring errors C raises, made once at module init. */
 SHM_INTERNAL int core_read_init(PyObject *module);
+
+/* Read step 4 into Python objects: where a copy goes, and what the last copy made. */
+typedef struct {
+    Core *core;
+    int mode;
+    Py_buffer *into;
+    PyObject *meta, *payload; /* of the last copy; owned */
+} CopyTarget;
+
+/* core_read.c, shared with core_read_many.c: the copy step, and turning a read into a result. */
+SHM_INTERNAL int copy_frame(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payload);
+/* The FrameRead of a frame read; takes t's meta and payload. */
+SHM_INTERNAL PyObject *frame_read(const ShmRead *r, CopyTarget *t);
+/* The BrokenError of a corrupt slot (not raised). */
+SHM_INTERNAL PyObject *corrupt_error(Core *self, const ShmRead *r);
+/* FrameRead, None, skipped:int, or the error a status means (raised); clears t. */
+SHM_INTERNAL PyObject *result_of(Core *self, ShmStatus status, const ShmRead *r, CopyTarget *t);
 
 #endif /* SHMRING_CORE_H */

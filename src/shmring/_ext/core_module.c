@@ -144,6 +144,7 @@ Core_dealloc(Core *self)
     if (self->has_view)
         PyBuffer_Release(&self->view);
     Py_XDECREF(self->name);
+    Py_XDECREF(self->typestr);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -241,6 +242,12 @@ static PyMethodDef Core_methods[] = {
      "read(index, cursor, mode, out, pin) -> FrameRead | None | skipped: broadcast read of the next frame."},
     {"read_queued", (PyCFunction)(void (*)(void))Core_read_queued, METH_FASTCALL,
      "read_queued(index, mode, out, pin) -> FrameRead | None | skipped: claim and read the next queued frame."},
+    {"read_many", (PyCFunction)(void (*)(void))Core_read_many, METH_FASTCALL,
+     "read_many(index, cursor|None, max_n, pin, payloads_only) -> (frames, lost_after, error|None)."},
+    {"read_bytes", (PyCFunction)(void (*)(void))Core_read_bytes, METH_FASTCALL,
+     "read_bytes(index, cursor|None, pin) -> (seq, lost, bytes) | None | skipped: the payload only."},
+    {"put_many", (PyCFunction)(void (*)(void))Core_put_many, METH_FASTCALL,
+     "put_many(seq|None, items, start, count, typestr, shape, flags, metas) -> seq of the last: one wake."},
     {"set_release", (PyCFunction)(void (*)(void))Core_set_release, METH_FASTCALL,
      "set_release(index, release): publish a reader's release position, waking a blocked writer."},
     {"pin_floor", (PyCFunction)Core_pin_floor, METH_O,

@@ -43,14 +43,7 @@ core_read_init(PyObject *module)
 
 /* ---------- the copy step (read step 4) ------------------------------------ */
 
-typedef struct {
-    Core *core;
-    int mode;
-    Py_buffer *into;
-    PyObject *meta, *payload; /* of the last copy; owned */
-} CopyTarget;
-
-static int
+int
 copy_frame(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payload)
 {
     CopyTarget *t = ctx;
@@ -74,7 +67,21 @@ copy_frame(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payl
 
 /* ---------- results ----------------------------------------------------------- */
 
+/* The typestr as bytes, the same object as last time when it is the same typestr. */
 static PyObject *
+typestr_object(Core *self, const char *typestr)
+{
+    if (!self->typestr || strcmp(self->typestr_chars, typestr) != 0) {
+        PyObject *fresh = PyBytes_FromString(typestr);
+        if (!fresh)
+            return NULL;
+        Py_XSETREF(self->typestr, fresh);
+        strcpy(self->typestr_chars, typestr); /* both hold at most SHM_TYPESTR_BYTES + NUL */
+    }
+    return Py_NewRef(self->typestr);
+}
+
+PyObject *
 frame_read(const ShmRead *r, CopyTarget *t)
 {
     const ShmSlotHeader *h = &r->header;
@@ -88,7 +95,7 @@ frame_read(const ShmRead *r, CopyTarget *t)
     PyObject *items[] = {
         PyLong_FromUnsignedLongLong(r->seq), PyLong_FromUnsignedLongLong(r->lost),
         PyLong_FromUnsignedLongLong(h->timestamp), PyLong_FromUnsignedLongLong(h->monotonic),
-        PyLong_FromUnsignedLong(h->flags), PyBytes_FromString(h->typestr), shape, t->meta, t->payload,
+        PyLong_FromUnsignedLong(h->flags), typestr_object(t->core, h->typestr), shape, t->meta, t->payload,
     };
     t->meta = t->payload = NULL; /* now the FrameRead's */
     for (Py_ssize_t i = 0; i < 9; i++)
@@ -102,20 +109,27 @@ frame_read(const ShmRead *r, CopyTarget *t)
 }
 
 /* BrokenError(f"ring {name!r}: slot of frame {seq} is corrupt: {problem}", name=name), as Python raised it. */
-static void
-raise_corrupt(Core *self, const ShmRead *r)
+PyObject *
+corrupt_error(Core *self, const ShmRead *r)
 {
     PyObject *msg = PyUnicode_FromFormat("ring %R: slot of frame %llu is corrupt: %s", self->name,
                                          (unsigned long long)r->seq, r->problem);
     PyObject *args = msg ? PyTuple_Pack(1, msg) : NULL;
     PyObject *kwargs = args ? Py_BuildValue("{sO}", "name", self->name) : NULL;
     PyObject *err = kwargs ? PyObject_Call(BrokenError, args, kwargs) : NULL;
-    if (err)
-        PyErr_SetObject(BrokenError, err);
-    Py_XDECREF(err);
     Py_XDECREF(kwargs);
     Py_XDECREF(args);
     Py_XDECREF(msg);
+    return err;
+}
+
+static void
+raise_corrupt(Core *self, const ShmRead *r)
+{
+    PyObject *err = corrupt_error(self, r);
+    if (err)
+        PyErr_SetObject(BrokenError, err);
+    Py_XDECREF(err);
 }
 
 /* ValueError(f"out holds {len:,} bytes, the frame needs {needed:,}; the frame stays unread"). */
@@ -136,7 +150,7 @@ raise_too_small(Py_buffer *into, uint64_t needed)
 }
 
 /* FrameRead, None (nothing new), an int (frames skipped as lost, nothing to read now), or an error. */
-static PyObject *
+PyObject *
 result_of(Core *self, ShmStatus status, const ShmRead *r, CopyTarget *t)
 {
     PyObject *result = NULL;

@@ -117,6 +117,13 @@ SHM_INTERNAL const char *shm_frame_problem(const ShmLayout *L, const ShmFrameHea
 SHM_INTERNAL size_t shm_open_slot(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead *f);
 /* Write steps 5-7: stamp, even mark, publish, wake sleeping readers. */
 SHM_INTERNAL void shm_commit_slot(char *base, const ShmLayout *L, uint64_t seq);
+/* Write steps 5-6 only: a batch publishes each frame so, then wakes once (shm_wake_readers). */
+SHM_INTERNAL void shm_publish_slot(char *base, const ShmLayout *L, uint64_t seq);
+/* Write step 7 once for every frame published since the last wake. */
+SHM_INTERNAL void shm_wake_readers(char *base, const ShmLayout *L);
+/* Write steps 2-6 for a frame that fits, its payload copied from `payload`; step 7 is the caller's. */
+SHM_INTERNAL void shm_write_frame(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead *f,
+                                  const void *payload);
 /* Write step 4 again for an open frame: replace its metadata. 0, or -1 if too large or not open. */
 SHM_INTERNAL int shm_set_meta(char *base, const ShmLayout *L, uint64_t seq, const char *meta, size_t meta_len);
 /* The seq the next frame gets: write_seq (acquire). */
@@ -154,6 +161,22 @@ SHM_INTERNAL ShmStatus shm_read_broadcast(char *base, const ShmLayout *L, uint64
 /* Queue reader steps 1-3 for reader `index`. */
 SHM_INTERNAL ShmStatus shm_read_queued(char *base, const ShmLayout *L, uint64_t index, int hold, uint64_t pin,
                                        ShmCopyStep copy, void *ctx, ShmRead *out);
+/* Read step 4's sequel in a batch: keep frame out->seq, read and checked (0), or fail (-1). */
+typedef int (*ShmTakeStep)(void *ctx, const ShmRead *r);
+
+/* Up to max_n frames for broadcast reader `index` from `cursor`, each passed to `take`
+ * (out->lost then is the frames lost just before it), with read step 6 once at the end.
+ * *got frames were taken. Returns SHM_FRAME when max_n were taken, SHM_NOTHING or
+ * SHM_SKIPPED (out->lost frames lost after the last taken) when the ring ran dry, or the
+ * problem that ended the batch at the frame after the last taken (out->seq). */
+SHM_INTERNAL ShmStatus shm_read_broadcast_many(char *base, const ShmLayout *L, uint64_t index, uint64_t cursor,
+                                               uint64_t pin, uint64_t max_n, ShmCopyStep copy, ShmTakeStep take,
+                                               void *ctx, ShmRead *out, uint64_t *got);
+/* The same for queue reader `index`, claiming frame by frame (queue steps 1-3). A corrupt
+ * frame ends the batch claimed (as one read consumes it); a frame `take` fails is lost. */
+SHM_INTERNAL ShmStatus shm_read_queued_many(char *base, const ShmLayout *L, uint64_t index, uint64_t pin,
+                                            uint64_t max_n, ShmCopyStep copy, ShmTakeStep take, void *ctx,
+                                            ShmRead *out, uint64_t *got);
 /* Publish a reader's release position (read step 6's release), waking a writer waiting for room. */
 SHM_INTERNAL void shm_set_release(char *base, const ShmLayout *L, uint64_t index, uint64_t release);
 /* Write step 1's floor without liveness: the oldest frame a reader entry in use still needs. */

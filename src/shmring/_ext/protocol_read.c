@@ -104,55 +104,86 @@ nothing_new(char *base, const ShmLayout *L, uint64_t index, uint64_t cursor, uin
     return SHM_SKIPPED;
 }
 
+/* Read steps 1-5 for the next frame at or after *k, lost frames added to out->lost.
+ * SHM_FRAME: frame *k was read (out->seq). SHM_NOTHING: nothing at *k yet.
+ * Otherwise the problem at *k. Records nothing (read step 6 is the caller's). */
+static ShmStatus
+next_broadcast(char *base, const ShmLayout *L, uint64_t *k, ShmCopyStep copy, void *ctx, ShmRead *out)
+{
+    for (;;) {
+        uint64_t written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST); /* read step 1 */
+        if (*k >= written)
+            return SHM_NOTHING;
+        if (written - *k > L->slots) { /* read step 2: overwritten before we got to it */
+            out->lost += written - L->slots - *k;
+            *k = written - L->slots;
+            continue;
+        }
+        ShmStatus status = read_slot(base, L, *k, copy, ctx, out);
+        if (status != SHM_NOTHING)
+            return status;
+        /* read step 3 (or 5): lapped while reading; resume where the writer cannot be */
+        written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
+        uint64_t next = written > L->slots ? written - L->slots + 1 : 0;
+        next = next > *k + 1 ? next : *k + 1;
+        out->lost += next - *k;
+        *k = next;
+    }
+}
+
 ShmStatus
 shm_read_broadcast(char *base, const ShmLayout *L, uint64_t index, uint64_t k, int hold, uint64_t pin,
                    ShmCopyStep copy, void *ctx, ShmRead *out)
 {
     out->lost = 0;
-    for (;;) {
-        uint64_t written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST); /* read step 1 */
-        if (k >= written)
-            return nothing_new(base, L, index, k, shm_min(pin, k), out);
-        if (written - k > L->slots) { /* read step 2: overwritten before we got to it */
-            out->lost += written - L->slots - k;
-            k = written - L->slots;
-            continue;
-        }
-        ShmStatus status = read_slot(base, L, k, copy, ctx, out);
-        if (status == SHM_FAILED)
-            return status;
-        if (status == SHM_NOTHING) { /* read step 3 (or 5): lapped while reading; resume where the writer cannot be */
-            written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
-            uint64_t next = written > L->slots ? written - L->slots + 1 : 0;
-            next = next > k + 1 ? next : k + 1;
-            out->lost += next - k;
-            k = next;
-            continue;
-        }
-        if (status != SHM_FRAME)  /* report a skip first; the problem shows next time */
-            return out->lost ? nothing_new(base, L, index, k, shm_min(pin, k), out) : status;
-        record(base, L, index, k + 1, shm_min(pin, hold ? k : k + 1), 1, out->lost); /* read step 6 */
+    ShmStatus status = next_broadcast(base, L, &k, copy, ctx, out);
+    if (status == SHM_FAILED)
         return status;
-    }
+    if (status != SHM_FRAME)  /* report a skip first; a problem shows next time */
+        return status == SHM_NOTHING || out->lost ? nothing_new(base, L, index, k, shm_min(pin, k), out) : status;
+    record(base, L, index, k + 1, shm_min(pin, hold ? k : k + 1), 1, out->lost); /* read step 6 */
+    return status;
 }
 
 ShmStatus
-shm_read_queued(char *base, const ShmLayout *L, uint64_t index, int hold, uint64_t pin, ShmCopyStep copy,
-                void *ctx, ShmRead *out)
+shm_read_broadcast_many(char *base, const ShmLayout *L, uint64_t index, uint64_t k, uint64_t pin, uint64_t max_n,
+                        ShmCopyStep copy, ShmTakeStep take, void *ctx, ShmRead *out, uint64_t *got)
+{
+    uint64_t lost = 0;
+    ShmStatus status = SHM_FRAME;
+    out->lost = 0;
+    for (*got = 0; *got < max_n; (*got)++, k++) {
+        status = next_broadcast(base, L, &k, copy, ctx, out);
+        if (status != SHM_FRAME)
+            break;
+        if (take(ctx, out) < 0) {
+            status = SHM_FAILED; /* frame k stays unread */
+            break;
+        }
+        lost += out->lost;
+        out->lost = 0;
+    }
+    if (status == SHM_NOTHING && out->lost)
+        status = SHM_SKIPPED;
+    /* Read step 6 once for the whole batch: the frames taken, and those lost after the last of them. */
+    if (*got || lost || out->lost)
+        record(base, L, index, k, shm_min(pin, k), *got, lost + out->lost);
+    return status;
+}
+
+/* Queue steps 1-3 up to the read (no record): SHM_NOTHING when the queue is empty,
+ * else the status of reading the frame claimed (out->seq). */
+static ShmStatus
+next_queued(char *base, const ShmLayout *L, uint64_t index, uint64_t pin, ShmCopyStep copy, void *ctx,
+            ShmRead *out)
 {
     uint64_t *queue = shm_u64(base, L->queue_seq);
     uint64_t *release = shm_u64(base, shm_entry_at(L, index) + L->r_release);
-    out->lost = 0;
     for (;;) {
         uint64_t q = __atomic_load_n(queue, __ATOMIC_SEQ_CST); /* queue step 1 */
         uint64_t written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
-        if (q >= written) {
-            uint64_t cursor = __atomic_load_n(shm_u64(base, shm_entry_at(L, index) + L->r_cursor), __ATOMIC_RELAXED);
-            if (out->lost)
-                return nothing_new(base, L, index, cursor, pin, out);
-            record(base, L, index, cursor, pin, 0, 0); /* drop a pin left by a lost claim race */
+        if (q >= written)
             return SHM_NOTHING;
-        }
         if (written - q > L->slots) {
             uint64_t expected = q;
             if (__atomic_compare_exchange_n(queue, &expected, written - L->slots, 0, __ATOMIC_SEQ_CST,
@@ -166,16 +197,65 @@ shm_read_queued(char *base, const ShmLayout *L, uint64_t index, int hold, uint64
         if (!__atomic_compare_exchange_n(queue, &expected, q + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
             continue;
         ShmStatus status = read_slot(base, L, q, copy, ctx, out); /* queue step 3 */
-        if (status == SHM_FAILED)
+        if (status != SHM_NOTHING)
             return status;
-        if (status == SHM_NOTHING) {
-            out->lost += 1;
-            continue;
-        }
-        int got = status == SHM_FRAME;
-        record(base, L, index, q + 1, got && hold ? shm_min(pin, q) : pin, (uint64_t)got, out->lost);
-        return status;
+        out->lost += 1; /* overwritten while we read it */
     }
+}
+
+static uint64_t
+queue_cursor(char *base, const ShmLayout *L, uint64_t index)
+{
+    return __atomic_load_n(shm_u64(base, shm_entry_at(L, index) + L->r_cursor), __ATOMIC_RELAXED);
+}
+
+ShmStatus
+shm_read_queued(char *base, const ShmLayout *L, uint64_t index, int hold, uint64_t pin, ShmCopyStep copy,
+                void *ctx, ShmRead *out)
+{
+    out->lost = 0;
+    ShmStatus status = next_queued(base, L, index, pin, copy, ctx, out);
+    if (status == SHM_FAILED)
+        return status;
+    if (status == SHM_NOTHING) {
+        uint64_t cursor = queue_cursor(base, L, index);
+        if (out->lost)
+            return nothing_new(base, L, index, cursor, pin, out);
+        record(base, L, index, cursor, pin, 0, 0); /* drop a pin left by a lost claim race */
+        return SHM_NOTHING;
+    }
+    int got = status == SHM_FRAME;
+    record(base, L, index, out->seq + 1, got && hold ? shm_min(pin, out->seq) : pin, (uint64_t)got, out->lost);
+    return status;
+}
+
+ShmStatus
+shm_read_queued_many(char *base, const ShmLayout *L, uint64_t index, uint64_t pin, uint64_t max_n,
+                     ShmCopyStep copy, ShmTakeStep take, void *ctx, ShmRead *out, uint64_t *got)
+{
+    uint64_t lost = 0, cursor = queue_cursor(base, L, index);
+    ShmStatus status = SHM_FRAME;
+    out->lost = 0;
+    for (*got = 0; *got < max_n; (*got)++) {
+        status = next_queued(base, L, index, pin, copy, ctx, out);
+        if (status == SHM_NOTHING || status == SHM_FAILED)
+            break;
+        cursor = out->seq + 1; /* claimed: a corrupt frame is consumed too, as by one read */
+        if (status != SHM_FRAME)
+            break;
+        if (take(ctx, out) < 0) {
+            out->lost += 1; /* claimed, so no other reader gets it: count it lost */
+            status = SHM_FAILED;
+            break;
+        }
+        lost += out->lost;
+        out->lost = 0;
+    }
+    if (status == SHM_NOTHING && out->lost)
+        status = SHM_SKIPPED;
+    /* One record for the batch; it also drops the pin of the last claim. */
+    record(base, L, index, cursor, pin, *got, lost + out->lost);
+    return status;
 }
 
 void

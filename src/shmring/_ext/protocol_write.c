@@ -44,7 +44,7 @@ shm_open_slot(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead *
 }
 
 void
-shm_commit_slot(char *base, const ShmLayout *L, uint64_t seq)
+shm_publish_slot(char *base, const ShmLayout *L, uint64_t seq)
 {
     size_t slot = shm_slot_at(L, seq);
     /* Write step 5: stamped at commit, so a frame filled in place reports
@@ -52,9 +52,32 @@ shm_commit_slot(char *base, const ShmLayout *L, uint64_t seq)
     *shm_u64(base, slot + L->s_timestamp) = shm_realtime_ns();
     *shm_u64(base, slot + L->s_monotonic) = shm_monotonic_ns();
     __atomic_store_n(shm_u64(base, slot + L->s_seqlock), shm_committed(L, seq), __ATOMIC_RELEASE);
-    /* Write step 6, then 7: commit before looking for sleepers (no lost wake-up). */
+    /* Write step 6. */
     __atomic_fetch_add(shm_u64(base, L->write_seq), 1, __ATOMIC_SEQ_CST);
+}
+
+void
+shm_wake_readers(char *base, const ShmLayout *L)
+{
+    /* Write step 7, after step 6 of the last frame published: a reader that
+     * registered before that increment is seen here, one that registered
+     * after it finds the frames in its re-check (no lost wake-up). */
     shm_wake_if_sleeping(base, L->notify, L->notify_waiters);
+}
+
+void
+shm_commit_slot(char *base, const ShmLayout *L, uint64_t seq)
+{
+    shm_publish_slot(base, L, seq);
+    shm_wake_readers(base, L);
+}
+
+void
+shm_write_frame(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead *f, const void *payload)
+{
+    size_t slot = shm_open_slot(base, L, seq, f);
+    memcpy(base + slot + L->payload_offset, payload, f->nbytes); /* write step 4: the payload */
+    shm_publish_slot(base, L, seq);
 }
 
 int
