@@ -19,9 +19,11 @@ import numpy as np
 
 from . import _format as F
 from . import _meta, _sync
-from ._attachment import RECHECK_S, Attachment, RingHandle
+from ._attachment import Attachment, RingHandle
 from ._errors import ClosedError, FrameError, ShmringError, WaitTimeout, WouldBlock
 from ._locks import Lease, RangeLock, WakeWord
+from ._reservation import Reservation
+from ._room import Room
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
@@ -63,7 +65,7 @@ class Writer:
         self.shared = shared
         self._put_lock = (RangeLock(m.seg.fd, F.LOCK_WRITER_PUT, wake=WakeWord(m.buf, F.OFF_WRITER_WAKE))
                           if shared else None)
-        self._space_until = 0  # frames below this seq are known to have room
+        self._room = Room(ring.name)  # frames below room.until are known to have room
         # A sole writer under overwrite neither locks nor waits: put() is one C call.
         self._unguarded = not shared and m.layout.policy == "overwrite"
         self._checked_key: tuple[Any, ...] | None = None
@@ -171,13 +173,13 @@ class Writer:
         published = 0
         try:
             while True:
-                room = count - published if m.layout.policy == "overwrite" else self._space_until - seq
+                room = count - published if m.layout.policy == "overwrite" else self._room.until - seq
                 n = min(count - published, room)
                 m.core.put_many(seq, batch, published, n, typestr, shape, flags, metas_raw)
                 published += n
                 seq += n
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                if published == count or not self._await_space(m, seq, left):
+                if published == count or not self._room.wait(m, seq, left):
                     break
         except WaitTimeout as e:
             e.published = published
@@ -275,9 +277,9 @@ class Writer:
         try:
             seq = _sync.load64(m.buf, F.OFF_WRITE_SEQ)
             if m.layout.policy != "overwrite" and frames:
-                self._await_readers(m, min(seq, seq + frames - m.layout.slots), timeout)
+                self._room.await_readers(m, min(seq, seq + frames - m.layout.slots), timeout)
             # A seq whose slot never gets its 2*seq+2 mark reads as lost (docs/format.md, "Skip").
-            self._space_until = 0  # room is known per seq; re-check it for the jumped-to one
+            self._room.forget()  # room is known per seq; re-check it for the jumped-to one
             after = _sync.fetch_add64(m.buf, F.OFF_WRITE_SEQ, frames) + frames
             # Sleeping readers move their release past the skipped numbers only when they look:
             # wake them, so a writer under block waiting for that room is not held up.
@@ -285,27 +287,6 @@ class Writer:
             return after
         finally:
             self._unclaim()
-
-    def _await_readers(self, m: Attachment, target: int, timeout: float | None) -> None:
-        """Wait until every live reader has released every frame below ``target``."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        reap = False
-        while True:
-            seen = m.space.snapshot()
-            floor = m.table.pin_floor(target, m.queue_seq(), reap=True) if reap else m.core.pin_floor(F.STATE_QUEUE)
-            if floor >= target:
-                return
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise WaitTimeout(f"ring {self._ring.name!r}: readers did not read up to frame {target} "
-                                  f"within {timeout} s, so the writer cannot skip past it", timeout=timeout)
-            m.space.register()
-            try:
-                if m.core.pin_floor(F.STATE_QUEUE) < target:
-                    m.space.wait(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
-            finally:
-                m.space.unregister()
-            reap = True
 
     # -- checks, cached per frame type -------------------------------------------------
 
@@ -357,7 +338,7 @@ class Writer:
             lock.acquire(timeout)
         try:
             seq = _sync.load64(m.buf, F.OFF_WRITE_SEQ)
-            if self._await_space(m, seq, timeout):
+            if self._room.wait(m, seq, timeout):
                 return seq
         except BaseException:
             self._unclaim()
@@ -368,50 +349,6 @@ class Writer:
     def _unclaim(self) -> None:
         if self._put_lock is not None:
             self._put_lock.release()
-
-    # -- full ring -------------------------------------------------------------------
-
-    def _await_space(self, m: Attachment, seq: int, timeout: float | None) -> bool:
-        """Whether frame ``seq`` may be written now, waiting under ``block``."""
-        if m.layout.policy == "overwrite" or seq < self._space_until:
-            return True
-        deadline = None if timeout is None else time.monotonic() + timeout
-        reap = False
-        while True:
-            seen = m.space.snapshot()
-            if self._has_space(m, seq, reap):
-                return True
-            if m.layout.policy == "drop":
-                if not reap:  # a dead reader may be what fills the ring: look once more
-                    reap = True
-                    continue
-                return False
-            self._sleep_for_space(m, seen, seq, deadline, timeout)
-            reap = True
-
-    def _has_space(self, m: Attachment, seq: int, reap: bool) -> bool:
-        # Reaping asks the kernel about every entry (a syscall each): only when stuck.
-        floor = m.table.pin_floor(seq, m.queue_seq(), reap=True) if reap else m.core.pin_floor(F.STATE_QUEUE)
-        # With no reader, a reader attaching now starts at seq or later (start="next"),
-        # so the next `slots` frames cannot overwrite anything it will be owed.
-        self._space_until = min(floor, seq) + m.layout.slots
-        return seq < self._space_until
-
-    def _sleep_for_space(self, m: Attachment, seen: int, seq: int, deadline: float | None,
-                         timeout: float | None) -> None:
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            raise WaitTimeout(
-                f"ring {self._ring.name!r} stayed full for {timeout} s: frame {seq} waits for "
-                f"readers to release frame {seq - m.layout.slots}", timeout=timeout)
-        m.space.register()
-        try:
-            if not self._has_space(m, seq, reap=False):
-                # Readers that die release nothing and wake nobody: re-check (and
-                # reap them) at least every RECHECK_S seconds.
-                m.space.wait(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
-        finally:
-            m.space.unregister()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -450,53 +387,3 @@ class Writer:
     def __del__(self) -> None:
         if getattr(self, "_presence", None) is not None:
             self.close()
-
-
-class Reservation:
-    """The context manager :meth:`Writer.reserve` returns: a slot lent for in-place writing."""
-
-    __slots__ = ("_dims", "_dtype", "_flags", "_m", "_meta", "_seq", "_timeout", "_typestr", "_writer")
-
-    def __init__(self, writer: Writer, dims: tuple[int, ...], dtype: np.dtype[Any], typestr: bytes,
-                 meta: bytes | None, flags: int, timeout: float | None) -> None:
-        self._writer = writer
-        self._dims, self._dtype, self._typestr = dims, dtype, typestr
-        self._meta, self._flags, self._timeout = meta, flags, timeout
-        self._seq: int | None = None
-
-    def __enter__(self) -> np.ndarray[Any, Any]:
-        w = self._writer
-        m = self._m = w._ring._mapping()
-        seq = w._claim(m, self._timeout)
-        if seq is None:
-            raise WouldBlock(f"ring {w._ring.name!r} is full (drop policy)")
-        nbytes = self._dtype.itemsize * math.prod(self._dims)
-        try:
-            self._seq, start = m.core.open_slot(seq, nbytes, self._typestr, self._dims, self._flags, self._meta)
-        except BaseException:
-            w._unclaim()
-            raise
-        return np.ndarray(self._dims, self._dtype, m.buf, start)
-
-    def set_meta(self, meta: object) -> None:
-        """Replace the frame's metadata before it is committed (e.g. a checksum of the pixels).
-
-        Use the reservation object itself: ``res = w.reserve(...)``, ``with res as arr:``,
-        then ``res.set_meta({...})`` inside the block.
-
-        Raises:
-            FrameError: the metadata does not fit ``meta_bytes``.
-            ClosedError: outside the ``with`` block.
-        """
-        if self._seq is None:
-            raise ClosedError("set_meta() works only inside the reservation's with block")
-        self._m.core.set_meta(self._seq, self._writer._encode_meta(meta, self._flags))
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        seq, self._seq = self._seq, None
-        try:
-            if et is None:  # an exception abandons the frame: its slot stays odd, unpublished
-                self._m.core.commit(seq)  # type: ignore[arg-type]
-        finally:
-            self._writer._unclaim()

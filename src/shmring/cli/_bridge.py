@@ -130,20 +130,33 @@ def keys(directory: Path, client: str) -> None:
 
 
 def _samples(end: Any, counter: str, seconds: float | None, interval: float) -> Iterator[dict[str, Any]]:
-    """Run the relay, yielding a status sample every ``interval`` s with rates since the last one."""
+    """Run the relay, yielding a status sample every ``interval`` s with rates since the last one.
+
+    Ctrl-C yields one last sample (the totals at that moment) before the
+    KeyboardInterrupt goes on, so what a run relayed is never left unsaid.
+    """
     stop_at = None if seconds is None else time.monotonic() + seconds
-    last_t, last_n = time.monotonic(), 0
-    while True:
-        tick = time.monotonic() + interval
-        while time.monotonic() < tick and (stop_at is None or time.monotonic() < stop_at):
-            end.step(timeout=min(0.5, max(0.0, tick - time.monotonic())))
-        now = time.monotonic()
-        sample = end.stats().to_dict()
-        sample["frames_per_s"] = round((sample[counter] - last_n) / max(now - last_t, 1e-9), 2)
-        last_t, last_n = now, sample[counter]
-        yield sample
-        if stop_at is not None and now >= stop_at:
-            return
+    last = (time.monotonic(), 0)
+    try:
+        while True:
+            tick = time.monotonic() + interval
+            while time.monotonic() < tick and (stop_at is None or time.monotonic() < stop_at):
+                end.step(timeout=min(0.5, max(0.0, tick - time.monotonic())))
+            sample, last = _sample(end, counter, last)
+            yield sample
+            if stop_at is not None and last[0] >= stop_at:
+                return
+    except KeyboardInterrupt:
+        yield _sample(end, counter, last)[0]
+        raise
+
+
+def _sample(end: Any, counter: str, last: tuple[float, int]) -> tuple[dict[str, Any], tuple[float, int]]:
+    """The relay's status now, with the rate since ``last`` (time, count); and the new ``last``."""
+    now = time.monotonic()
+    sample = end.stats().to_dict()
+    sample["frames_per_s"] = round((sample[counter] - last[1]) / max(now - last[0], 1e-9), 2)
+    return sample, (now, sample[counter])
 
 
 def _show(samples: Iterator[dict[str, Any]], as_json: bool, view: Callable[[dict[str, Any]], RenderableType]) -> None:

@@ -1,0 +1,95 @@
+"""``Room``: whether a writer may write frame ``seq`` now — docs/format.md, write step 1.
+
+Under ``overwrite`` there always is room. Under ``block`` and ``drop`` the
+oldest frame a live reader still needs (its ``release``, or the unclaimed
+queue frames) bounds how far the writer may go: ``seq < floor + slots``.
+``block`` sleeps on the ring's space word until readers make room; ``drop``
+gives up. The answer is cached as ``until``: frames below it are known to
+have room without looking again.
+"""
+
+from __future__ import annotations
+
+import time
+
+from . import _format as F
+from ._attachment import RECHECK_S, Attachment
+from ._errors import WaitTimeout
+
+
+class Room:
+    """The room check of one writer of ring ``name``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.until = 0  # frames below this seq are known to have room
+
+    def forget(self) -> None:
+        """Drop what is known (the write sequence jumped): look again for the next frame."""
+        self.until = 0
+
+    def wait(self, m: Attachment, seq: int, timeout: float | None) -> bool:
+        """Whether frame ``seq`` may be written now, waiting under ``block``; False: dropped."""
+        if m.layout.policy == "overwrite" or seq < self.until:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reap = False
+        while True:
+            seen = m.space.snapshot()
+            if self._has_room(m, seq, reap):
+                return True
+            if m.layout.policy == "drop":
+                if not reap:  # a dead reader may be what fills the ring: look once more
+                    reap = True
+                    continue
+                return False
+            self._sleep(m, seen, seq, deadline, timeout)
+            reap = True
+
+    def await_readers(self, m: Attachment, target: int, timeout: float | None) -> None:
+        """Wait until every live reader has released every frame below ``target``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reap = False
+        while True:
+            seen = m.space.snapshot()
+            if _pin_floor(m, target, reap) >= target:
+                return
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise WaitTimeout(f"ring {self.name!r}: readers did not read up to frame {target} "
+                                  f"within {timeout} s, so the writer cannot skip past it", timeout=timeout)
+            m.space.register()
+            try:
+                if m.core.pin_floor(F.STATE_QUEUE) < target:
+                    m.space.wait(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
+            finally:
+                m.space.unregister()
+            reap = True
+
+    def _has_room(self, m: Attachment, seq: int, reap: bool) -> bool:
+        floor = _pin_floor(m, seq, reap)
+        # With no reader, a reader attaching now starts at seq or later (start="next"),
+        # so the next `slots` frames cannot overwrite anything it will be owed.
+        self.until = min(floor, seq) + m.layout.slots
+        return seq < self.until
+
+    def _sleep(self, m: Attachment, seen: int, seq: int, deadline: float | None, timeout: float | None) -> None:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise WaitTimeout(
+                f"ring {self.name!r} stayed full for {timeout} s: frame {seq} waits for "
+                f"readers to release frame {seq - m.layout.slots}", timeout=timeout)
+        m.space.register()
+        try:
+            if not self._has_room(m, seq, reap=False):
+                # Readers that die release nothing and wake nobody: re-check (and
+                # reap them) at least every RECHECK_S seconds.
+                m.space.wait(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
+        finally:
+            m.space.unregister()
+
+
+def _pin_floor(m: Attachment, seq: int, reap: bool) -> int:
+    # Reaping asks the kernel about every entry (a syscall each): only when stuck.
+    # Both paths load queue_seq before the readers' release words (write step 1).
+    return m.table.pin_floor(seq, m.queue_seq(), reap=True) if reap else m.core.pin_floor(F.STATE_QUEUE)
