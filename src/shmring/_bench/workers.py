@@ -70,7 +70,10 @@ def _run(cmd: dict[str, Any], transports: dict[str, Transport], barrier: Any) ->
 
 def _serve(conn: Any, transports: dict[str, Transport], barrier: Any) -> None:
     # Ctrl-C reaches the whole process group: the parent handles it and kills us.
+    # We start with SIGINT blocked (WorkerPair.start), so one that came during
+    # the fork's own start-up is still pending: ignore it first, then unblock.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     while True:
         cmd = conn.recv()
         if cmd is None:
@@ -103,7 +106,13 @@ class WorkerPair:
         for _ in range(2):
             parent, child = _CTX.Pipe()
             proc = _CTX.Process(target=_serve, args=(child, self.transports, barrier), daemon=True)
-            proc.start()
+            # A forked child inherits the signal mask: with SIGINT blocked across
+            # the fork, a Ctrl-C cannot interrupt the child before it ignores SIGINT.
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                proc.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
             child.close()
             self.procs.append(proc)
             self.conns.append(parent)
