@@ -65,6 +65,17 @@ static void close_message(shmring_legacy *m)
     m->locker = NULL;
 }
 
+/* Both ends poll the length byte: refuse a poll interval that would spin, then open the file. m is always left
+ * safe to close_message, even when this fails. */
+static int open_polled(const char *path, double poll_s, shmring_legacy *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->fd = -1;
+    if (poll_s <= 0)
+        return shmring_fail(SHMRING_EINVAL, "poll interval must be > 0 s, got %g", poll_s);
+    return open_message_file(path, m);
+}
+
 static int exchange(shmring_legacy *m, const char *path, const char *text, size_t n, char *reply, size_t cap,
                     double deadline, int forever, double timeout_s, double poll_s)
 {
@@ -99,12 +110,8 @@ int shmring_legacy_send(const char *path, const char *text, char *reply, size_t 
     if (n > LEG_MSG_MAX)
         return shmring_fail(SHMRING_ETOOLARGE, "message is %zu bytes; a send/answer file holds at most %u bytes of text",
                             n, LEG_MSG_MAX);
-    if (poll_s <= 0)
-        return shmring_fail(SHMRING_EINVAL, "poll interval must be > 0 s, got %g", poll_s);
     shmring_legacy m;
-    memset(&m, 0, sizeof(m));
-    m.fd = -1;
-    int rc = open_message_file(path, &m);
+    int rc = open_polled(path, poll_s, &m);
     if (rc) {
         close_message(&m);
         return rc;
@@ -148,12 +155,8 @@ static int reply_locked(shmring_legacy *m, char *request, size_t cap)
 
 int shmring_legacy_answer(const char *path, char *request, size_t cap, double timeout_s, double poll_s)
 {
-    if (poll_s <= 0)
-        return shmring_fail(SHMRING_EINVAL, "poll interval must be > 0 s, got %g", poll_s);
     shmring_legacy m;
-    memset(&m, 0, sizeof(m));
-    m.fd = -1;
-    int rc = open_message_file(path, &m);
+    int rc = open_polled(path, poll_s, &m);
     int forever = timeout_s < 0;
     double deadline = shmring_monotonic_s() + timeout_s;
     while (rc == SHMRING_OK) {
