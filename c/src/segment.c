@@ -119,6 +119,20 @@ static int map_checked(shmring_ring *r)
     return SHMRING_OK;
 }
 
+/* The last step of open and create: attach the handle's descriptors and mapping once the ring is mapped and
+ * read, and hand it out; any failure, earlier (rc) or here, closes the handle so nothing half-made escapes. */
+static int attach_or_close(shmring_ring *r, int rc, shmring_ring **out)
+{
+    if (rc == SHMRING_OK)
+        rc = shmring_attach(r);
+    if (rc != SHMRING_OK) {
+        shmring_close(r);
+        return rc;
+    }
+    *out = r;
+    return SHMRING_OK;
+}
+
 int shmring_open(const char *name, shmring_ring **out)
 {
     char *path = NULL;
@@ -138,14 +152,7 @@ int shmring_open(const char *name, shmring_ring **out)
         rc = map_checked(r);
     if (rc == SHMRING_OK)
         rc = shmring_layout_read(r);
-    if (rc == SHMRING_OK)
-        rc = shmring_attach(r);
-    if (rc != SHMRING_OK) {
-        shmring_close(r);
-        return rc;
-    }
-    *out = r;
-    return SHMRING_OK;
+    return attach_or_close(r, rc, out);
 }
 
 /* ---------- create ----------------------------------------------------- */
@@ -295,14 +302,7 @@ int shmring_create_with_keywords(const char *name, const shmring_config *cfg, co
             unlink(tmp);
     }
     free(tmp);
-    if (rc == SHMRING_OK)
-        rc = shmring_attach(r);
-    if (rc != SHMRING_OK) {
-        shmring_close(r);
-        return rc;
-    }
-    *out = r;
-    return SHMRING_OK;
+    return attach_or_close(r, rc, out);
 }
 
 int shmring_unlink(const char *name)
