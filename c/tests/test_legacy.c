@@ -206,4 +206,14 @@ TEST(test_legacy_send_answer)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the answerer saw the request (status %d)", status);
     CHECK_RC(shmring_legacy_send(path, "anyone?", reply, sizeof(reply), 0.05, 0.01), SHMRING_ETIMEDOUT);
     CHECK(word_at(path, 0) == 0 || (word_at(path, 0) & 0xff) == 0, "a timed-out message is withdrawn");
+    /* Bad arguments are refused before the file is touched, naming the numbers. */
+    char too_long[300];
+    memset(too_long, 'x', sizeof(too_long) - 1);
+    too_long[sizeof(too_long) - 1] = 0;
+    CHECK_RC(shmring_legacy_send(path, "", reply, sizeof(reply), 0.05, 0.01), SHMRING_EINVAL);
+    CHECK_RC(shmring_legacy_send(path, too_long, reply, sizeof(reply), 0.05, 0.01), SHMRING_ETOOLARGE);
+    CHECK(strstr(shmring_errmsg(), "299") != NULL, "the message names the length: %s", shmring_errmsg());
+    CHECK_RC(shmring_legacy_send(path, "hello", reply, sizeof(reply), 0.05, 0), SHMRING_EINVAL);
+    CHECK(strstr(shmring_errmsg(), "poll interval") != NULL, "the message names the poll interval: %s", shmring_errmsg());
+    CHECK_RC(shmring_legacy_answer(path, reply, sizeof(reply), 0.05, -1), SHMRING_EINVAL);
 }

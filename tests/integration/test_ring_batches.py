@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import queue
 from pathlib import Path
 from typing import Any
 
-import pytest
 from _batch_children import STOP_FLAG, put_batches, put_dropping, read_batches, read_bytes
+from _results import collect
 
 import shmring
 
@@ -16,14 +15,6 @@ SPAWN = mp.get_context("spawn")
 MESSAGES = 20_000
 
 
-def _collect(q: Any, n: int, what: str, timeout: float = 90.0) -> list[Any]:
-    out = []
-    for i in range(n):
-        try:
-            out.append(q.get(timeout=timeout))
-        except queue.Empty:
-            pytest.fail(f"only {i} of {n} {what} reported within {timeout} s")
-    return out
 
 
 def _create(name: str, policy: str, slots: int = 64) -> shmring.Ring:
@@ -38,9 +29,9 @@ def test_block_batches_reach_every_broadcast_reader_whole_and_in_order(shm_dir: 
         spawn(read_batches, unique_name, MESSAGES - 1, results, ready, max_n)
     spawn(read_bytes, unique_name, MESSAGES - 1, results, ready)
     spawn(read_bytes, unique_name, MESSAGES - 1, results, ready, 100)
-    _collect(ready, 4, "readers attached")
+    collect(ready, 4, "readers attached")
     writer = spawn(put_batches, unique_name, MESSAGES)
-    reports = _collect(results, 4, "reader results")
+    reports = collect(results, 4, "reader results")
     writer.join(30)
     assert writer.exitcode == 0, "the writer's put_many counts were not all as asked"
     for report in reports:
@@ -55,9 +46,9 @@ def test_overwrite_batches_count_every_message_received_or_lost(shm_dir: Path, u
     ring = _create(unique_name, "overwrite", slots=16)
     results, ready = SPAWN.Queue(), SPAWN.Queue()
     spawn(read_batches, unique_name, MESSAGES - 1, results, ready, 7)
-    _collect(ready, 1, "reader attached")
+    collect(ready, 1, "reader attached")
     spawn(put_batches, unique_name, MESSAGES)
-    (report,) = _collect(results, 1, "reader result")
+    (report,) = collect(results, 1, "reader result")
     seqs = report["seqs"]
     assert report["torn"] == 0, f"{report['torn']} messages failed their checksum"
     assert seqs == sorted(set(seqs)), "messages repeated or out of order"
@@ -74,7 +65,7 @@ def test_queue_readers_share_batches_each_message_exactly_once(shm_dir: Path, un
     results, ready = SPAWN.Queue(), SPAWN.Queue()
     for max_n in (1, 50, 256):
         spawn(read_batches, unique_name, -1, results, ready, max_n, True)
-    _collect(ready, 3, "queue readers attached")
+    collect(ready, 3, "queue readers attached")
     writer = spawn(put_batches, unique_name, MESSAGES)
     writer.join(90)
     assert writer.exitcode == 0, "the writer's put_many counts were not all as asked"
@@ -82,7 +73,7 @@ def test_queue_readers_share_batches_each_message_exactly_once(shm_dir: Path, un
     with ring.writer() as stopper:  # one stop at a time: a batch cannot take two
         for _ in range(3):
             stopper.put(b"stop", flags=STOP_FLAG, timeout=30)
-            reports += _collect(results, 1, "queue reader results")
+            reports += collect(results, 1, "queue reader results")
     assert sorted(s for r in reports for s in r["seqs"]) == list(range(MESSAGES)), "not every message once"
     for r in reports:
         assert r["torn"] == 0 and r["lost"] == 0, f"a queue reader reported {r}"
@@ -95,9 +86,9 @@ def test_drop_batches_deliver_exactly_what_put_many_says_it_published(shm_dir: P
     ring = _create(unique_name, "drop", slots=32)
     results, ready = SPAWN.Queue(), SPAWN.Queue()
     spawn(read_batches, unique_name, -1, results, ready, 16)
-    _collect(ready, 1, "reader attached")
+    collect(ready, 1, "reader attached")
     spawn(put_dropping, unique_name, MESSAGES // 100, results)
-    first, second = _collect(results, 2, "writer and reader results")
+    first, second = collect(results, 2, "writer and reader results")
     published, report = (first, second) if isinstance(first, int) else (second, first)
     assert 0 < published <= MESSAGES
     assert report["seqs"] == list(range(published)), "the reader got other than what put_many published"

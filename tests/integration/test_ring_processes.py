@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import queue
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _results import collect
 from _ring_children import (
     FRAME_WORDS,
     attach_and_idle,
@@ -30,14 +30,6 @@ SPAWN = mp.get_context("spawn")
 FRAMES = 10_000
 
 
-def _collect(q: Any, n: int, what: str, timeout: float = 60.0) -> list[Any]:
-    out = []
-    for i in range(n):
-        try:
-            out.append(q.get(timeout=timeout))
-        except queue.Empty:
-            pytest.fail(f"only {i} of {n} {what} reported within {timeout} s")
-    return out
 
 
 def _create(name: str, policy: str, slots: int = 8) -> shmring.Ring:
@@ -49,9 +41,9 @@ def test_block_policy_every_reader_gets_every_frame_in_order(shm_dir: Path, uniq
     results, ready = SPAWN.Queue(), SPAWN.Queue()
     for _ in range(3):
         spawn(read_all, unique_name, FRAMES, results, ready)
-    _collect(ready, 3, "readers attached")
+    collect(ready, 3, "readers attached")
     writer = spawn(write_frames, unique_name, FRAMES)
-    reports = _collect(results, 3, "reader results")
+    reports = collect(results, 3, "reader results")
     writer.join(30)
     assert writer.exitcode == 0
     for report in reports:
@@ -63,9 +55,9 @@ def test_overwrite_policy_slow_reader_accounts_every_frame(shm_dir: Path, unique
     ring = _create(unique_name, "overwrite")
     results, ready = SPAWN.Queue(), SPAWN.Queue()
     spawn(read_all, unique_name, FRAMES, results, ready, "next", 0.0002)
-    _collect(ready, 1, "readers attached")
+    collect(ready, 1, "readers attached")
     spawn(write_frames, unique_name, FRAMES)
-    (report,) = _collect(results, 1, "reader results")
+    (report,) = collect(results, 1, "reader results")
     assert report["torn"] == 0
     assert report["in_order"]
     assert report["received"] + report["lost"] == FRAMES
@@ -78,9 +70,9 @@ def test_queue_mode_delivers_each_frame_exactly_once(shm_dir: Path, unique_name:
     results, ready = SPAWN.Queue(), SPAWN.Queue()
     for _ in range(3):
         spawn(consume_queue, unique_name, results, ready)
-    _collect(ready, 3, "queue readers attached")
+    collect(ready, 3, "queue readers attached")
     spawn(write_frames, unique_name, FRAMES, 3)
-    reports = _collect(results, 3, "queue reader results")
+    reports = collect(results, 3, "queue reader results")
     seqs = sorted(s for r in reports for s in r["seqs"])
     assert seqs == list(range(FRAMES)), "every frame exactly once"
     assert all(r["torn"] == 0 and r["lost"] == 0 for r in reports)
@@ -94,7 +86,7 @@ def test_writer_killed_inside_reserve_publishes_nothing(shm_dir: Path, unique_na
     reader = ring.reader()
     ready = SPAWN.Queue()
     child = spawn(die_inside_reserve, unique_name, 5, ready)
-    _collect(ready, 1, "writer inside reserve()")
+    collect(ready, 1, "writer inside reserve()")
     os.kill(child.pid, signal.SIGKILL)
     child.join(10)
     got = [reader.get(timeout=5).seq for _ in range(5)]
@@ -111,7 +103,7 @@ def test_reader_killed_under_block_releases_the_writer(shm_dir: Path, unique_nam
     ring = _create(unique_name, "block", slots=4)
     ready = SPAWN.Queue()
     child = spawn(attach_and_idle, unique_name, ready)
-    _collect(ready, 1, "idle reader attached")
+    collect(ready, 1, "idle reader attached")
     writer = ring.writer()
     for seq in range(4):
         assert writer.put(frame_for(seq), timeout=1) == seq
@@ -153,7 +145,7 @@ def test_second_exclusive_writer_is_refused_until_the_first_dies(shm_dir: Path, 
     ring = _create(unique_name, "overwrite")
     ready = SPAWN.Queue()
     child = spawn(hold_writer, unique_name, ready)
-    _collect(ready, 1, "writer attached")
+    collect(ready, 1, "writer attached")
     assert ring.info().writer_alive is True
     with pytest.raises(shmring.WouldBlock, match="already has a live writer"):
         ring.writer()
@@ -227,7 +219,7 @@ def test_shared_writers_in_two_processes_never_collide(shm_dir: Path, unique_nam
     ready, go = SPAWN.Queue(), SPAWN.Event()
     for writer_id in (1, 2):
         spawn(write_shared, unique_name, writer_id, 3000, ready, go)
-    _collect(ready, 2, "shared writers attached")
+    collect(ready, 2, "shared writers attached")
     go.set()
     seen: dict[int, list[int]] = {1: [], 2: []}
     for expected_seq in range(6000):
@@ -247,10 +239,10 @@ def test_spin_then_block_reader_gets_a_frame_from_another_process(shm_dir: Path,
     ring = _create(unique_name, "overwrite")
     results, ready = SPAWN.Queue(), SPAWN.Queue()
     spawn(spin_reader, unique_name, results, ready)
-    _collect(ready, 1, "spinning reader attached")
+    collect(ready, 1, "spinning reader attached")
     with ring.writer() as writer:
         writer.put(frame_for(0))
-    assert _collect(results, 1, "spin reader result") == [(0, True)]
+    assert collect(results, 1, "spin reader result") == [(0, True)]
     ring.close()
 
 
