@@ -169,15 +169,7 @@ class Ring:
     @staticmethod
     def names(directory: str | os.PathLike[str] | None = None) -> list[str]:
         """Names of the files in the directory that start with the ring magic, sorted."""
-        names = []
-        for path in _segment.list_segments(directory):
-            try:
-                with open(path, "rb") as f:
-                    if f.read(len(F.MAGIC)) == F.MAGIC:
-                        names.append(path.name)
-            except OSError:
-                continue
-        return names
+        return _segment.names_with_magic(F.MAGIC, directory)
 
     def close(self) -> None:
         """Close this handle and every writer and reader made from it. Idempotent.

@@ -300,3 +300,20 @@ def list_segments(directory: str | os.PathLike[str] | None = None) -> Iterator[P
     for entry in entries:
         if _NAME_RE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
             yield Path(entry.path)
+
+
+def names_with_magic(magic: bytes, directory: str | os.PathLike[str] | None = None) -> list[str]:
+    """Names of the segments in the directory whose first bytes are ``magic``, sorted.
+
+    Files that vanish or may not be read while we look are left out: a listing
+    is a snapshot, and a file we cannot read is not ours to describe.
+    """
+    names = []
+    for path in list_segments(directory):
+        try:
+            with open(path, "rb") as f:
+                if f.read(len(magic)) == magic:
+                    names.append(path.name)
+        except OSError:
+            continue
+    return names

@@ -9,13 +9,14 @@ from typing import Any
 
 import click
 
-from .. import Ring, RingStats, SegmentNotFoundError, ShmringError
+from .. import Channel, Ring, RingStats, SegmentNotFoundError, ShmringError
+from .. import _channel_format as CF
 from ..legacy import lock_files, remove_unused_lock_file
 from ..legacy._format import is_legacy_header
 from . import _render as R
 from ._app import cli
 from ._options import parse_dtype, parse_keywords, parse_mode, parse_shape, parse_size, ring_argument, ring_dir
-from ._scan import file_held, legacy_row, legacy_rows, native_rows, stale_tmp_files
+from ._scan import channel_rows, file_held, legacy_row, legacy_rows, native_rows, stale_tmp_files
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 _LEGACY_DIR = "/tmp"
@@ -66,8 +67,8 @@ def create(name: str, slots: int, slot_bytes: str | None, meta_bytes: str, polic
 @click.option("--no-legacy", is_flag=True, help="List native rings only.")
 @_JSON
 def ls(legacy_dir: str, no_legacy: bool, as_json: bool) -> None:
-    """List the rings in $SHMRING_DIR (or /dev/shm) and original SharedMem files in /tmp."""
-    rows = native_rows(ring_dir())
+    """List the rings and channels in $SHMRING_DIR (or /dev/shm) and original SharedMem files in /tmp."""
+    rows = native_rows(ring_dir()) + channel_rows(ring_dir())
     if not no_legacy:
         rows += legacy_rows(Path(legacy_dir))
     if as_json:
@@ -91,6 +92,11 @@ def _ls_cells(row: dict[str, Any]) -> list[str]:
         if held:
             note = f"HELD by a live process; {note}"
         return [row["name"], row["layout"], "-", "-", "-", "-", "-", "-", "-", note]
+    if "requests" in row:
+        # A channel's server shows in the writer column; its requests in the frames column.
+        return [row["name"], row["layout"], f"{row['slots']} x {R.nbytes(row['slot_bytes'])}", "-",
+                f"{row['requests']} req", "-", R.yes_no(row["server_alive"]), "-", "-",
+                f"{row['slots_busy']} busy"]
     legacy = row["layout"] == "legacy"
     frames = f"{row['queued']} queued" if legacy else str(row["frames"])
     readers = "-" if legacy else f"{row['readers_live']} live, {row['readers_dead']} dead"
@@ -108,8 +114,11 @@ def _ls_cells(row: dict[str, Any]) -> list[str]:
 @click.argument("name")
 @_JSON
 def info(name: str, as_json: bool) -> None:
-    """Show the header and the reader table of the ring NAME (or of an original SharedMem file)."""
+    """Show the header and the reader table of the ring NAME (or of a channel, or an original SharedMem file)."""
     target = ring_argument(name)
+    if _has_magic(target, CF.MAGIC):
+        _print_channel(target, as_json)
+        return
     legacy = _legacy_target(target)
     if legacy is not None:
         row = legacy_row(legacy)
@@ -141,6 +150,32 @@ def _legacy_target(target: str | Path) -> Path | None:
     except OSError:
         return None
     return target if is_legacy_header(head) else None
+
+
+def _has_magic(target: str | Path, magic: bytes) -> bool:
+    path = target if isinstance(target, Path) else ring_dir() / target
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
+def _print_channel(target: str | Path, as_json: bool) -> None:
+    with Channel.open(target) as channel:
+        info = channel.info()
+    if as_json:
+        R.echo_json(info)
+        return
+    slots = zip(info["slot_phases"], info["slot_clients_alive"], strict=True)
+    phases = ", ".join(f"{i}: {p}{'' if alive or p == 'free' else ' (client gone)'}"
+                       for i, (p, alive) in enumerate(slots))
+    pairs = {"path": info["path"], "layout": f"channel v{info['layout_version']}",
+             "slots": f"{info['slots']} x {R.nbytes(info['slot_bytes'])} payload",
+             "metadata": f"{R.nbytes(info['meta_bytes'])} per message", "total": R.nbytes(info["total_bytes"]),
+             "requests": str(info["requests"]), "server": "alive" if info["server_alive"] else "none",
+             "servers so far": str(info["server_epoch"]), "slot phases": phases}
+    R.console().print(R.key_values(f"channel {info['name']}", pairs))
 
 
 def _print_legacy(row: dict[str, Any], as_json: bool) -> None:
@@ -191,6 +226,9 @@ def rm(names: tuple[str, ...], force: bool) -> None:
 
 
 def _remove(target: str | Path, force: bool) -> None:
+    if _has_magic(target, CF.MAGIC):
+        _remove_channel(target, force)
+        return
     try:
         ring = Ring.open(target)
     except SegmentNotFoundError:
@@ -207,13 +245,28 @@ def _remove(target: str | Path, force: bool) -> None:
         R.note(f"removed {ring.path}")
 
 
+def _remove_channel(target: str | Path, force: bool) -> None:
+    try:
+        channel = Channel.open(target)
+    except ShmringError:
+        if not force:
+            raise
+        path = target if isinstance(target, Path) else ring_dir() / target
+        os.unlink(path)
+        R.note(f"removed {path} (not a readable channel)")
+        return
+    with channel:
+        channel.unlink()
+        R.note(f"removed {channel.path}")
+
+
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 @click.option("--include-unused", is_flag=True,
               help="Also remove rings never used: no frame written and no reader entry (pre-created ones).")
 @_JSON
 def gc(dry_run: bool, include_unused: bool, as_json: bool) -> None:
-    """Remove rings nobody holds, corrupt rings, Locker files nobody has open, stale temporary files.
+    """Remove rings and channels nobody holds, corrupt ones, Locker files nobody has open, stale temporary files.
 
     Liveness is the kernel's: a ring is kept while any process holds a lock on
     it (a live writer or reader, an open handle), whatever its state. A ring
@@ -222,6 +275,7 @@ def gc(dry_run: bool, include_unused: bool, as_json: bool) -> None:
     """
     directory = ring_dir()
     verdicts = [_gc_verdict(row, include_unused) for row in native_rows(directory)]
+    verdicts += [_channel_verdict(row, include_unused) for row in channel_rows(directory)]
     verdicts += [_locker_verdict(path, dry_run) for path in lock_files(directory)]
     verdicts += [{"name": p.name, "path": str(p), "reason": "stale temporary file of an interrupted create",
                   "remove": True} for p in stale_tmp_files(directory, time.time())]
@@ -255,6 +309,22 @@ def _gc_verdict(row: dict[str, Any], include_unused: bool) -> dict[str, Any]:
                                  "it was created for (--include-unused removes it)", "remove": False}
     return {**out, "reason": f"no live writer or reader ({row['readers_dead']} dead reader entries, "
                              f"{row['frames']} frames written)", "remove": True}
+
+
+def _channel_verdict(row: dict[str, Any], include_unused: bool) -> dict[str, Any]:
+    """A channel is held while a server or any client has it open (every handle holds its attached lock)."""
+    held = file_held(Path(row["path"]))
+    out = {"name": row["name"], "path": row["path"]}
+    if held is None or row["layout"] == "no access":
+        return {**out, "reason": "cannot check who holds it (permission)", "remove": False}
+    if held:
+        return {**out, "reason": "channel open in a live server or client", "remove": False}
+    if row["layout"] == "corrupt":
+        return {**out, "reason": f"corrupt and unheld ({row['problem']})", "remove": True}
+    if row["requests"] == 0 and not include_unused:
+        return {**out, "reason": "channel never used (no request made): kept for the server it was "
+                                 "created for (--include-unused removes it)", "remove": False}
+    return {**out, "reason": f"channel nobody has open ({row['requests']} requests made)", "remove": True}
 
 
 def _locker_verdict(path: Path, dry_run: bool) -> dict[str, Any]:

@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import RangeLock, Ring, SegmentPermissionError, ShmringError
+from .. import Channel, RangeLock, Ring, SegmentPermissionError, ShmringError
+from .. import _channel_format as CF
+from .._segment import names_with_magic
 from ..legacy import inspect as inspect_legacy
 
 #: How old a creator's hidden temporary file must be before gc calls it stale:
@@ -51,6 +53,32 @@ def native_rows(directory: Path) -> list[dict[str, Any]]:
     """Every ring file in ``directory``, healthy or not, sorted by name."""
     now = time.time_ns()
     return [native_row(directory / name, now) for name in Ring.names(directory)]
+
+
+def channel_row(path: Path) -> dict[str, Any]:
+    """One ``ls`` row for a file that starts with the channel magic (corrupt ones included).
+
+    Opening a channel takes only its shared "attached" lock, as any client
+    does; it posts nothing and claims no slot.
+    """
+    row: dict[str, Any] = {"name": path.name, "path": str(path), "layout": "channel"}
+    try:
+        with Channel.open(path) as channel:
+            info = channel.info()
+    except (SegmentPermissionError, PermissionError) as err:
+        return {**row, "layout": "no access", "problem": str(err), "held": file_held(path)}
+    except (ShmringError, OSError) as err:
+        return {**row, "layout": "corrupt", "problem": str(err), "held": file_held(path)}
+    phases = info["slot_phases"]
+    return {**row, "layout": f"channel v{info['layout_version']}", "slots": info["slots"],
+            "slot_bytes": info["slot_bytes"], "policy": "request/reply", "requests": info["requests"],
+            "server_alive": info["server_alive"], "slots_busy": sum(1 for p in phases if p != "free"),
+            "problem": None}
+
+
+def channel_rows(directory: Path) -> list[dict[str, Any]]:
+    """Every channel file in ``directory``, healthy or not, sorted by name."""
+    return [channel_row(directory / name) for name in names_with_magic(CF.MAGIC, directory)]
 
 
 def legacy_row(path: Path) -> dict[str, Any]:
