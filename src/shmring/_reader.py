@@ -80,6 +80,8 @@ class Reader(Waiting):
         state = F.STATE_QUEUE if self.queue else F.STATE_BROADCAST
         release = F.NO_PIN if self.queue else self._cursor
         m.table.init_entry(self._index, state=state, cursor=self._cursor, release=release, name=self.name)
+        if self._ready is not None:  # re-attached: the event loop's descriptor follows the new ring
+            self._ready.follow(m.notify, self._has_frame)
 
     # -- reading --------------------------------------------------------------
 
@@ -163,8 +165,17 @@ class Reader(Waiting):
         return data
 
     def try_get(self, *, view: bool = False, out: np.ndarray[Any, Any] | None = None) -> Frame | None:
-        """The next frame if one is there now, else None (never waits)."""
-        return self._take(self._open_mapping(), view, out)
+        """The next frame if one is there now, else None (never waits).
+
+        A reader with a :meth:`fileno` also checks, when there is nothing, whether
+        the ring's name was removed or re-created (the descriptor says so): it
+        raises BrokenError then, or re-attaches for a ring opened with ``reattach=True``.
+        """
+        frame = self._take(self._open_mapping(), view, out)
+        if frame is None and self._ready is not None and self._ring._check_replaced():
+            self._attach(self._ring._mapping(), "oldest")
+            frame = self._take(self._ring._mapping(), view, out)
+        return frame
 
     def latest(self, timeout: float | None = None, *, view: bool = False, writer_gone: str = "wait") -> Frame:
         """The newest frame, skipping any backlog (skipped frames count as lost).
@@ -198,7 +209,8 @@ class Reader(Waiting):
         ``os.read(fd, 8)`` clears it; then take frames with ``try_get()`` until None.
         """
         if self._ready is None:
-            self._ready = ReadyFd(self._open_mapping().notify, self._has_frame, self.name or self._ring.name)
+            self._ready = ReadyFd(self._open_mapping().notify, self._has_frame, self.name or self._ring.name,
+                                  moved=self._ring._name_moved)
         return self._ready.fileno()
 
     def _has_frame(self) -> bool:

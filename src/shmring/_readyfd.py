@@ -17,7 +17,10 @@ No lost signal: the thread counts itself as a sleeper for its whole life, so
 every publisher bumps the word; it takes its snapshot of the word *before*
 writing the eventfd, so a bump that lands after the write makes its next
 futex wait return at once and signal again. Idle, it sleeps in the kernel and
-wakes only every :data:`SLICE_S` seconds to see whether it was closed.
+wakes only every :data:`SLICE_S` seconds to see whether it was closed, and
+whether the name it watches now means another file (``moved``): nobody bumps
+the old word then, so it signals and lets its owner notice (``follow`` moves it
+to the new word and keeps the descriptor).
 """
 
 from __future__ import annotations
@@ -43,16 +46,32 @@ class ReadyFd:
         name: shown in the thread's name.
     """
 
-    def __init__(self, word: WakeWord, pending: Callable[[], bool], name: str) -> None:
-        self._word = word
-        self._stopping = False
+    def __init__(self, word: WakeWord, pending: Callable[[], bool], name: str,
+                 moved: Callable[[], bool] | None = None) -> None:
+        self._name = name
+        self._moved = moved
         self._fd: int | None = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._start(word, pending)
+
+    def _start(self, word: WakeWord, pending: Callable[[], bool]) -> None:
+        self._word = word
+        self._stop = threading.Event()  # one per thread: a thread late to leave never sees the next one's
         word.register()  # from now on every publisher bumps the word and wakes us
         seen = word.snapshot()
         if pending():
             self._signal()
-        self._thread = threading.Thread(target=self._run, args=(seen,), name=f"shmring-fd-{name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(word, seen, self._stop),
+                                        name=f"shmring-fd-{self._name}", daemon=True)
         self._thread.start()
+
+    def follow(self, word: WakeWord, pending: Callable[[], bool]) -> None:
+        """Watch another word from now on (a re-attached ring's), keeping the same descriptor.
+
+        The descriptor number an event loop registered stays valid; it is
+        signalled at once if something is already waiting behind the new word.
+        """
+        self._stop_thread()
+        self._start(word, pending)
 
     def fileno(self) -> int:
         """The eventfd; readable when something may be waiting."""
@@ -68,25 +87,34 @@ class ReadyFd:
             except BlockingIOError:
                 pass
 
-    def _run(self, seen: int) -> None:
-        while not self._stopping:
-            self._word.wait(seen, SLICE_S)
-            now = self._word.snapshot()  # before signalling: see the module docstring
-            if now != seen and not self._stopping:
+    def _run(self, word: WakeWord, seen: int, stop: threading.Event) -> None:
+        while not stop.is_set():
+            word.wait(seen, SLICE_S)
+            now = word.snapshot()  # before signalling: see the module docstring
+            if stop.is_set():
+                break
+            if now != seen:
                 seen = now
+                self._signal()
+            elif self._moved is not None and self._moved():
+                # The name now means another file (or none): nobody will bump this
+                # word again, so say so once a slice; the owner's next take notices.
                 self._signal()
 
     def _signal(self) -> None:
         if self._fd is not None:
             os.eventfd_write(self._fd, 1)
 
+    def _stop_thread(self) -> None:
+        self._stop.set()
+        self._word.wake_all()
+        self._thread.join(SLICE_S + 1.0)
+        self._word.unregister()
+
     def close(self) -> None:
         """Stop the thread and close the descriptor. Idempotent; call before the mapping goes."""
         if self._fd is None:
             return
-        self._stopping = True
-        self._word.wake_all()
-        self._thread.join(SLICE_S + 1.0)
-        self._word.unregister()
+        self._stop_thread()
         os.close(self._fd)
         self._fd = None

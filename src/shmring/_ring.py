@@ -15,7 +15,7 @@ import numpy as np
 from . import _format as F
 from . import _meta, _segment, _sync
 from ._attachment import Attachment, fork_generation, validate_counters
-from ._errors import BrokenError, ClosedError, FrameError, ShmringError
+from ._errors import BrokenError, ClosedError, FrameError, SegmentNotFoundError, ShmringError
 from ._info import ReaderInfo, RingInfo, RingStats
 from ._reader import Reader
 from ._segment import NameOrPath, Segment
@@ -309,6 +309,11 @@ class Ring:
                 f"{os.getpid()}: a child shares its parent's locks, so it must Ring.open() anew")
         return self._m
 
+    def _name_moved(self) -> bool:
+        """Whether the name now means another file or none; False once closed. Safe from any thread."""
+        m = self._m
+        return m is not None and m.seg.replaced()
+
     def _check_replaced(self) -> bool:
         """Raise BrokenError if the name now means another file; re-attach and return True if asked."""
         m = self._mapping()
@@ -318,7 +323,10 @@ class Ring:
             raise BrokenError(
                 f"ring {self.name!r} was removed or re-created under the same name; this handle "
                 "still maps the old file (open it again, or open with reattach=True)", name=self.name)
-        new = Ring.open(self.path)
+        try:
+            new = Ring.open(self.path)
+        except SegmentNotFoundError:
+            return False  # removed, not yet created again: keep the old mapping until it is
         self._m, new._m = new._m, None
         self._set_layout(self._m.layout)  # type: ignore[union-attr]
         self._load_keywords()
