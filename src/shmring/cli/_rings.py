@@ -226,11 +226,10 @@ def rm(names: tuple[str, ...], force: bool) -> None:
 
 
 def _remove(target: str | Path, force: bool) -> None:
-    if _has_magic(target, CF.MAGIC):
-        _remove_channel(target, force)
-        return
+    """Remove a ring's or a channel's name through its own handle; ``force``: also a file that does not parse."""
+    kind, opener = ("channel", Channel.open) if _has_magic(target, CF.MAGIC) else ("ring", Ring.open)
     try:
-        ring = Ring.open(target)
+        handle = opener(target)
     except SegmentNotFoundError:
         raise
     except ShmringError:
@@ -238,26 +237,11 @@ def _remove(target: str | Path, force: bool) -> None:
             raise
         path = target if isinstance(target, Path) else ring_dir() / target
         os.unlink(path)
-        R.note(f"removed {path} (not a readable ring)")
+        R.note(f"removed {path} (not a readable {kind})")
         return
-    with ring:
-        ring.unlink()
-        R.note(f"removed {ring.path}")
-
-
-def _remove_channel(target: str | Path, force: bool) -> None:
-    try:
-        channel = Channel.open(target)
-    except ShmringError:
-        if not force:
-            raise
-        path = target if isinstance(target, Path) else ring_dir() / target
-        os.unlink(path)
-        R.note(f"removed {path} (not a readable channel)")
-        return
-    with channel:
-        channel.unlink()
-        R.note(f"removed {channel.path}")
+    with handle:
+        handle.unlink()
+        R.note(f"removed {handle.path}")
 
 
 @cli.command()
