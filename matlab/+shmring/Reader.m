@@ -1,4 +1,4 @@
-classdef Reader < handle
+classdef Reader < shmring.Endpoint
     % Reader  Takes frames from a native ring, each as the array that was put.
     %
     %   r = shmring.Reader(ring)            % or shmring.Reader('cam0')
@@ -18,13 +18,12 @@ classdef Reader < handle
     % comments (keywords that carried a comment) and meta_json (the text).
 
     properties (SetAccess = private)
-        Ring     % the shmring.Ring read from
         Lost = 0 % frames this reader missed so far
         Received = 0
     end
-    properties (Access = private)
-        Handle = 0
-        OwnsRing = false
+    properties (Constant, Access = protected)
+        CloseCommand = 'reader_close'
+        Role = 'reader'
     end
 
     methods
@@ -35,13 +34,7 @@ classdef Reader < handle
             if isempty(start)
                 error('shmring:invalid', 'Start must be ''next'', ''oldest'' or ''latest'', got ''%s''', opts.start);
             end
-            if ischar(ring)
-                ring = shmring.Ring.open(ring);
-                r.OwnsRing = true;
-            end
-            r.Ring = ring;
-            r.Handle = shmring_mex('reader_open', requireOpen(ring), opts.name, opts.queue, start);
-            adopt(ring, 1);
+            r.attached(shmring_mex('reader_open', r.attachRing(ring), opts.name, opts.queue, start));
         end
 
         function [A, info] = get(r, timeout)
@@ -56,31 +49,11 @@ classdef Reader < handle
             if nargin < 2, timeout = 1; end
             [A, info] = take(r, timeout, true);
         end
-
-        function close(r)
-            % close  Leave the reader table (and close the ring if this reader opened it by name).
-            if r.Handle ~= 0
-                h = r.Handle;
-                r.Handle = 0;
-                shmring_mex('reader_close', h);
-                adopt(r.Ring, -1);
-                if r.OwnsRing
-                    close(r.Ring);
-                end
-            end
-        end
-
-        function delete(r)
-            % delete  The destructor: close.
-            close(r);
-        end
     end
 
     methods (Access = private)
         function [A, info] = take(r, timeout, newest)
-            if r.Handle == 0
-                error('shmring:closed', 'the reader of ring %s is closed', r.Ring.Name);
-            end
+            r.requireAttached();
             [A, raw] = shmring_mex('get', r.Handle, shmring.Ring.seconds(timeout, 'timeout'), newest);
             as_bytes = isa(A, 'uint8') && ~strcmp(raw.dtype, '|u1');  % a dtype MATLAB has no class for
             if numel(raw.shape) >= 2 && ~as_bytes

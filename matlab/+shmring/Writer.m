@@ -1,4 +1,4 @@
-classdef Writer < handle
+classdef Writer < shmring.Endpoint
     % Writer  Puts frames into a native ring.
     %
     %   w = shmring.Writer(ring)            % or shmring.Writer('cam0'); 'Shared', true for several writers
@@ -13,25 +13,16 @@ classdef Writer < handle
     % H-by-W image is the frame (H, W) numpy shows the same way). Reader.get
     % undoes it, so get(put(A)) == A, class and size included.
 
-    properties (SetAccess = private)
-        Ring     % the shmring.Ring written to
-    end
-    properties (Access = private)
-        Handle = 0
-        OwnsRing = false
+    properties (Constant, Access = protected)
+        CloseCommand = 'writer_close'
+        Role = 'writer'
     end
 
     methods
         function w = Writer(ring, varargin)
             % Writer  Attach the ring's writer (shmring:wouldBlock if another live writer has it).
             opts = shmring.Ring.options(struct('shared', false), varargin);
-            if ischar(ring)
-                ring = shmring.Ring.open(ring);
-                w.OwnsRing = true;
-            end
-            w.Ring = ring;
-            w.Handle = shmring_mex('writer_open', requireOpen(ring), opts.shared);
-            adopt(ring, 1);
+            w.attached(shmring_mex('writer_open', w.attachRing(ring), opts.shared));
         end
 
         function put(w, A, meta, varargin)
@@ -47,30 +38,10 @@ classdef Writer < handle
                 error('shmring:invalid', 'meta must be a struct or JSON text, not %s', class(meta));
             end
             opts = shmring.Ring.options(struct('flags', 0, 'timeout', Inf), varargin);
-            if w.Handle == 0
-                error('shmring:closed', 'the writer of ring %s is closed', w.Ring.Name);
-            end
+            w.requireAttached();
             shape = size(A);
             A = permute(A, ndims(A):-1:1);  % C order: the last dimension varies fastest
             shmring_mex('put', w.Handle, A, double(shape), opts.flags, meta, shmring.Ring.seconds(opts.timeout, 'Timeout'));
-        end
-
-        function close(w)
-            % close  Detach the writer (and close the ring if this writer opened it by name).
-            if w.Handle ~= 0
-                h = w.Handle;
-                w.Handle = 0;
-                shmring_mex('writer_close', h);
-                adopt(w.Ring, -1);
-                if w.OwnsRing
-                    close(w.Ring);
-                end
-            end
-        end
-
-        function delete(w)
-            % delete  The destructor: close.
-            close(w);
         end
     end
 end
