@@ -160,9 +160,10 @@ typedef struct {
  * copy (or take a view of) the frame. Returns 0 when done, 1 to refuse the
  * frame (SHM_REFUSED: it stays unread), -1 on failure (SHM_FAILED). It may
  * run again for a later frame if the writer lapped the reader meanwhile.
- * A queue reader first asks it with meta and payload NULL, before claiming
- * the frame (queue step 2), so a refused frame stays in the queue: return 1
- * to refuse then, 0 to go on; no copy is made in that call. */
+ * A queue reader first asks it with meta and payload NULL and a header of
+ * which only seq and nbytes are loaded, before claiming the frame (queue
+ * step 2), so a refused frame stays in the queue: return 1 to refuse then,
+ * 0 to go on; no copy is made in that call. */
 typedef int (*ShmCopyStep)(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payload);
 
 /* The reader's view holds frames it returned: the release position stays at the frame. */
@@ -200,9 +201,8 @@ SHM_INTERNAL void shm_record_skip(char *base, const ShmLayout *L, uint64_t index
 SHM_INTERNAL int shm_still_committed(char *base, const ShmLayout *L, uint64_t seq);
 /* The item size of typestr `t` (NUL terminated) by the layout's rules, 0 if it breaks them. */
 SHM_INTERNAL uint64_t shm_typestr_itemsize(const ShmLayout *L, const char *t);
-/* Why typestr, ndim and shape cannot describe a payload, or NULL: then *nbytes is its size. */
-SHM_INTERNAL const char *shm_shape_problem(const ShmLayout *L, const char *typestr, uint32_t ndim,
-                                           const uint64_t *shape, uint64_t *nbytes);
+/* The bytes of an ndim-d array of `shape` with items of `itemsize`: 0, or -1 if they overflow 64 bits. */
+SHM_INTERNAL int shm_shape_bytes(uint64_t itemsize, uint32_t ndim, const uint64_t *shape, uint64_t *nbytes);
 
 /* ---------- protocol_room.c: docs/format.md, write step 1 ------------------ */
 

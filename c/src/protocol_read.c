@@ -4,10 +4,22 @@
 
 #include <string.h>
 
+/* Whether c is one of the characters of `set` (NUL never is). A loop, not strchr:
+ * the sets are a few characters and this runs for every frame read. */
+static inline int
+in_set(const char *set, char c)
+{
+    for (; *set; set++)
+        if (*set == c)
+            return 1;
+    return 0;
+}
+
 uint64_t
 shm_typestr_itemsize(const ShmLayout *L, const char *t)
 {
-    if (strlen(t) < 3 || !strchr(L->typestr_byteorders, t[0]) || !strchr(L->typestr_kinds, t[1]))
+    /* t[0] and t[1] are not NUL once found in the sets, so t[2] is in bounds. */
+    if (!in_set(L->typestr_byteorders, t[0]) || !in_set(L->typestr_kinds, t[1]) || !t[2])
         return 0;
     uint64_t size = 0;
     for (const char *c = t + 2; *c; c++) {
@@ -20,21 +32,17 @@ shm_typestr_itemsize(const ShmLayout *L, const char *t)
     return size;
 }
 
-const char *
-shm_shape_problem(const ShmLayout *L, const char *typestr, uint32_t ndim, const uint64_t *shape, uint64_t *nbytes)
+int
+shm_shape_bytes(uint64_t itemsize, uint32_t ndim, const uint64_t *shape, uint64_t *nbytes)
 {
-    if (ndim > SHM_MAX_DIMS)
-        return "it has more dims than a frame may have";
-    uint64_t size = shm_typestr_itemsize(L, typestr);
-    if (!size)
-        return "its dtype is not a typestr of a kind frames may have";
+    uint64_t size = itemsize;
     for (uint32_t i = 0; i < ndim; i++) {
         if (shape[i] && size > UINT64_MAX / shape[i])
-            return "its shape overflows";
+            return -1;
         size *= shape[i];
     }
     *nbytes = size;
-    return NULL;
+    return 0;
 }
 
 static const char *
@@ -44,10 +52,11 @@ header_problem(const ShmLayout *L, const ShmSlotHeader *h, uint64_t k)
         return "its sequence number is not the frame's";
     if (h->nbytes > L->slot_bytes || h->meta_len > L->meta_bytes || h->ndim > SHM_MAX_DIMS)
         return "its sizes exceed the ring's";
-    uint64_t size;
-    const char *problem = shm_shape_problem(L, h->typestr, h->ndim, h->shape, &size);
-    if (problem)
-        return problem;
+    uint64_t itemsize = shm_typestr_itemsize(L, h->typestr), size;
+    if (!itemsize)
+        return "its dtype is not a typestr of a kind frames may have";
+    if (shm_shape_bytes(itemsize, h->ndim, h->shape, &size) < 0)
+        return "its shape overflows";
     return size == h->nbytes ? NULL : "its shape and dtype do not make its payload length";
 }
 
@@ -186,18 +195,21 @@ shm_read_broadcast_many(char *base, const ShmLayout *L, uint64_t index, uint64_t
 }
 
 /* Ask the copy step about frame q before claiming it (see ShmCopyStep): 1 when it
- * refuses, out->header and out->seq then say which frame. The look is racy on
- * purpose: a frame overwritten meanwhile is lost to the queue anyway, and one
- * still committed after the header was loaded had that header. */
+ * refuses, out->header (seq and nbytes) and out->seq then say which frame. The look
+ * is racy on purpose: a frame overwritten meanwhile is lost to the queue anyway, and
+ * one still committed after the words were loaded had them. Only a plausible length
+ * is asked about; a corrupt header is claimed and reported by the read itself. */
 static int
 refused_unclaimed(char *base, const ShmLayout *L, uint64_t q, ShmCopyStep copy, void *ctx, ShmRead *out)
 {
     size_t slot = shm_slot_at(L, q);
     if (__atomic_load_n(shm_u64(base, slot + L->s_seqlock), __ATOMIC_ACQUIRE) != shm_committed(L, q))
         return 0;
-    load_header(base, L, slot, &out->header);
-    if (header_problem(L, &out->header, q) || copy(ctx, &out->header, NULL, NULL) != 1)
-        return 0; /* a corrupt frame is claimed and reported as one */
+    memset(&out->header, 0, sizeof(out->header));
+    out->header.seq = *shm_u64(base, slot + L->s_seq);
+    out->header.nbytes = *shm_u64(base, slot + L->s_payload_bytes);
+    if (out->header.seq != q || out->header.nbytes > L->slot_bytes || copy(ctx, &out->header, NULL, NULL) != 1)
+        return 0;
     out->seq = q;
     return shm_still_committed(base, L, q);
 }

@@ -104,7 +104,8 @@ void
 shm_write_frame(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead *f, const void *payload)
 {
     size_t slot = shm_open_slot(base, L, seq, f);
-    memcpy(base + slot + L->payload_offset, payload, f->nbytes); /* write step 4: the payload */
+    if (f->nbytes) /* an empty frame may come without a payload pointer */
+        memcpy(base + slot + L->payload_offset, payload, f->nbytes); /* write step 4: the payload */
     shm_publish_slot(base, L, seq);
 }
 

@@ -211,16 +211,17 @@ static int frame_shape(const shmring_ring *r, const shmring_frame_info *info, ui
         return SHMRING_OK;
     }
     memcpy(h->dtype, info->dtype, strnlen(info->dtype, sizeof(info->dtype)));
-    if (!shm_typestr_itemsize(&r->L, h->dtype))
+    uint64_t itemsize = shm_typestr_itemsize(&r->L, h->dtype), size;
+    if (!itemsize)
         return shmring_fail(SHMRING_EINVAL, "dtype '%s' is not a numpy typestr of a bool, integer, float or "
                             "complex type (like \"<u2\")", h->dtype);
     if (info->ndim > SHMRING_MAX_DIMS)
         return shmring_fail(SHMRING_EINVAL, "frames have at most %d dims, got ndim %" PRIu32, SHMRING_MAX_DIMS,
                             info->ndim);
     h->f.ndim = info->ndim;
-    memcpy(h->shape, info->shape, sizeof(uint64_t) * h->f.ndim);
-    uint64_t size;
-    if (shm_shape_problem(&r->L, h->dtype, h->f.ndim, h->shape, &size))
+    for (uint32_t i = 0; i < h->f.ndim; i++)
+        h->shape[i] = info->shape[i];
+    if (shm_shape_bytes(itemsize, h->f.ndim, h->shape, &size) < 0)
         return shmring_fail(SHMRING_EINVAL, "shape overflows 64 bits");
     if (size != nbytes)
         return shmring_fail(SHMRING_EINVAL, "dtype '%s' and shape make %" PRIu64 " bytes, nbytes is %" PRIu64,
@@ -269,11 +270,8 @@ int shmring_put(shmring_writer *w, const void *data, const shmring_frame_info *i
     if (rc != SHMRING_OK)
         return rc;
     shmring_ring *r = w->ring;
-    char *base = shmring_base(r);
-    size_t slot = shm_open_slot(base, &r->L, seq, &h.f); /* write steps 2-4 */
-    if (h.f.nbytes)
-        memcpy(base + slot + r->L.payload_offset, data, h.f.nbytes);
-    shm_commit_slot(base, &r->L, seq); /* write steps 5-7 */
+    shm_write_frame(shmring_base(r), &r->L, seq, &h.f, data); /* write steps 2-6 */
+    shm_wake_readers(shmring_base(r), &r->L);                 /* step 7 */
     unlock_put(w);
     return SHMRING_OK;
 }
