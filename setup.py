@@ -1,9 +1,10 @@
 """Build the two C extensions; everything else lives in pyproject.toml.
 
-The C sources live in src/shmring/_ext/ (a source folder, not a package):
-``sync_*`` make ``shmring._sync``; ``protocol_*`` are the ring protocol steps
-in plain C (no Python headers), and ``core_*`` the CPython glue of
-``shmring._core`` around them.
+``shmring._sync`` is made from src/shmring/_ext/sync_*.c (a source folder, not
+a package). ``shmring._core`` compiles the ring's per-frame protocol steps from
+the C library's tree, c/src/protocol_*.c (plain C, no Python headers; the one
+implementation, which libshmring compiles too), with its CPython glue
+src/shmring/_ext/core_*.c around them.
 """
 
 from glob import glob
@@ -11,6 +12,7 @@ from glob import glob
 from setuptools import Extension, setup
 
 EXT = "src/shmring/_ext"
+PROTOCOL = "c/src"  # the one protocol implementation, shared with libshmring (c/Makefile)
 FLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 
 setup(
@@ -25,8 +27,9 @@ setup(
         # The ring's per-frame protocol steps, one call per put or get.
         Extension(
             "shmring._core",
-            sources=sorted(glob(f"{EXT}/protocol_*.c") + glob(f"{EXT}/core_*.c")),
-            depends=[f"{EXT}/protocol.h", f"{EXT}/core.h"],
+            sources=sorted(glob(f"{PROTOCOL}/protocol_*.c")) + sorted(glob(f"{EXT}/core_*.c")),
+            include_dirs=[PROTOCOL],
+            depends=[f"{PROTOCOL}/protocol.h", f"{EXT}/core.h"],
             extra_compile_args=FLAGS,
         ),
     ]

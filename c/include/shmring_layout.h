@@ -85,4 +85,14 @@
 #define SHMRING_S_META 128
 #define SHMRING_DTYPE_BYTES 8                        /* numpy typestr, NUL padded */
 
+/* seqlock encoding: frame s being written reads STRIDE*s + WRITING, committed STRIDE*s + COMMITTED */
+#define SHMRING_SEQLOCK_STRIDE 2
+#define SHMRING_SEQLOCK_WRITING 1
+#define SHMRING_SEQLOCK_COMMITTED 2
+
+/* typestr rules: byte order and kind characters, largest item size */
+#define SHMRING_TYPESTR_BYTEORDERS "<>|="
+#define SHMRING_TYPESTR_KINDS "biufc"
+#define SHMRING_TYPESTR_MAX_ITEMSIZE 32
+
 #endif /* SHMRING_LAYOUT_H */

@@ -10,13 +10,21 @@
 
 #include "shmring.h"
 #include "shmring_layout.h"
-#include "protocol.h"
+#include "protocol.h" /* the per-frame protocol steps, shared with the Python extension */
 
 #define SHMRING_HIDDEN __attribute__((visibility("hidden")))
 
 /* How long a blocked call sleeps at most before re-checking what no futex
  * announces: a reader that died, or the ring's name now naming another file. */
 #define SHMRING_RECHECK_S 0.5
+
+/* Sizes of one ring, derived from its header (layout.c). header_bytes is
+ * where slot 0 starts: the header page plus the stream keywords' pages. */
+typedef struct {
+    uint64_t slots, slot_bytes, meta_bytes;
+    uint64_t payload_offset, slot_stride, total_bytes;
+    uint64_t keywords_len, header_bytes;
+} shmring_geom;
 
 struct shmring_ring {
     char *path;          /* the file's path */
@@ -28,12 +36,19 @@ struct shmring_ring {
     unsigned char *base; /* the mapping */
     uint64_t size;
     shmring_geom g;
+    ShmLayout L;         /* g and shmring_layout.h as the protocol steps take them */
     int policy;
     int has_schema;
     char schema_dtype[SHMRING_DTYPE_BYTES + 1];
     uint32_t schema_ndim;
     uint64_t schema_shape[SHMRING_MAX_DIMS];
 };
+
+/* The mapping as the protocol steps take it. */
+static inline char *shmring_base(const shmring_ring *ring)
+{
+    return (char *)ring->base;
+}
 
 struct shmring_writer {
     shmring_ring *ring;
@@ -66,17 +81,13 @@ SHMRING_HIDDEN int shmring_fail(int code, const char *fmt, ...) __attribute__((f
 /* Map an errno from open()/unlink() of `path` to a code (and message). */
 SHMRING_HIDDEN int shmring_fail_errno(int err, const char *what, const char *path);
 
-/* ---- sync.c: kernel mechanisms ---- */
-SHMRING_HIDDEN uint64_t shmring_now_ns(int realtime);
-SHMRING_HIDDEN uint64_t shmring_coarse_realtime_ns(void);
+/* ---- sync.c: kernel mechanisms (clocks, the lease probe: protocol_wait.c, protocol_room.c) ---- */
 SHMRING_HIDDEN double shmring_monotonic_s(void);
 /* Open a new open file description of the file behind fd (-1 with errno). */
 SHMRING_HIDDEN int shmring_reopen(int fd);
 /* Take an OFD lock on one byte: 1 taken, 0 held elsewhere (no wait), -1 error. */
 SHMRING_HIDDEN int shmring_ofd_lock(int fd, uint64_t byte, int exclusive, int wait);
 SHMRING_HIDDEN void shmring_ofd_unlock(int fd, uint64_t byte);
-/* Whether another description holds a lock on the byte (asked through probe_fd). */
-SHMRING_HIDDEN int shmring_ofd_held(int probe_fd, uint64_t byte);
 /* Sleep while the u32 at word reads `seen`, at most timeout_s (>= 0). */
 SHMRING_HIDDEN void shmring_futex_wait(uint32_t *word, uint32_t seen, double timeout_s);
 SHMRING_HIDDEN void shmring_futex_wake_all(uint32_t *word);
@@ -92,10 +103,9 @@ SHMRING_HIDDEN void shmring_layout_write(unsigned char *base, const shmring_geom
 /* Derived sizes, header_bytes included; SHMRING_OK, else an error with its message set. */
 SHMRING_HIDDEN int shmring_layout_derive(uint32_t slots, uint64_t slot_bytes, uint32_t meta_bytes,
                                          uint32_t keywords_len, shmring_geom *g);
-
-/* ---- protocol.c ---- */
-/* Item size of a numpy typestr (0 when it is not one shmring stores). */
-SHMRING_HIDDEN uint64_t shmring_typestr_itemsize(const char *t, size_t n);
+/* The ShmLayout the protocol steps take: shmring_layout.h's offsets, seqlock encoding
+ * and dtype rules with the ring's geometry g. */
+SHMRING_HIDDEN void shmring_layout_protocol(const shmring_geom *g, ShmLayout *L);
 
 /* ---- segment.c ---- */
 SHMRING_HIDDEN int shmring_resolve(const char *name, char **path);

@@ -44,6 +44,31 @@ int shmring_layout_derive(uint32_t slots, uint64_t slot_bytes, uint32_t meta_byt
     return SHMRING_OK;
 }
 
+void shmring_layout_protocol(const shmring_geom *g, ShmLayout *L)
+{
+    ShmLayout l = {
+        .write_seq = SHMRING_OFF_WRITE_SEQ, .notify = SHMRING_OFF_NOTIFY,
+        .notify_waiters = SHMRING_OFF_NOTIFY_WAITERS, .queue_seq = SHMRING_OFF_QUEUE_SEQ,
+        .space = SHMRING_OFF_SPACE, .space_waiters = SHMRING_OFF_SPACE_WAITERS,
+        .header_bytes = (size_t)g->header_bytes, .slot_stride = (size_t)g->slot_stride,
+        .payload_offset = (size_t)g->payload_offset,
+        .slots = g->slots, .slot_bytes = g->slot_bytes, .meta_bytes = g->meta_bytes,
+        .s_seqlock = SHMRING_S_SEQLOCK, .s_seq = SHMRING_S_SEQ, .s_payload_bytes = SHMRING_S_PAYLOAD_BYTES,
+        .s_timestamp = SHMRING_S_TIMESTAMP, .s_monotonic = SHMRING_S_MONOTONIC, .s_flags = SHMRING_S_FLAGS,
+        .s_meta_len = SHMRING_S_META_LEN, .s_dtype = SHMRING_S_DTYPE, .s_ndim = SHMRING_S_NDIM,
+        .s_shape = SHMRING_S_SHAPE, .s_meta = SHMRING_S_META,
+        .readers = SHMRING_OFF_READERS, .reader_entry = SHMRING_READER_ENTRY, .r_cursor = SHMRING_R_CURSOR,
+        .r_release = SHMRING_R_RELEASE, .r_active = SHMRING_R_ACTIVE_NS, .r_lost = SHMRING_R_LOST,
+        .r_received = SHMRING_R_RECEIVED, .r_state = SHMRING_R_STATE,
+        .reader_count = SHMRING_READER_ENTRIES, .state_queue = SHMRING_STATE_QUEUE,
+        .seqlock_stride = SHMRING_SEQLOCK_STRIDE, .seqlock_writing = SHMRING_SEQLOCK_WRITING,
+        .seqlock_committed = SHMRING_SEQLOCK_COMMITTED,
+        .typestr_byteorders = SHMRING_TYPESTR_BYTEORDERS, .typestr_kinds = SHMRING_TYPESTR_KINDS,
+        .typestr_max_itemsize = SHMRING_TYPESTR_MAX_ITEMSIZE,
+    };
+    *L = l;
+}
+
 void shmring_layout_write(unsigned char *base, const shmring_geom *g, int policy, const void *keywords)
 {
     memcpy(base + SHMRING_OFF_MAGIC, magic, sizeof(magic));
@@ -56,7 +81,7 @@ void shmring_layout_write(unsigned char *base, const shmring_geom *g, int policy
     WR64(base, SHMRING_OFF_SLOT_BYTES, g->slot_bytes);
     WR32(base, SHMRING_OFF_META_BYTES, (uint32_t)g->meta_bytes);
     WR32(base, SHMRING_OFF_READER_ENTRIES, SHMRING_READER_ENTRIES);
-    WR64(base, SHMRING_OFF_CREATED_NS, shmring_now_ns(1));
+    WR64(base, SHMRING_OFF_CREATED_NS, shm_realtime_ns());
     /* line 1 stays zero: a ring created here has no fixed schema */
     WR32(base, SHMRING_OFF_KEYWORDS_LEN, (uint32_t)g->keywords_len);
     if (g->keywords_len) /* the rest of the keywords pages stays zero */
@@ -105,7 +130,7 @@ static int check_schema(shmring_ring *r)
         return mismatch(r, "schema ndim", SHMRING_MAX_DIMS, r->schema_ndim);
     memcpy(r->schema_dtype, b + SHMRING_OFF_SCHEMA_DTYPE, SHMRING_DTYPE_BYTES);
     r->schema_dtype[SHMRING_DTYPE_BYTES] = 0;
-    if (!shmring_typestr_itemsize(r->schema_dtype, strlen(r->schema_dtype)))
+    if (!shm_typestr_itemsize(&r->L, r->schema_dtype))
         return shmring_fail(SHMRING_ELAYOUT, "%s: schema dtype is '%s', expected a numpy typestr like '<u2'",
                             r->path, r->schema_dtype);
     memcpy(r->schema_shape, b + SHMRING_OFF_SCHEMA_SHAPE, sizeof(r->schema_shape));
@@ -128,19 +153,22 @@ static int check_sizes(shmring_ring *r)
         return mismatch(r, "total bytes", r->g.total_bytes, RD64(b, SHMRING_OFF_TOTAL_BYTES));
     if (r->size != r->g.total_bytes)
         return mismatch(r, "file size", r->g.total_bytes, r->size);
+    shmring_layout_protocol(&r->g, &r->L);
     return SHMRING_OK;
 }
 
 static int check_counters(const shmring_ring *r)
 {
-    uint64_t written = shmring_proto_load64(r->base, SHMRING_OFF_WRITE_SEQ);
-    uint64_t queued = shmring_proto_load64(r->base, SHMRING_OFF_QUEUE_SEQ);
+    uint64_t written = __atomic_load_n((const uint64_t *)(const void *)(r->base + SHMRING_OFF_WRITE_SEQ),
+                                       __ATOMIC_SEQ_CST);
+    uint64_t queued = __atomic_load_n((const uint64_t *)(const void *)(r->base + SHMRING_OFF_QUEUE_SEQ),
+                                      __ATOMIC_SEQ_CST);
     if (queued > written)
         return shmring_fail(SHMRING_ELAYOUT, "%s: queue sequence %" PRIu64 " is ahead of write sequence %" PRIu64,
                             r->path, queued, written);
     for (uint32_t i = 0; i < SHMRING_READER_ENTRIES; i++) {
         uint64_t off = SHMRING_OFF_READERS + (uint64_t)i * SHMRING_READER_ENTRY + SHMRING_R_STATE;
-        uint32_t state = shmring_proto_load32(r->base, off);
+        uint32_t state = __atomic_load_n((const uint32_t *)(const void *)(r->base + off), __ATOMIC_SEQ_CST);
         if (state > SHMRING_STATE_QUEUE)
             return shmring_fail(SHMRING_ELAYOUT, "%s: reader entry %" PRIu32 " has state %" PRIu32 ", expected 0..2",
                                 r->path, i, state);

@@ -330,7 +330,7 @@ void shmring_locker_release(shmring_locker *l)
 
 int shmring_locker_held_elsewhere(const shmring_locker *l)
 {
-    return shmring_ofd_held(l->fd, LEG_UPDATE_BYTE) == 1;
+    return shm_lease_held(l->fd, LEG_UPDATE_BYTE) == 1;
 }
 
 int leg_exchange_acquire(shmring_locker *l, double timeout_s)

@@ -12,6 +12,22 @@ static uint64_t entry_off(uint32_t index)
     return SHMRING_OFF_READERS + (uint64_t)index * SHMRING_READER_ENTRY;
 }
 
+static void store64(unsigned char *b, uint64_t off, uint64_t value)
+{
+    __atomic_store_n((uint64_t *)(void *)(b + off), value, __ATOMIC_SEQ_CST);
+}
+
+static void store32(unsigned char *b, uint64_t off, uint32_t value)
+{
+    __atomic_store_n((uint32_t *)(void *)(b + off), value, __ATOMIC_SEQ_CST);
+}
+
+/* A writer waiting for room may be waiting on this reader: wake it. */
+static void wake_writers(shmring_ring *r)
+{
+    shm_wake_if_sleeping(shmring_base(r), r->L.space, r->L.space_waiters);
+}
+
 /* Lease the first entry nobody holds (one description tries each byte:
  * a refused F_OFD_SETLK leaves nothing held). */
 static int claim_entry(shmring_reader *rd)
@@ -41,16 +57,16 @@ static void init_entry(shmring_reader *rd, const char *name, uint64_t release)
     char raw[SHMRING_NAME_BYTES] = {0};
     if (name)
         memcpy(raw, name, strnlen(name, SHMRING_NAME_BYTES));
-    shmring_proto_store32(b, e + SHMRING_R_STATE, SHMRING_STATE_FREE);
-    shmring_proto_store64(b, e + SHMRING_R_CURSOR, rd->cursor);
-    shmring_proto_store64(b, e + SHMRING_R_RELEASE, release);
-    shmring_proto_store64(b, e + SHMRING_R_LOST, 0);
-    shmring_proto_store64(b, e + SHMRING_R_RECEIVED, 0);
-    shmring_proto_store64(b, e + SHMRING_R_ATTACHED_NS, shmring_now_ns(1));
-    shmring_proto_store64(b, e + SHMRING_R_ACTIVE_NS, 0);
-    shmring_proto_store32(b, e + SHMRING_R_PID, (uint32_t)getpid());
+    store32(b, e + SHMRING_R_STATE, SHMRING_STATE_FREE);
+    store64(b, e + SHMRING_R_CURSOR, rd->cursor);
+    store64(b, e + SHMRING_R_RELEASE, release);
+    store64(b, e + SHMRING_R_LOST, 0);
+    store64(b, e + SHMRING_R_RECEIVED, 0);
+    store64(b, e + SHMRING_R_ATTACHED_NS, shm_realtime_ns());
+    store64(b, e + SHMRING_R_ACTIVE_NS, 0);
+    store32(b, e + SHMRING_R_PID, (uint32_t)getpid());
     memcpy(b + e + SHMRING_R_NAME, raw, sizeof(raw));
-    shmring_proto_store32(b, e + SHMRING_R_STATE, rd->queue ? SHMRING_STATE_QUEUE : SHMRING_STATE_BROADCAST);
+    store32(b, e + SHMRING_R_STATE, rd->queue ? SHMRING_STATE_QUEUE : SHMRING_STATE_BROADCAST);
 }
 
 int shmring_reader_open_at(shmring_ring *ring, const char *name, int queue, int start, shmring_reader **out)
@@ -107,27 +123,25 @@ void shmring_release(shmring_reader *rd)
     if (!rd || !rd->has_view)
         return;
     rd->has_view = 0;
-    unsigned char *b = rd->ring->base;
-    shmring_proto_store64(b, entry_off(rd->index) + SHMRING_R_RELEASE, rd->queue ? SHMRING_NO_PIN : rd->cursor);
-    shmring_proto_wake_sleepers(b, SHMRING_OFF_SPACE);
+    shm_set_release(shmring_base(rd->ring), &rd->ring->L, rd->index, rd->queue ? SHMRING_NO_PIN : rd->cursor);
 }
 
 int shmring_view_valid(const shmring_reader *rd)
 {
-    return rd->has_view && shmring_proto_still_committed(rd->ring->base, &rd->ring->g, rd->view_seq);
+    return rd->has_view && shm_still_committed(shmring_base(rd->ring), &rd->ring->L, rd->view_seq);
 }
 
 /* ---------- one attempt -------------------------------------------------- */
 
-static void fill_info(shmring_reader *rd, const shmring_slot_header *h, uint64_t seq, uint64_t lost,
+static void fill_info(shmring_reader *rd, const ShmSlotHeader *h, uint64_t seq, uint64_t lost,
                       shmring_frame_info *info)
 {
     memset(info, 0, sizeof(*info));
     info->seq = seq;
     info->lost = lost;
-    info->timestamp_ns = h->timestamp_ns;
+    info->timestamp_ns = h->timestamp;
     info->nbytes = h->nbytes;
-    memcpy(info->dtype, h->dtype, sizeof(info->dtype));
+    memcpy(info->dtype, h->typestr, sizeof(info->dtype));
     info->ndim = h->ndim;
     memcpy(info->shape, h->shape, sizeof(info->shape));
     info->flags = h->flags;
@@ -135,42 +149,72 @@ static void fill_info(shmring_reader *rd, const shmring_slot_header *h, uint64_t
     info->meta_len = h->meta_len;
 }
 
+/* Where read step 4 puts a frame: the caller's buffer (NULL for a view) and the reader's metadata buffer. */
+typedef struct {
+    void *dst;
+    uint64_t cap;
+    char *meta;
+} copy_target;
+
+/* Read step 4 (see ShmCopyStep): refuse a frame larger than the buffer, so it stays unread. */
+static int copy_frame(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payload)
+{
+    const copy_target *t = ctx;
+    if (t->dst && h->nbytes > t->cap)
+        return 1;
+    if (!payload) /* a queue reader's look before it claims the frame */
+        return 0;
+    if (h->meta_len)
+        memcpy(t->meta, meta, h->meta_len);
+    if (t->dst && h->nbytes)
+        memcpy(t->dst, payload, h->nbytes);
+    return 0;
+}
+
+/* Read steps 1-6 (or queue steps 1-3) once; frames skipped as lost are added to the
+ * reader's counts, and a skip with nothing behind it is looked past at once. */
+static ShmStatus read_once(shmring_reader *rd, void *dst, uint64_t cap, int view, ShmRead *got)
+{
+    shmring_ring *r = rd->ring;
+    copy_target t = {dst, cap, rd->meta};
+    int hold = view ? SHM_HOLD_VIEW : SHM_RELEASE_AFTER;
+    ShmStatus status;
+    do {
+        status = rd->queue ? shm_read_queued(shmring_base(r), &r->L, rd->index, hold, SHM_NO_PIN, copy_frame, &t, got)
+                           : shm_read_broadcast(shmring_base(r), &r->L, rd->index, rd->cursor, hold, SHM_NO_PIN,
+                                                copy_frame, &t, got);
+        rd->lost += got->lost;
+        rd->pending_lost += got->lost;
+        if (!rd->queue) /* every frame skipped moved the cursor: lost frames, then the one read */
+            rd->cursor += got->lost + (status == SHM_FRAME);
+    } while (status == SHM_SKIPPED);
+    return status;
+}
+
 /* One try: SHMRING_OK with a frame, 1 when there is none yet, or an error. */
 static int take(shmring_reader *rd, void *dst, uint64_t cap, int view, shmring_frame_info *info)
 {
-    shmring_ring *r = rd->ring;
-    shmring_slot_header h;
-    uint64_t k = rd->cursor, lost = 0;
-    const char *problem = "";
-    memset(&h, 0, sizeof(h));
-    int rc = rd->queue ? shmring_proto_read_queued(r->base, &r->g, rd->index, &k, view, dst, cap, rd->meta, &h,
-                                                   &lost, &problem)
-                       : shmring_proto_read_next(r->base, &r->g, rd->index, &k, view, dst, cap, rd->meta, &h,
-                                                 &lost, &problem);
-    rd->lost += lost;
-    rd->pending_lost += lost;
-    if (!rd->queue)
-        rd->cursor = rc == SHMRING_READ_OK ? k + 1 : k;
-    switch (rc) {
-    case SHMRING_READ_OK:
+    ShmRead got;
+    switch (read_once(rd, dst, cap, view, &got)) {
+    case SHM_FRAME:
         rd->received += 1;
-        fill_info(rd, &h, k, rd->pending_lost, info);
+        fill_info(rd, &got.header, got.seq, rd->pending_lost, info);
         rd->pending_lost = 0;
         if (view) {
             rd->has_view = 1;
-            rd->view_seq = k;
+            rd->view_seq = got.seq;
         }
         return SHMRING_OK;
-    case SHMRING_READ_NONE:
+    case SHM_NOTHING:
         return 1;
-    case SHMRING_READ_SMALL:
+    case SHM_REFUSED:
         memset(info, 0, sizeof(*info));
-        info->nbytes = h.nbytes;
+        info->nbytes = got.header.nbytes;
         return shmring_fail(SHMRING_ETOOLARGE, "the next frame of ring %s is %" PRIu64 " bytes, the buffer holds %"
-                            PRIu64 "; the frame stays unread", r->path, h.nbytes, cap);
-    default:
-        return shmring_fail(SHMRING_EBROKEN, "ring %s: slot of frame %" PRIu64 " is corrupt: %s", r->path, k,
-                            problem);
+                            PRIu64 "; the frame stays unread", rd->ring->path, got.header.nbytes, cap);
+    default: /* SHM_CORRUPT: the copy step never fails */
+        return shmring_fail(SHMRING_EBROKEN, "ring %s: slot of frame %" PRIu64 " is corrupt: %s", rd->ring->path,
+                            got.seq, got.problem);
     }
 }
 
@@ -178,18 +222,10 @@ static int take(shmring_reader *rd, void *dst, uint64_t cap, int view, shmring_f
 
 static int spin(shmring_reader *rd, double seconds)
 {
-    const unsigned char *b = rd->ring->base;
-    uint64_t beyond = rd->queue ? shmring_proto_load64(b, SHMRING_OFF_QUEUE_SEQ) : rd->cursor;
-    double until = shmring_monotonic_s() + seconds;
-    for (unsigned n = 0;; n++) {
-        if (shmring_proto_load64(b, SHMRING_OFF_WRITE_SEQ) > beyond)
-            return 1;
-        if ((n & 1023) == 1023 && shmring_monotonic_s() > until)
-            return 0;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
+    shmring_ring *r = rd->ring;
+    uint64_t beyond = rd->queue ? __atomic_load_n(shm_u64(shmring_base(r), r->L.queue_seq), __ATOMIC_SEQ_CST)
+                                : rd->cursor;
+    return shm_spin(shmring_base(r), r->L.write_seq, beyond, seconds);
 }
 
 /* Register on notify, re-check, sleep one slice, unregister (no lost wake-up). */
@@ -249,7 +285,7 @@ int shmring_get_view(shmring_reader *rd, const void **payload, shmring_frame_inf
         return shmring_fail(SHMRING_EINVAL, "payload must not be NULL");
     int rc = wait_frame(rd, NULL, 0, 1, info, timeout_s);
     if (rc == SHMRING_OK)
-        *payload = shmring_proto_slot(rd->ring->base, &rd->ring->g, info->seq) + rd->ring->g.payload_offset;
+        *payload = shmring_base(rd->ring) + shm_slot_at(&rd->ring->L, info->seq) + rd->ring->L.payload_offset;
     return rc;
 }
 
@@ -263,7 +299,7 @@ int shmring_latest(shmring_reader *rd, void *buf, uint64_t cap, shmring_frame_in
             rd->pending_lost += n;
             rd->cursor += n;
             shmring_release(rd);
-            shmring_proto_record(rd->ring->base, rd->index, rd->cursor, rd->cursor, 0, n);
+            shm_record_skip(shmring_base(rd->ring), &rd->ring->L, rd->index, rd->cursor, rd->cursor, n);
         }
     }
     return shmring_get(rd, buf, cap, info, timeout_s);
@@ -273,9 +309,8 @@ void shmring_reader_close(shmring_reader *rd)
 {
     if (!rd)
         return;
-    unsigned char *b = rd->ring->base;
-    shmring_proto_store32(b, entry_off(rd->index) + SHMRING_R_STATE, SHMRING_STATE_FREE);
-    shmring_proto_wake_sleepers(b, SHMRING_OFF_SPACE);
+    store32(rd->ring->base, entry_off(rd->index) + SHMRING_R_STATE, SHMRING_STATE_FREE);
+    wake_writers(rd->ring);
     close(rd->lease_fd);
     free(rd->meta);
     free(rd);

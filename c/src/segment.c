@@ -185,7 +185,7 @@ static char *temp_path(const char *path)
     if (!tmp)
         return NULL;
     static unsigned counter;
-    unsigned long noise = (unsigned long)shmring_now_ns(0) ^ ((unsigned long)getpid() << 20) ^
+    unsigned long noise = (unsigned long)shm_monotonic_ns() ^ ((unsigned long)getpid() << 20) ^
                           __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
     snprintf(tmp, n, "%.*s.%s.%012lx.tmp", (int)dir_len, path, path + dir_len, noise & 0xffffffffffffUL);
     return tmp;
@@ -283,8 +283,10 @@ int shmring_create_with_keywords(const char *name, const shmring_config *cfg, co
     if (!r)
         return shmring_fail(SHMRING_ENOMEM, "out of memory");
     rc = shmring_layout_derive(c.slots, c.slot_bytes, c.meta_bytes, keywords_len, &r->g);
-    if (rc == SHMRING_OK)
+    if (rc == SHMRING_OK) {
+        shmring_layout_protocol(&r->g, &r->L);
         rc = refuse_taken(r->path, r->g.total_bytes);
+    }
     char *tmp = rc == SHMRING_OK ? temp_path(r->path) : NULL;
     if (rc == SHMRING_OK && !tmp)
         rc = shmring_fail(SHMRING_ENOMEM, "out of memory");
@@ -332,7 +334,7 @@ void shmring_ring_sizes(const shmring_ring *r, uint32_t *slots, uint64_t *slot_b
 
 uint64_t shmring_write_seq(const shmring_ring *r)
 {
-    return shmring_proto_load64(r->base, SHMRING_OFF_WRITE_SEQ);
+    return shm_next_seq(shmring_base(r), &r->L);
 }
 
 int shmring_keywords(const shmring_ring *r, const char **keywords, uint32_t *len)

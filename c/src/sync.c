@@ -1,4 +1,5 @@
-/* Kernel mechanisms: clocks, futex, open-file-description (OFD) locks. */
+/* Kernel mechanisms: futex waits, open-file-description (OFD) locks, file identity.
+ * Clocks and the lease probe are the protocol's (protocol_wait.c, protocol_room.c). */
 #include "internal.h"
 
 #include <errno.h>
@@ -12,23 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t shmring_now_ns(int realtime)
-{
-    struct timespec ts;
-    clock_gettime(realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t shmring_coarse_realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 double shmring_monotonic_s(void)
 {
-    return (double)shmring_now_ns(0) * 1e-9;
+    return (double)shm_monotonic_ns() * 1e-9;
 }
 
 int shmring_reopen(int fd)
@@ -69,17 +56,6 @@ void shmring_ofd_unlock(int fd, uint64_t byte)
     struct flock fl;
     fill(&fl, F_UNLCK, byte);
     (void)fcntl(fd, F_OFD_SETLK, &fl);
-}
-
-int shmring_ofd_held(int probe_fd, uint64_t byte)
-{
-    /* The kernel never reports a conflict with the asker's own locks, so the
-     * probe descriptor must hold none. */
-    struct flock fl;
-    fill(&fl, F_WRLCK, byte);
-    if (fcntl(probe_fd, F_OFD_GETLK, &fl) < 0)
-        return -1;
-    return fl.l_type != F_UNLCK;
 }
 
 void shmring_futex_wait(uint32_t *word, uint32_t seen, double timeout_s)

@@ -98,6 +98,14 @@ static void unlock_put(shmring_writer *w)
 
 /* ---------- room (step 1 of "Write frame") --------------------------------- */
 
+/* Write step 1's check (protocol_room.c); with reap, dead readers' entries are freed. */
+static int has_room(shmring_writer *w, uint64_t seq, int reap)
+{
+    shmring_ring *r = w->ring;
+    w->room_until = shm_room_until(shmring_base(r), &r->L, seq, r->probe_fd, reap);
+    return seq < w->room_until;
+}
+
 static int sleep_for_room(shmring_writer *w, uint64_t seq, uint32_t seen, double deadline, double timeout_s)
 {
     shmring_ring *r = w->ring;
@@ -108,7 +116,7 @@ static int sleep_for_room(shmring_writer *w, uint64_t seq, uint32_t seen, double
     uint32_t *space = (uint32_t *)(void *)(r->base + SHMRING_OFF_SPACE);
     uint32_t *sleepers = (uint32_t *)(void *)(r->base + SHMRING_OFF_SPACE_WAITERS);
     __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
-    if (!shmring_proto_has_room(r->base, &r->g, seq, r->probe_fd, 0, &w->room_until)) {
+    if (!has_room(w, seq, 0)) {
         /* Readers that die release nothing and wake nobody: re-check (and
          * reap them) at least every SHMRING_RECHECK_S. */
         double slice = timeout_s < 0 || remaining > SHMRING_RECHECK_S ? SHMRING_RECHECK_S : remaining;
@@ -121,10 +129,9 @@ static int sleep_for_room(shmring_writer *w, uint64_t seq, uint32_t seen, double
 /* Busy-poll up to w->spin_s for room (block policy), before sleeping on the futex. */
 static int spin_for_room(shmring_writer *w, uint64_t seq)
 {
-    shmring_ring *r = w->ring;
     double until = shmring_monotonic_s() + w->spin_s;
     for (unsigned n = 1;; n++) {
-        if (shmring_proto_has_room(r->base, &r->g, seq, r->probe_fd, 0, &w->room_until))
+        if (has_room(w, seq, 0))
             return 1;
         if ((n & 255) == 0 && shmring_monotonic_s() > until)
             return 0;
@@ -143,9 +150,9 @@ static int await_room(shmring_writer *w, uint64_t seq, double timeout_s)
     double deadline = shmring_monotonic_s() + (timeout_s < 0 ? 0 : timeout_s);
     int reap = 0;
     for (;;) {
-        uint32_t seen = shmring_proto_load32(r->base, SHMRING_OFF_SPACE);
+        uint32_t seen = __atomic_load_n(shm_u32(shmring_base(r), r->L.space), __ATOMIC_SEQ_CST);
         /* Reaping asks the kernel about every entry (a syscall each): only when stuck. */
-        if (shmring_proto_has_room(r->base, &r->g, seq, r->probe_fd, reap, &w->room_until))
+        if (has_room(w, seq, reap))
             return SHMRING_OK;
         if (r->policy == SHMRING_DROP) {
             if (!reap) { /* a dead reader may be what fills the ring: look once more */
@@ -170,7 +177,7 @@ static int claim(shmring_writer *w, double timeout_s, uint64_t *seq)
     int rc = lock_put(w, timeout_s);
     if (rc != SHMRING_OK)
         return rc;
-    *seq = shmring_proto_load64(w->ring->base, SHMRING_OFF_WRITE_SEQ);
+    *seq = shm_next_seq(shmring_base(w->ring), &w->ring->L);
     rc = await_room(w, *seq, timeout_s);
     if (rc != SHMRING_OK)
         unlock_put(w);
@@ -179,53 +186,73 @@ static int claim(shmring_writer *w, double timeout_s, uint64_t *seq)
 
 /* ---------- frames -------------------------------------------------------- */
 
+/* A frame's header as the protocol writes it (ShmFrameHead), with the storage it points to. */
+typedef struct {
+    ShmFrameHead f;
+    char dtype[SHMRING_DTYPE_BYTES + 1];
+    uint64_t shape[SHMRING_MAX_DIMS];
+} frame_head;
+
+static void head_init(frame_head *h, uint64_t nbytes)
+{
+    memset(h, 0, sizeof(*h));
+    h->f.nbytes = nbytes;
+    h->f.typestr = h->dtype;
+    h->f.shape = h->shape;
+}
+
+/* The dtype and shape of `info` (bytes when its dtype is empty), checked against nbytes. */
+static int frame_shape(const shmring_ring *r, const shmring_frame_info *info, uint64_t nbytes, frame_head *h)
+{
+    if (!info || !info->dtype[0]) { /* bytes: stored as |u1, 1-d */
+        memcpy(h->dtype, "|u1", 4);
+        h->f.ndim = 1;
+        h->shape[0] = nbytes;
+        return SHMRING_OK;
+    }
+    memcpy(h->dtype, info->dtype, strnlen(info->dtype, sizeof(info->dtype)));
+    uint64_t itemsize = shm_typestr_itemsize(&r->L, h->dtype), size;
+    if (!itemsize)
+        return shmring_fail(SHMRING_EINVAL, "dtype '%s' is not a numpy typestr of a bool, integer, float or "
+                            "complex type (like \"<u2\")", h->dtype);
+    if (info->ndim > SHMRING_MAX_DIMS)
+        return shmring_fail(SHMRING_EINVAL, "frames have at most %d dims, got ndim %" PRIu32, SHMRING_MAX_DIMS,
+                            info->ndim);
+    h->f.ndim = info->ndim;
+    for (uint32_t i = 0; i < h->f.ndim; i++)
+        h->shape[i] = info->shape[i];
+    if (shm_shape_bytes(itemsize, h->f.ndim, h->shape, &size) < 0)
+        return shmring_fail(SHMRING_EINVAL, "shape overflows 64 bits");
+    if (size != nbytes)
+        return shmring_fail(SHMRING_EINVAL, "dtype '%s' and shape make %" PRIu64 " bytes, nbytes is %" PRIu64,
+                            h->dtype, size, nbytes);
+    return SHMRING_OK;
+}
+
 /* Check `info` describes a frame of `nbytes` that fits the ring; fill the header. */
-static int frame_header(const shmring_writer *w, const shmring_frame_info *info, uint64_t nbytes,
-                        shmring_slot_header *h)
+static int frame_header(const shmring_writer *w, const shmring_frame_info *info, uint64_t nbytes, frame_head *h)
 {
     const shmring_ring *r = w->ring;
-    memset(h, 0, sizeof(*h));
-    h->nbytes = nbytes;
+    head_init(h, nbytes);
     if (nbytes > r->g.slot_bytes)
         return shmring_fail(SHMRING_ETOOLARGE, "frame of %" PRIu64 " bytes does not fit ring %s: slot_bytes is %"
                             PRIu64, nbytes, r->path, r->g.slot_bytes);
     if (info && info->meta_len && !info->meta)
         return shmring_fail(SHMRING_EINVAL, "info->meta is NULL but meta_len is %" PRIu32, info->meta_len);
-    h->meta_len = info ? info->meta_len : 0;
-    if (h->meta_len > r->g.meta_bytes)
-        return shmring_fail(SHMRING_ETOOLARGE, "metadata is %" PRIu32 " bytes, ring %s allows %" PRIu64
-                            " (meta_bytes)", h->meta_len, r->path, r->g.meta_bytes);
-    h->flags = info ? info->flags : 0;
-    if (!info || !info->dtype[0]) { /* bytes: stored as |u1, 1-d */
-        memcpy(h->dtype, "|u1", 4);
-        h->ndim = 1;
-        h->shape[0] = nbytes;
-    } else {
-        size_t n = strnlen(info->dtype, sizeof(info->dtype));
-        memcpy(h->dtype, info->dtype, n);
-        h->dtype[n] = 0;
-        uint64_t size = shmring_typestr_itemsize(h->dtype, n);
-        if (!size)
-            return shmring_fail(SHMRING_EINVAL, "dtype '%s' is not a numpy typestr of a bool, integer, float or "
-                                "complex type (like \"<u2\")", h->dtype);
-        if (info->ndim > SHMRING_MAX_DIMS)
-            return shmring_fail(SHMRING_EINVAL, "frames have at most %d dims, got ndim %" PRIu32, SHMRING_MAX_DIMS,
-                                info->ndim);
-        h->ndim = info->ndim;
-        for (uint32_t i = 0; i < h->ndim; i++) {
-            h->shape[i] = info->shape[i];
-            if (h->shape[i] && size > UINT64_MAX / h->shape[i])
-                return shmring_fail(SHMRING_EINVAL, "shape overflows 64 bits");
-            size *= h->shape[i];
-        }
-        if (size != nbytes)
-            return shmring_fail(SHMRING_EINVAL, "dtype '%s' and shape make %" PRIu64 " bytes, nbytes is %" PRIu64,
-                                h->dtype, size, nbytes);
-    }
-    if (r->has_schema && (strcmp(h->dtype, r->schema_dtype) != 0 || h->ndim != r->schema_ndim ||
-                          memcmp(h->shape, r->schema_shape, sizeof(uint64_t) * h->ndim) != 0))
+    h->f.meta = info ? info->meta : NULL;
+    h->f.meta_len = info ? info->meta_len : 0;
+    if (h->f.meta_len > r->g.meta_bytes)
+        return shmring_fail(SHMRING_ETOOLARGE, "metadata is %zu bytes, ring %s allows %" PRIu64 " (meta_bytes)",
+                            h->f.meta_len, r->path, r->g.meta_bytes);
+    h->f.flags = info ? info->flags : 0;
+    int rc = frame_shape(r, info, nbytes, h);
+    if (rc != SHMRING_OK)
+        return rc;
+    h->f.typestr_len = strlen(h->dtype);
+    if (r->has_schema && (strcmp(h->dtype, r->schema_dtype) != 0 || h->f.ndim != r->schema_ndim ||
+                          memcmp(h->shape, r->schema_shape, sizeof(uint64_t) * h->f.ndim) != 0))
         return shmring_fail(SHMRING_ESCHEMA, "ring %s takes %" PRIu32 "-d '%s' frames of a fixed shape; got %" PRIu32
-                            "-d '%s'", r->path, r->schema_ndim, r->schema_dtype, h->ndim, h->dtype);
+                            "-d '%s'", r->path, r->schema_ndim, r->schema_dtype, h->f.ndim, h->dtype);
     return SHMRING_OK;
 }
 
@@ -235,7 +262,7 @@ int shmring_put(shmring_writer *w, const void *data, const shmring_frame_info *i
         return shmring_fail(SHMRING_EINVAL, "writer and info must not be NULL, nor data when nbytes > 0");
     if (w->reserved)
         return shmring_fail(SHMRING_EINVAL, "a reservation is open: commit or abandon it before put");
-    shmring_slot_header h;
+    frame_head h;
     uint64_t seq;
     int rc = frame_header(w, info, info->nbytes, &h);
     if (rc == SHMRING_OK)
@@ -243,12 +270,8 @@ int shmring_put(shmring_writer *w, const void *data, const shmring_frame_info *i
     if (rc != SHMRING_OK)
         return rc;
     shmring_ring *r = w->ring;
-    unsigned char *slot = shmring_proto_slot_open(r->base, &r->g, seq, h.nbytes);
-    h.seq = seq;
-    shmring_proto_slot_fill(slot, &h, info->meta);
-    if (h.nbytes)
-        memcpy(slot + r->g.payload_offset, data, h.nbytes);
-    shmring_proto_slot_commit(r->base, &r->g, seq);
+    shm_write_frame(shmring_base(r), &r->L, seq, &h.f, data); /* write steps 2-6 */
+    shm_wake_readers(shmring_base(r), &r->L);                 /* step 7 */
     unlock_put(w);
     return SHMRING_OK;
 }
@@ -267,13 +290,17 @@ int shmring_reserve_timed(shmring_writer *w, uint64_t nbytes, void **payload, do
     int rc = claim(w, timeout_s, &seq);
     if (rc != SHMRING_OK)
         return rc;
+    frame_head h; /* bytes for now: commit writes the real header */
+    head_init(&h, nbytes);
+    frame_shape(r, NULL, nbytes, &h);
+    h.f.typestr_len = strlen(h.dtype);
     /* The odd mark goes first: from here until commit, no reader takes the
      * slot's bytes for a frame, and a writer dying here publishes nothing. */
-    unsigned char *slot = shmring_proto_slot_open(r->base, &r->g, seq, nbytes);
+    size_t slot = shm_open_slot(shmring_base(r), &r->L, seq, &h.f);
     w->reserved = 1;
     w->seq = seq;
     w->reserved_bytes = nbytes;
-    *payload = slot + r->g.payload_offset;
+    *payload = shmring_base(r) + slot + r->L.payload_offset;
     return SHMRING_OK;
 }
 
@@ -290,14 +317,15 @@ int shmring_commit(shmring_writer *w, const shmring_frame_info *info)
     if (nbytes > w->reserved_bytes)
         return shmring_fail(SHMRING_ETOOLARGE, "commit of %" PRIu64 " bytes, only %" PRIu64 " were reserved", nbytes,
                             w->reserved_bytes);
-    shmring_slot_header h;
+    frame_head h;
     int rc = frame_header(w, info, nbytes, &h);
     if (rc != SHMRING_OK)
         return rc;
     shmring_ring *r = w->ring;
-    h.seq = w->seq;
-    shmring_proto_slot_fill(shmring_proto_slot(r->base, &r->g, w->seq), &h, info ? info->meta : NULL);
-    shmring_proto_slot_commit(r->base, &r->g, w->seq);
+    if (shm_set_head(shmring_base(r), &r->L, w->seq, &h.f) != 0) /* write steps 3-4 with the real header */
+        return shmring_fail(SHMRING_EBROKEN, "ring %s: the slot of reserved frame %" PRIu64 " is no longer open",
+                            r->path, w->seq);
+    shm_commit_slot(shmring_base(r), &r->L, w->seq); /* write steps 5-7 */
     w->reserved = 0;
     unlock_put(w);
     return SHMRING_OK;

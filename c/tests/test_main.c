@@ -21,6 +21,7 @@ char test_dir[256];
     X(test_shared_writers) X(test_wait_wakes_across_processes) X(test_get_timeout)        \
     X(test_recreated_ring_breaks_wait) X(test_reader_table_full) X(test_meta_builder)     \
     X(test_meta_builder_limits) X(test_strerror_names_every_code) X(test_protocol_steps_on_a_plain_buffer) \
+    X(test_queue_frame_refused_by_the_copy_step_stays_queued) \
     X(test_permission_refused)                                                            \
     X(test_keywords_area_and_slots_after_it) X(test_keywords_pages_round_up) X(test_ring_without_keywords_is_as_before) \
     X(test_bad_keywords_refused) X(test_open_refuses_bad_keywords_len) X(test_meta_card_form) \

@@ -373,7 +373,7 @@ def core_layout(layout: Layout) -> dict[str, int | str]:
         "meta_bytes": layout.meta_bytes, "s_seqlock": S_SEQLOCK, "s_meta": S_META, **_S_FIELD_OFFSETS,
         "readers": OFF_READERS, "reader_entry": READER_ENTRY, "reader_count": READER_ENTRIES,
         "r_cursor": R_CURSOR, "r_release": R_RELEASE, "r_active": R_ACTIVE_NS, "r_lost": R_LOST,
-        "r_received": R_RECEIVED, "r_state": R_STATE,
+        "r_received": R_RECEIVED, "r_state": R_STATE, "state_queue": STATE_QUEUE,
         "seqlock_stride": SEQLOCK_STRIDE, "seqlock_writing": SEQLOCK_WRITING,
         "seqlock_committed": SEQLOCK_COMMITTED, "typestr_byteorders": TYPESTR_BYTEORDERS,
         "typestr_kinds": ALLOWED_KINDS, "typestr_max_itemsize": MAX_ITEMSIZE,

@@ -6,13 +6,17 @@ queue frames) bounds how far the writer may go: ``seq < floor + slots``.
 ``block`` sleeps on the ring's space word until readers make room; ``drop``
 gives up. The answer is cached as ``until``: frames below it are known to
 have room without looking again.
+
+The check itself (the readers' floor, reaping dead readers' entries) is the C
+protocol's, the same code libshmring runs (``c/src/protocol_room.c``, through
+``Core.room_until`` and ``Core.pin_floor``); waiting, dropping and timeouts are
+policy and stay here.
 """
 
 from __future__ import annotations
 
 import time
 
-from . import _format as F
 from ._attachment import RECHECK_S, Attachment
 from ._errors import WaitTimeout
 
@@ -52,7 +56,7 @@ class Room:
         reap = False
         while True:
             seen = m.space.snapshot()
-            if _pin_floor(m, target, reap) >= target:
+            if _pin_floor(m, reap) >= target:
                 return
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -60,17 +64,15 @@ class Room:
                                   f"within {timeout} s, so the writer cannot skip past it", timeout=timeout)
             m.space.register()
             try:
-                if m.core.pin_floor(F.STATE_QUEUE) < target:
+                if _pin_floor(m, reap=False) < target:
                     m.space.wait(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
             finally:
                 m.space.unregister()
             reap = True
 
     def _has_room(self, m: Attachment, seq: int, reap: bool) -> bool:
-        floor = _pin_floor(m, seq, reap)
-        # With no reader, a reader attaching now starts at seq or later (start="next"),
-        # so the next `slots` frames cannot overwrite anything it will be owed.
-        self.until = min(floor, seq) + m.layout.slots
+        # Reaping asks the kernel about every entry (a syscall each): only when stuck.
+        self.until = m.core.room_until(seq, m.table.probe_fd, reap)
         return seq < self.until
 
     def _sleep(self, m: Attachment, seen: int, seq: int, deadline: float | None, timeout: float | None) -> None:
@@ -89,7 +91,6 @@ class Room:
             m.space.unregister()
 
 
-def _pin_floor(m: Attachment, seq: int, reap: bool) -> int:
+def _pin_floor(m: Attachment, reap: bool) -> int:
     # Reaping asks the kernel about every entry (a syscall each): only when stuck.
-    # Both paths load queue_seq before the readers' release words (write step 1).
-    return m.table.pin_floor(seq, m.queue_seq(), reap=True) if reap else m.core.pin_floor(F.STATE_QUEUE)
+    return m.core.pin_floor(m.table.probe_fd, reap)

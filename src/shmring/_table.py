@@ -1,9 +1,10 @@
 """The reader table of a ring.
 
 Both sides of a ring meet here: readers publish how far they have read and
-released; writers under ``block``/``drop`` compute how far they may write;
-anyone can list the readers with their liveness (a lease on the entry's first
-byte, see ``_locks``).
+released; writers under ``block``/``drop`` learn how far they may write from
+the C protocol (``Core.room_until``, which reads and reaps this table); anyone
+can list the readers with their liveness (a lease on the entry's first byte,
+see ``_locks``).
 """
 
 from __future__ import annotations
@@ -60,28 +61,6 @@ class ReaderTable:
 
     def free(self, index: int) -> None:
         _sync.store32(self.buf, F.reader_offset(index) + F.R_STATE, F.STATE_FREE)
-
-    def pin_floor(self, write_seq: int, queue_seq: int, *, reap: bool) -> int:
-        """The oldest frame some reader still needs: writers may not overwrite it.
-
-        Returns ``NO_PIN`` when no reader constrains the writer. Unclaimed
-        queue frames count only while a queue reader lives. With ``reap``,
-        entries whose lease is gone (their reader died) are freed instead.
-        """
-        floor = F.NO_PIN
-        queue_alive = False
-        for index in range(F.READER_ENTRIES):
-            state = self.state(index)
-            if state == F.STATE_FREE:
-                continue
-            if reap and not self.alive(index):
-                self.free(index)
-                continue
-            floor = min(floor, self.load(index, F.R_RELEASE))
-            queue_alive |= state == F.STATE_QUEUE
-        if queue_alive:
-            floor = min(floor, queue_seq)
-        return floor
 
     def rows(self, write_seq: int) -> list[ReaderInfo]:
         """Every entry in use, with its liveness."""

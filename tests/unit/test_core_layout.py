@@ -101,6 +101,29 @@ def test_an_out_buffer_too_small_is_a_value_error_and_the_frame_stays(buf: mmap.
     assert isinstance(core.read(0, 0, MODE_COPY, None, NO_PIN), FrameRead)
 
 
+def test_a_queued_frame_too_large_for_out_stays_queued(buf: mmap.mmap) -> None:
+    core = _core(buf)
+    _put(core, shape=(500,))
+    small = np.zeros(100, np.uint16)
+    with pytest.raises(ValueError, match="out holds 200 bytes, the frame needs 1,000; the frame stays unread"):
+        core.read_queued(0, MODE_INTO, small, NO_PIN)
+    assert _sync.load64(buf, F.OFF_QUEUE_SEQ) == 0, "the refused frame must not be claimed"
+    got = core.read_queued(1, MODE_COPY, None, NO_PIN)
+    assert isinstance(got, FrameRead) and (got.seq, got.lost) == (0, 0), "another queue reader gets it, none lost"
+
+
+def test_the_room_check_follows_the_state_the_layout_names_for_queue_readers(buf: mmap.mmap) -> None:
+    core = _core(buf)
+    for _ in range(3):
+        _put(core)
+    table = F.OFF_READERS
+    _sync.store64(buf, table + F.R_RELEASE, NO_PIN)  # entry 0: a reader that pins nothing
+    _sync.store32(buf, table + F.R_STATE, F.STATE_QUEUE)
+    assert core.pin_floor(-1, False) == 0, "a queue reader is attached: the unclaimed frames 0.. count"
+    assert core.room_until(3, -1, False) == LAYOUT.slots
+    assert _core(buf, state_queue=7).pin_floor(-1, False) == NO_PIN, "C took the queue state from the layout"
+
+
 def test_a_layout_lacking_a_rule_is_refused_by_name(buf: mmap.mmap) -> None:
     handed = F.core_layout(LAYOUT)
     del handed["typestr_kinds"]

@@ -2,7 +2,8 @@
  * shmring._core glue shared by core_module.c, core_write.c and core_read.c:
  * the Core object (one mapped ring: its buffer and its ShmLayout) and the
  * helpers every call uses. The protocol steps themselves are plain C in
- * protocol_*.c (see protocol.h).
+ * c/src/protocol_*.c (see c/src/protocol.h; setup.py puts c/src on the
+ * include path), the one implementation, shared with libshmring.
  */
 #ifndef SHMRING_CORE_H
 #define SHMRING_CORE_H

@@ -1,8 +1,9 @@
 /*
  * shmring._core — the per-frame fast path of the native ring protocol.
  *
- * docs/format.md describes the protocol once; protocol_write.c performs its
- * write steps 2-7 and protocol_read.c its read steps 1-6 in plain C, and the
+ * docs/format.md describes the protocol once; c/src/protocol_write.c performs its
+ * write steps 2-7 and c/src/protocol_read.c its read steps 1-6 in plain C (the
+ * one implementation, which libshmring compiles too), and the
  * glue here (core_*.c) makes each a single call from Python, so a put or a
  * get costs one trip instead of a dozen. This file makes the Core object and
  * the smaller calls. Policy (waiting for room, dropping, pins held by views,
@@ -70,6 +71,7 @@ load_layout(PyObject *dict, ShmLayout *o)
         SIZE_FIELD(s_ndim), SIZE_FIELD(s_shape), SIZE_FIELD(s_meta), SIZE_FIELD(readers),
         SIZE_FIELD(reader_entry), SIZE_FIELD(r_cursor), SIZE_FIELD(r_release), SIZE_FIELD(r_active),
         SIZE_FIELD(r_lost), SIZE_FIELD(r_received), SIZE_FIELD(r_state), U64_FIELD(reader_count),
+        U64_FIELD(state_queue),
         U64_FIELD(seqlock_stride), U64_FIELD(seqlock_writing), U64_FIELD(seqlock_committed),
         U64_FIELD(typestr_max_itemsize),
     };
@@ -171,21 +173,52 @@ Core_set_release(Core *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* pin_floor(queue_state) -> the oldest frame a reader entry in use still needs (2^64-1 if none).
- * docs/format.md, write step 1, without its liveness part. */
-static PyObject *
-Core_pin_floor(Core *self, PyObject *arg)
+/* The probe descriptor and reap flag of pin_floor() and room_until(), from args[first:first + 2]. */
+static int
+parse_probe(Core *self, PyObject *const *args, Py_ssize_t first, int *probe_fd, int *reap)
 {
     if (require_open(self) < 0)
-        return NULL;
-    long queue_state = PyLong_AsLong(arg);
-    if (queue_state == -1 && PyErr_Occurred())
-        return NULL;
-    if (queue_state < 0 || queue_state > UINT32_MAX) {
-        PyErr_Format(PyExc_ValueError, "pin_floor: queue_state must be a u32, got %ld", queue_state);
+        return -1;
+    long fd = PyLong_AsLong(args[first]);
+    if (fd == -1 && PyErr_Occurred())
+        return -1;
+    if (fd < -1 || fd > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "probe_fd must be a file descriptor or -1, got %ld", fd);
+        return -1;
+    }
+    *probe_fd = (int)fd;
+    *reap = PyObject_IsTrue(args[first + 1]);
+    return *reap < 0 ? -1 : 0;
+}
+
+/* pin_floor(probe_fd, reap) -> the oldest frame a reader still needs (2^64-1 if none);
+ * with reap, entries of dead readers are freed. docs/format.md, write step 1. */
+static PyObject *
+Core_pin_floor(Core *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int probe_fd, reap;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "pin_floor(probe_fd, reap)");
         return NULL;
     }
-    return PyLong_FromUnsignedLongLong(shm_pin_floor(core_base(self), &self->layout, (uint32_t)queue_state));
+    if (parse_probe(self, args, 0, &probe_fd, &reap) < 0)
+        return NULL;
+    return PyLong_FromUnsignedLongLong(shm_pin_floor(core_base(self), &self->layout, probe_fd, reap));
+}
+
+/* room_until(seq, probe_fd, reap) -> the first seq without room (write step 1); frame seq has room if below. */
+static PyObject *
+Core_room_until(Core *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int probe_fd, reap;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "room_until(seq, probe_fd, reap)");
+        return NULL;
+    }
+    uint64_t seq = PyLong_AsUnsignedLongLong(args[0]);
+    if ((seq == (uint64_t)-1 && PyErr_Occurred()) || parse_probe(self, args, 1, &probe_fd, &reap) < 0)
+        return NULL;
+    return PyLong_FromUnsignedLongLong(shm_room_until(core_base(self), &self->layout, seq, probe_fd, reap));
 }
 
 /* still_committed(seq) -> bool: does frame seq's slot still hold it? */
@@ -250,8 +283,10 @@ static PyMethodDef Core_methods[] = {
      "put_many(seq|None, items, start, count, typestr, shape, flags, metas) -> seq of the last: one wake."},
     {"set_release", (PyCFunction)(void (*)(void))Core_set_release, METH_FASTCALL,
      "set_release(index, release): publish a reader's release position, waking a blocked writer."},
-    {"pin_floor", (PyCFunction)Core_pin_floor, METH_O,
-     "pin_floor(queue_state) -> oldest frame still needed by a reader entry in use (2**64-1: none)."},
+    {"pin_floor", (PyCFunction)(void (*)(void))Core_pin_floor, METH_FASTCALL,
+     "pin_floor(probe_fd, reap) -> oldest frame a reader still needs (2**64-1: none); reap frees dead readers."},
+    {"room_until", (PyCFunction)(void (*)(void))Core_room_until, METH_FASTCALL,
+     "room_until(seq, probe_fd, reap) -> the first seq the writer may not write now (write step 1)."},
     {"still_committed", (PyCFunction)Core_still_committed, METH_O, "still_committed(seq) -> bool."},
     {"spin", (PyCFunction)(void (*)(void))Core_spin, METH_FASTCALL,
      "spin(word_offset, beyond, seconds) -> bool: busy-wait for the word to pass `beyond`."},

@@ -1,5 +1,5 @@
 /* shmring._core glue for reading: docs/format.md "Read frame k" and "Queue
- * readers" (protocol_read.c) with the copy step in Python objects, results as
+ * readers" (c/src/protocol_read.c) with the copy step in Python objects, results as
  * FrameRead, problems as the errors shmring raises. */
 #include "core.h"
 
@@ -51,6 +51,8 @@ copy_frame(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payl
     Py_CLEAR(t->payload);
     if (t->mode == MODE_INTO && (uint64_t)t->into->len < h->nbytes)
         return 1; /* out too small: the frame stays unread */
+    if (!payload)
+        return 0; /* a queue reader's look before it claims the frame (ShmCopyStep) */
     t->meta = h->meta_len ? PyBytes_FromStringAndSize(meta, h->meta_len) : Py_NewRef(Py_None);
     if (t->mode == MODE_COPY) {
         t->payload = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)h->nbytes);

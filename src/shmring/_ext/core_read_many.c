@@ -1,5 +1,5 @@
 /* shmring._core glue for the lighter reads: batches (read_many) and payloads
- * only (read_bytes), over the same protocol steps as read() (protocol_read.c). */
+ * only (read_bytes), over the same protocol steps as read() (c/src/protocol_read.c). */
 #include "core.h"
 
 /* ---------- the copy step for payloads only (read step 4) ---------------------------- */
@@ -8,6 +8,8 @@ static int
 copy_bytes(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payload)
 {
     (void)meta;
+    if (!payload)
+        return 0; /* a queue reader's look before it claims the frame (ShmCopyStep) */
     CopyTarget *t = ctx;
     Py_CLEAR(t->payload); /* a copy of an earlier, lapped frame */
     t->payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)h->nbytes);

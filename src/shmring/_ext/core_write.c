@@ -1,4 +1,4 @@
-/* shmring._core glue for writing: arguments in, docs/format.md "Write frame" steps 2-7 (protocol_write.c). */
+/* shmring._core glue for writing: arguments in, docs/format.md "Write frame" steps 2-7 (c/src/protocol_write.c). */
 #include "core.h"
 
 /* Convert open_slot()/put() arguments; `dims` receives the shape. A shape of

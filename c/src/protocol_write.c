@@ -1,5 +1,5 @@
 /* Writing a frame: docs/format.md, "Write frame" steps 2-7 (plain C; see protocol.h).
- * Step 1 (room) is policy and stays with the caller. */
+ * Step 1's room check is protocol_room.c; waiting for room is policy, the caller's. */
 #include "protocol.h"
 
 #include <string.h>
@@ -18,15 +18,19 @@ shm_frame_problem(const ShmLayout *L, const ShmFrameHead *f)
     return NULL;
 }
 
-size_t
-shm_open_slot(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead *f)
+/* Write step 4, metadata part. */
+static void
+fill_meta(char *base, const ShmLayout *L, size_t slot, const char *meta, size_t meta_len)
 {
-    size_t slot = shm_slot_at(L, seq);
-    /* docs/format.md, write step 2: the odd mark, then a full fence so no
-     * byte of the new frame is visible before it. */
-    __atomic_store_n(shm_u64(base, slot + L->s_seqlock), shm_writing(L, seq), __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    /* Write step 3: the header. */
+    *shm_u32(base, slot + L->s_meta_len) = (uint32_t)meta_len;
+    if (meta_len)
+        memcpy(base + slot + L->s_meta, meta, meta_len);
+}
+
+/* Write step 3, the header, and step 4's metadata (the caller writes the payload). */
+static void
+fill_head(char *base, const ShmLayout *L, size_t slot, uint64_t seq, const ShmFrameHead *f)
+{
     uint64_t dims[SHM_MAX_DIMS] = {0};
     memcpy(dims, f->shape, f->ndim * sizeof(uint64_t));
     *shm_u64(base, slot + L->s_seq) = seq;
@@ -36,11 +40,35 @@ shm_open_slot(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead *
     memcpy(base + slot + L->s_dtype, f->typestr, f->typestr_len);
     *shm_u32(base, slot + L->s_ndim) = f->ndim;
     memcpy(base + slot + L->s_shape, dims, sizeof(dims));
-    /* Write step 4, metadata part (the caller writes the payload). */
-    *shm_u32(base, slot + L->s_meta_len) = (uint32_t)f->meta_len;
-    if (f->meta_len)
-        memcpy(base + slot + L->s_meta, f->meta, f->meta_len);
+    fill_meta(base, L, slot, f->meta, f->meta_len);
+}
+
+static int
+is_open(char *base, const ShmLayout *L, size_t slot, uint64_t seq)
+{
+    return __atomic_load_n(shm_u64(base, slot + L->s_seqlock), __ATOMIC_RELAXED) == shm_writing(L, seq);
+}
+
+size_t
+shm_open_slot(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead *f)
+{
+    size_t slot = shm_slot_at(L, seq);
+    /* docs/format.md, write step 2: the odd mark, then a full fence so no
+     * byte of the new frame is visible before it. */
+    __atomic_store_n(shm_u64(base, slot + L->s_seqlock), shm_writing(L, seq), __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    fill_head(base, L, slot, seq, f);
     return slot;
+}
+
+int
+shm_set_head(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead *f)
+{
+    size_t slot = shm_slot_at(L, seq);
+    if (!is_open(base, L, slot, seq))
+        return -1;
+    fill_head(base, L, slot, seq, f); /* still odd: no reader takes these bytes for a frame */
+    return 0;
 }
 
 void
@@ -76,7 +104,8 @@ void
 shm_write_frame(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead *f, const void *payload)
 {
     size_t slot = shm_open_slot(base, L, seq, f);
-    memcpy(base + slot + L->payload_offset, payload, f->nbytes); /* write step 4: the payload */
+    if (f->nbytes) /* an empty frame may come without a payload pointer */
+        memcpy(base + slot + L->payload_offset, payload, f->nbytes); /* write step 4: the payload */
     shm_publish_slot(base, L, seq);
 }
 
@@ -84,12 +113,9 @@ int
 shm_set_meta(char *base, const ShmLayout *L, uint64_t seq, const char *meta, size_t meta_len)
 {
     size_t slot = shm_slot_at(L, seq);
-    if (meta_len > L->meta_bytes ||
-        __atomic_load_n(shm_u64(base, slot + L->s_seqlock), __ATOMIC_RELAXED) != shm_writing(L, seq))
+    if (meta_len > L->meta_bytes || !is_open(base, L, slot, seq))
         return -1;
-    *shm_u32(base, slot + L->s_meta_len) = (uint32_t)meta_len;
-    if (meta_len)
-        memcpy(base + slot + L->s_meta, meta, meta_len);
+    fill_meta(base, L, slot, meta, meta_len);
     return 0;
 }
 

@@ -29,6 +29,12 @@ shm_monotonic_ns(void)
     return now_ns(CLOCK_MONOTONIC);
 }
 
+uint64_t
+shm_coarse_realtime_ns(void)
+{
+    return now_ns(CLOCK_REALTIME_COARSE);
+}
+
 /* The sleeper count is read after the caller's seq_cst publication, so either
  * we see a sleeper and wake it, or the sleeper's re-check sees what we published
  * (docs/format.md, "Waiting for a frame"). Shared futex: peers map the file at

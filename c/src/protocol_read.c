@@ -4,11 +4,22 @@
 
 #include <string.h>
 
-/* Item size from a typestr such as "<u2", by the rules _format hands over (0 if it breaks them). */
-static uint64_t
-typestr_itemsize(const ShmLayout *L, const char *t)
+/* Whether c is one of the characters of `set` (NUL never is). A loop, not strchr:
+ * the sets are a few characters and this runs for every frame read. */
+static inline int
+in_set(const char *set, char c)
 {
-    if (strlen(t) < 3 || !strchr(L->typestr_byteorders, t[0]) || !strchr(L->typestr_kinds, t[1]))
+    for (; *set; set++)
+        if (*set == c)
+            return 1;
+    return 0;
+}
+
+uint64_t
+shm_typestr_itemsize(const ShmLayout *L, const char *t)
+{
+    /* t[0] and t[1] are not NUL once found in the sets, so t[2] is in bounds. */
+    if (!in_set(L->typestr_byteorders, t[0]) || !in_set(L->typestr_kinds, t[1]) || !t[2])
         return 0;
     uint64_t size = 0;
     for (const char *c = t + 2; *c; c++) {
@@ -21,6 +32,19 @@ typestr_itemsize(const ShmLayout *L, const char *t)
     return size;
 }
 
+int
+shm_shape_bytes(uint64_t itemsize, uint32_t ndim, const uint64_t *shape, uint64_t *nbytes)
+{
+    uint64_t size = itemsize;
+    for (uint32_t i = 0; i < ndim; i++) {
+        if (shape[i] && size > UINT64_MAX / shape[i])
+            return -1;
+        size *= shape[i];
+    }
+    *nbytes = size;
+    return 0;
+}
+
 static const char *
 header_problem(const ShmLayout *L, const ShmSlotHeader *h, uint64_t k)
 {
@@ -28,14 +52,11 @@ header_problem(const ShmLayout *L, const ShmSlotHeader *h, uint64_t k)
         return "its sequence number is not the frame's";
     if (h->nbytes > L->slot_bytes || h->meta_len > L->meta_bytes || h->ndim > SHM_MAX_DIMS)
         return "its sizes exceed the ring's";
-    uint64_t size = typestr_itemsize(L, h->typestr);
-    if (!size)
+    uint64_t itemsize = shm_typestr_itemsize(L, h->typestr), size;
+    if (!itemsize)
         return "its dtype is not a typestr of a kind frames may have";
-    for (uint32_t i = 0; i < h->ndim; i++) {
-        if (h->shape[i] && size > UINT64_MAX / h->shape[i])
-            return "its shape overflows";
-        size *= h->shape[i];
-    }
+    if (shm_shape_bytes(itemsize, h->ndim, h->shape, &size) < 0)
+        return "its shape overflows";
     return size == h->nbytes ? NULL : "its shape and dtype do not make its payload length";
 }
 
@@ -87,7 +108,9 @@ record(char *base, const ShmLayout *L, uint64_t index, uint64_t cursor, uint64_t
     __atomic_store_n(shm_u64(base, e + L->r_release), release, __ATOMIC_SEQ_CST);
     if (got) {
         __atomic_fetch_add(shm_u64(base, e + L->r_received), got, __ATOMIC_RELAXED);
-        __atomic_store_n(shm_u64(base, e + L->r_active), shm_realtime_ns(), __ATOMIC_RELAXED);
+        /* "last activity" is for people (shmring info): the coarse clock (a few ms
+         * resolution) costs a few ns where the precise one costs ~50 per frame. */
+        __atomic_store_n(shm_u64(base, e + L->r_active), shm_coarse_realtime_ns(), __ATOMIC_RELAXED);
     }
     if (lost)
         __atomic_fetch_add(shm_u64(base, e + L->r_lost), lost, __ATOMIC_RELAXED);
@@ -171,6 +194,26 @@ shm_read_broadcast_many(char *base, const ShmLayout *L, uint64_t index, uint64_t
     return status;
 }
 
+/* Ask the copy step about frame q before claiming it (see ShmCopyStep): 1 when it
+ * refuses, out->header (seq and nbytes) and out->seq then say which frame. The look
+ * is racy on purpose: a frame overwritten meanwhile is lost to the queue anyway, and
+ * one still committed after the words were loaded had them. Only a plausible length
+ * is asked about; a corrupt header is claimed and reported by the read itself. */
+static int
+refused_unclaimed(char *base, const ShmLayout *L, uint64_t q, ShmCopyStep copy, void *ctx, ShmRead *out)
+{
+    size_t slot = shm_slot_at(L, q);
+    if (__atomic_load_n(shm_u64(base, slot + L->s_seqlock), __ATOMIC_ACQUIRE) != shm_committed(L, q))
+        return 0;
+    memset(&out->header, 0, sizeof(out->header));
+    out->header.seq = *shm_u64(base, slot + L->s_seq);
+    out->header.nbytes = *shm_u64(base, slot + L->s_payload_bytes);
+    if (out->header.seq != q || out->header.nbytes > L->slot_bytes || copy(ctx, &out->header, NULL, NULL) != 1)
+        return 0;
+    out->seq = q;
+    return shm_still_committed(base, L, q);
+}
+
 /* Queue steps 1-3 up to the read (no record): SHM_NOTHING when the queue is empty,
  * else the status of reading the frame claimed (out->seq). */
 static ShmStatus
@@ -191,6 +234,8 @@ next_queued(char *base, const ShmLayout *L, uint64_t index, uint64_t pin, ShmCop
                 out->lost += written - L->slots - q;
             continue;
         }
+        if (refused_unclaimed(base, L, q, copy, ctx, out))
+            return SHM_REFUSED; /* not claimed: the frame stays in the queue */
         /* Queue step 2: pin before claiming, so a blocked writer cannot reuse the slot in between. */
         __atomic_store_n(release, shm_min(pin, q), __ATOMIC_SEQ_CST);
         uint64_t expected = q;
@@ -224,6 +269,10 @@ shm_read_queued(char *base, const ShmLayout *L, uint64_t index, int hold, uint64
         record(base, L, index, cursor, pin, 0, 0); /* drop a pin left by a lost claim race */
         return SHM_NOTHING;
     }
+    if (status == SHM_REFUSED) { /* unclaimed: the cursor stays */
+        record(base, L, index, queue_cursor(base, L, index), pin, 0, out->lost);
+        return status;
+    }
     int got = status == SHM_FRAME;
     record(base, L, index, out->seq + 1, got && hold ? shm_min(pin, out->seq) : pin, (uint64_t)got, out->lost);
     return status;
@@ -238,8 +287,8 @@ shm_read_queued_many(char *base, const ShmLayout *L, uint64_t index, uint64_t pi
     out->lost = 0;
     for (*got = 0; *got < max_n; (*got)++) {
         status = next_queued(base, L, index, pin, copy, ctx, out);
-        if (status == SHM_NOTHING || status == SHM_FAILED)
-            break;
+        if (status == SHM_NOTHING || status == SHM_FAILED || status == SHM_REFUSED)
+            break; /* a refused frame is not claimed */
         cursor = out->seq + 1; /* claimed: a corrupt frame is consumed too, as by one read */
         if (status != SHM_FRAME)
             break;
@@ -265,35 +314,18 @@ shm_set_release(char *base, const ShmLayout *L, uint64_t index, uint64_t release
     shm_wake_if_sleeping(base, L->space, L->space_waiters);
 }
 
-/* Entries of dead readers count until the caller reaps them; unclaimed queue
- * frames (queue_seq) count while an entry has state `queue_state`. */
-uint64_t
-shm_pin_floor(char *base, const ShmLayout *L, uint32_t queue_state)
+void
+shm_record_skip(char *base, const ShmLayout *L, uint64_t index, uint64_t cursor, uint64_t release, uint64_t lost)
 {
-    /* queue_seq is loaded before any release word (write step 1): a queue reader
-     * pins q (release := q) before its compare-exchange moves queue_seq past q,
-     * so either this load sees queue_seq <= q or the loads below see the pin.
-     * Loaded after them, queue_seq could already be past a frame whose pin
-     * they missed, and a blocked writer would overwrite a claimed frame. */
-    uint64_t unclaimed = __atomic_load_n(shm_u64(base, L->queue_seq), __ATOMIC_SEQ_CST);
-    uint64_t floor = SHM_NO_PIN;
-    int queued = 0;
-    for (uint64_t i = 0; i < L->reader_count; i++) {
-        size_t e = shm_entry_at(L, i);
-        uint32_t state = __atomic_load_n(shm_u32(base, e + L->r_state), __ATOMIC_SEQ_CST);
-        if (!state)
-            continue;
-        floor = shm_min(floor, __atomic_load_n(shm_u64(base, e + L->r_release), __ATOMIC_SEQ_CST));
-        queued |= state == queue_state;
-    }
-    if (queued)
-        floor = shm_min(floor, unclaimed);
-    return floor;
+    record(base, L, index, cursor, release, 0, lost);
 }
 
 int
 shm_still_committed(char *base, const ShmLayout *L, uint64_t seq)
 {
-    return __atomic_load_n(shm_u64(base, shm_slot_at(L, seq) + L->s_seqlock), __ATOMIC_ACQUIRE) ==
+    /* As read step 5: the reads of the frame the caller made (of a view, in
+     * another language even) complete before this second look at the mark. */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(shm_u64(base, shm_slot_at(L, seq) + L->s_seqlock), __ATOMIC_RELAXED) ==
            shm_committed(L, seq);
 }
