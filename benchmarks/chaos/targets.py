@@ -28,6 +28,8 @@ from shmring import _format as F
 from shmring.legacy import _format as LF
 from shmring.legacy._locker import lock_name_for
 
+from .c_targets import C_OPENERS
+
 __all__ = ["LAYOUTS", "OPENERS", "Field", "Layout", "Seed"]
 
 
@@ -227,6 +229,7 @@ OPENERS: dict[tuple[str, str], Callable[[Path], None]] = {
     ("ring slots", "python Ring.open"): open_ring,
     ("legacy header", "python SharedMem.open"): open_legacy,
     ("legacy lock", "python SharedMem.open"): open_legacy_with_lock,
+    **C_OPENERS,
 }
 
 

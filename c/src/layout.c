@@ -94,6 +94,7 @@ static int check_identity(const shmring_ring *r)
     return SHMRING_OK;
 }
 
+/* After check_sizes: the schema's frame size is checked against slot_bytes. */
 static int check_schema(shmring_ring *r)
 {
     const unsigned char *b = r->base;
@@ -109,6 +110,16 @@ static int check_schema(shmring_ring *r)
         return shmring_fail(SHMRING_ELAYOUT, "%s: schema dtype is '%s', expected a numpy typestr like '<u2'",
                             r->path, r->schema_dtype);
     memcpy(r->schema_shape, b + SHMRING_OFF_SCHEMA_SHAPE, sizeof(r->schema_shape));
+    /* A schema no slot can hold would make every put fail: refused here, as Python does. */
+    uint64_t bytes = shmring_typestr_itemsize(r->schema_dtype, strlen(r->schema_dtype));
+    for (uint32_t i = 0; i < r->schema_ndim && bytes <= r->g.slot_bytes; i++)
+        bytes = r->schema_shape[i] && bytes > UINT64_MAX / r->schema_shape[i] ? UINT64_MAX
+                                                                               : bytes * r->schema_shape[i];
+    if (bytes > r->g.slot_bytes)
+        return shmring_fail(SHMRING_ELAYOUT, "%s: not a shmring ring of layout v%d: schema size is %" PRIu64
+                            "%s, expected <= slot bytes %" PRIu64 " (a frame of the schema cannot fit a slot)",
+                            r->path, SHMRING_LAYOUT_VERSION, bytes, bytes == UINT64_MAX ? " or more" : "",
+                            r->g.slot_bytes);
     return SHMRING_OK;
 }
 
