@@ -106,12 +106,12 @@ static int check_schema(shmring_ring *r)
         return mismatch(r, "schema ndim", SHMRING_MAX_DIMS, r->schema_ndim);
     memcpy(r->schema_dtype, b + SHMRING_OFF_SCHEMA_DTYPE, SHMRING_DTYPE_BYTES);
     r->schema_dtype[SHMRING_DTYPE_BYTES] = 0;
-    if (!shmring_typestr_itemsize(r->schema_dtype, strlen(r->schema_dtype)))
+    uint64_t bytes = shmring_dtype_field_itemsize((const char *)b + SHMRING_OFF_SCHEMA_DTYPE);
+    if (!bytes)
         return shmring_fail(SHMRING_ELAYOUT, "%s: schema dtype is '%s', expected a numpy typestr like '<u2'",
                             r->path, r->schema_dtype);
     memcpy(r->schema_shape, b + SHMRING_OFF_SCHEMA_SHAPE, sizeof(r->schema_shape));
     /* A schema no slot can hold would make every put fail: refused here, as Python does. */
-    uint64_t bytes = shmring_typestr_itemsize(r->schema_dtype, strlen(r->schema_dtype));
     for (uint32_t i = 0; i < r->schema_ndim && bytes <= r->g.slot_bytes; i++)
         bytes = r->schema_shape[i] && bytes > UINT64_MAX / r->schema_shape[i] ? UINT64_MAX
                                                                                : bytes * r->schema_shape[i];

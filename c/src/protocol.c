@@ -141,7 +141,21 @@ uint64_t shmring_typestr_itemsize(const char *t, size_t n)
         if (size > 32)
             return 0;
     }
-    return size;
+    /* numpy's sizes of each kind (docs/format.md "Dtypes"): "<u3" or "|c1" is no dtype */
+    static const char *const sizes[] = {"b\1", "i\1\2\4\10", "u\1\2\4\10", "f\2\4\10\20", "c\10\20\40"};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++)
+        if (sizes[k][0] == t[1])
+            return size && strchr(sizes[k] + 1, (int)size) ? size : 0;
+    return 0;
+}
+
+uint64_t shmring_dtype_field_itemsize(const char field[SHMRING_DTYPE_BYTES])
+{
+    size_t n = strnlen(field, SHMRING_DTYPE_BYTES);
+    for (size_t i = n; i < SHMRING_DTYPE_BYTES; i++)
+        if (field[i]) /* the padding is NULs: anything else is a corrupt field */
+            return 0;
+    return shmring_typestr_itemsize(field, n);
 }
 
 static void load_header(const unsigned char *slot, shmring_slot_header *h)
@@ -164,7 +178,7 @@ static const char *header_problem(const shmring_geom *g, const shmring_slot_head
         return "its sequence number is not the frame's";
     if (h->nbytes > g->slot_bytes || h->meta_len > g->meta_bytes || h->ndim > SHMRING_MAX_DIMS)
         return "its sizes exceed the ring's";
-    uint64_t size = shmring_typestr_itemsize(h->dtype, strlen(h->dtype));
+    uint64_t size = shmring_dtype_field_itemsize(h->dtype);
     if (!size)
         return "its dtype is not a bool/int/uint/float/complex typestr";
     for (uint32_t i = 0; i < h->ndim; i++) {

@@ -10,40 +10,79 @@
 #include "runner.h"
 #include "shmring_layout.h"
 
-static int poke64(const char *name, uint64_t offset, uint64_t value)
+static int poke(const char *name, uint64_t offset, const void *bytes, size_t n)
 {
     int fd = open(path_of(name), O_WRONLY);
-    int ok = fd >= 0 && pwrite(fd, &value, sizeof(value), (off_t)offset) == (ssize_t)sizeof(value);
+    int ok = fd >= 0 && pwrite(fd, bytes, n, (off_t)offset) == (ssize_t)n;
     if (fd >= 0)
         close(fd);
     return ok;
+}
+
+static int poke64(const char *name, uint64_t offset, uint64_t value)
+{
+    return poke(name, offset, &value, sizeof(value));
+}
+
+/* A drop ring of 4 slots of 512 bytes with four frames of 8 <u2 in it, closed. */
+static int ring_with_frames(const char *name)
+{
+    shmring_config cfg = {4, 512, 64, SHMRING_DROP, 0};
+    shmring_ring *r;
+    shmring_writer *w;
+    if (shmring_create(name, &cfg, &r) || shmring_writer_open(r, &w))
+        return 0;
+    uint16_t pixels[8] = {0};
+    shmring_frame_info frame = u16_info(8);
+    int ok = 1;
+    for (int i = 0; i < 4; i++)
+        ok &= shmring_put(w, pixels, &frame, 0) == SHMRING_OK;
+    shmring_writer_close(w);
+    shmring_close(r);
+    return ok;
+}
+
+/* The first frame's get, from the oldest, on the ring `name` as the file now is. */
+static int get_oldest(const char *name)
+{
+    shmring_ring *r;
+    shmring_reader *rd;
+    int rc = shmring_open(name, &r);
+    if (rc)
+        return rc;
+    if ((rc = shmring_reader_open_at(r, "hostile", 0, SHMRING_START_OLDEST, &rd)) == SHMRING_OK) {
+        unsigned char buf[512];
+        shmring_frame_info info;
+        rc = shmring_get(rd, buf, sizeof(buf), &info, 0);
+        shmring_reader_close(rd);
+    }
+    shmring_close(r);
+    return rc;
 }
 
 TEST(test_get_with_write_seq_past_2_to_63)
 {
     /* The timeout message names the last frame, write_seq - 1: at 2^63 a signed subtraction overflowed. */
     const char *name = unique_name();
-    shmring_config cfg = {4, 512, 64, SHMRING_DROP, 0};
-    shmring_ring *r;
-    CHECK_OK(shmring_create(name, &cfg, &r));
-    shmring_writer *w;
-    CHECK_OK(shmring_writer_open(r, &w));
-    uint16_t pixels[8] = {0};
-    shmring_frame_info frame = u16_info(8);
-    for (int i = 0; i < 4; i++)
-        CHECK_OK(shmring_put(w, pixels, &frame, 0));
-    shmring_writer_close(w);
-    shmring_close(r);
+    CHECK(ring_with_frames(name), "ring made: %s", shmring_errmsg());
     CHECK(poke64(name, SHMRING_OFF_WRITE_SEQ, UINT64_C(1) << 63), "write_seq poked");
-    CHECK_OK(shmring_open(name, &r));
-    shmring_reader *rd;
-    CHECK_OK(shmring_reader_open_at(r, "hostile", 0, SHMRING_START_OLDEST, &rd));
-    unsigned char buf[512];
-    shmring_frame_info info;
-    int rc = shmring_get(rd, buf, sizeof(buf), &info, 0);
+    int rc = get_oldest(name);
     CHECK(rc == SHMRING_ETIMEDOUT || rc == SHMRING_EBROKEN, "get -> %d (%s): %s", rc, shmring_strerror(rc),
           shmring_errmsg());
-    shmring_reader_close(rd);
-    shmring_close(r);
     shmring_unlink(name);
+}
+
+TEST(test_slot_dtype_that_is_no_numpy_dtype_is_a_corrupt_slot)
+{
+    /* As Python's reader: an item size numpy has not for the kind, or padding that is not NULs. */
+    static const char *const dtypes[] = {"<u3", "|c1", "<f3", "|b2", "<u2\0\0\0\0X"};
+    for (size_t i = 0; i < sizeof(dtypes) / sizeof(dtypes[0]); i++) {
+        const char *name = unique_name();
+        CHECK(ring_with_frames(name), "ring made: %s", shmring_errmsg());
+        char field[SHMRING_DTYPE_BYTES] = {0};
+        memcpy(field, dtypes[i], i == 4 ? 8 : strlen(dtypes[i]));
+        CHECK(poke(name, SHMRING_HEADER_BYTES + SHMRING_S_DTYPE, field, sizeof(field)), "dtype poked");
+        CHECK_RC(get_oldest(name), SHMRING_EBROKEN);
+        shmring_unlink(name);
+    }
 }

@@ -120,6 +120,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     _not_a_ring("schema ndim 0", _poke_at(_SCHEMA, "II", 1, 0)),
     _not_a_ring("schema ndim 5", _poke_at(_SCHEMA, "II", 1, 5)),
     _not_a_ring("schema dtype", _poke_at(_SCHEMA, "II8s", 1, 1, b"<x2")),
+    _not_a_ring("schema dtype no numpy dtype", _poke_at(_SCHEMA, "II8s", 1, 1, b"<u3")),
+    _not_a_ring("schema dtype padded with other than NULs", _poke_at(_SCHEMA, "II8s", 1, 1, b"<u2\0\0\0\0X")),
     _not_a_ring("schema larger than a slot", _poke_at(_SCHEMA, "II8sQ", 1, 1, b"<u2", 501)),
     _not_a_ring("schema size past 64 bits", _poke_at(_SCHEMA, "II8sQQ", 1, 2, b"<u8", 1 << 62, 1 << 62)),
     _not_a_ring("queue ahead of writes", _write_seq_behind_queue),
