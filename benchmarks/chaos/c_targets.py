@@ -29,7 +29,8 @@ from shmring.legacy import _format as LF
 from . import c_build
 from .peers import Peer
 
-__all__ = ["C_OPENERS", "UnexpectedReturn", "VerdictMismatch", "open_legacy_c", "open_legacy_c_sanitized",
+__all__ = ["C_OPENERS", "SANITIZED_OPENERS", "Answer", "UnexpectedReturn", "VerdictMismatch", "compare_verdicts",
+           "open_legacy_c", "open_legacy_c_sanitized",
            "open_legacy_lock_c", "open_legacy_lock_c_sanitized", "open_ring_c", "open_ring_c_sanitized"]
 
 #: SHMRING_E* codes (c/include/shmring.h) and the Python error of the same meaning.
@@ -96,7 +97,7 @@ def _ask(kind: str, path: Path, sanitize: bool) -> Answer:
     return answer
 
 
-def _compare(path: Path, python: type[shmring.ShmringError] | None, answer: Answer) -> None:
+def compare_verdicts(path: Path, python: type[shmring.ShmringError] | None, answer: Answer) -> None:
     c = None if answer.open_rc == 0 else ERROR_OF_CODE.get(answer.open_rc, shmring.ShmringError)
     if python is not c:
         raise VerdictMismatch(f"{path}: Python's open {'accepts' if python is None else 'refuses: ' + python.__name__}"
@@ -116,14 +117,14 @@ def _outcome(path: Path, answer: Answer) -> None:
 def _ring(path: Path, sanitize: bool) -> None:
     python = _python_verdict(shmring.Ring.open, path)
     answer = _ask("ring", path, sanitize)
-    _compare(path, python, answer)
+    compare_verdicts(path, python, answer)
     _outcome(path, answer)
 
 
 def _legacy(path: Path, sanitize: bool) -> None:
     python = _python_verdict(shmring.legacy.SharedMem.open, path)
     answer = _ask("legacy", path, sanitize)
-    _compare(path, python, answer)
+    compare_verdicts(path, python, answer)
     _outcome(path, answer)
 
 
