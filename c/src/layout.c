@@ -111,10 +111,11 @@ static int check_schema(shmring_ring *r)
         return shmring_fail(SHMRING_ELAYOUT, "%s: schema dtype is '%s', expected a numpy typestr like '<u2'",
                             r->path, r->schema_dtype);
     memcpy(r->schema_shape, b + SHMRING_OFF_SCHEMA_SHAPE, sizeof(r->schema_shape));
-    /* A schema no slot can hold would make every put fail: refused here, as Python does. */
-    for (uint32_t i = 0; i < r->schema_ndim && bytes <= r->g.slot_bytes; i++)
-        bytes = r->schema_shape[i] && bytes > UINT64_MAX / r->schema_shape[i] ? UINT64_MAX
-                                                                               : bytes * r->schema_shape[i];
+    /* A schema no slot can hold would make every put fail: refused here, as Python does. The
+     * product saturates at 2^64 - 1, and a zero dim anywhere makes it 0 (an empty frame fits). */
+    for (uint32_t i = 0; i < r->schema_ndim; i++)
+        bytes = !r->schema_shape[i] ? 0 : bytes > UINT64_MAX / r->schema_shape[i] ? UINT64_MAX
+                                                                                  : bytes * r->schema_shape[i];
     if (bytes > r->g.slot_bytes)
         return shmring_fail(SHMRING_ELAYOUT, "%s: not a shmring ring of layout v%d: schema size is %" PRIu64
                             "%s, expected <= slot bytes %" PRIu64 " (a frame of the schema cannot fit a slot)",

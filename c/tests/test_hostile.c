@@ -86,3 +86,32 @@ TEST(test_slot_dtype_that_is_no_numpy_dtype_is_a_corrupt_slot)
         shmring_unlink(name);
     }
 }
+
+/* Poke a fixed schema of <u2 frames of `shape` (3 dims) into ring `name`'s header. */
+static int poke_schema(const char *name, uint64_t d0, uint64_t d1, uint64_t d2)
+{
+    uint32_t has_ndim[2] = {1, 3};
+    char dtype[SHMRING_DTYPE_BYTES] = "<u2";
+    uint64_t shape[4] = {d0, d1, d2, 0};
+    return poke(name, SHMRING_OFF_SCHEMA_HAS_SCHEMA, has_ndim, sizeof(has_ndim)) &&
+           poke(name, SHMRING_OFF_SCHEMA_DTYPE, dtype, sizeof(dtype)) &&
+           poke(name, SHMRING_OFF_SCHEMA_SHAPE, shape, sizeof(shape));
+}
+
+TEST(test_schema_size_is_the_product_of_every_dim)
+{
+    /* (64, 8, 0) frames are empty and fit a 512-byte slot; (64, 8, 1) ones (1 KiB) do not.
+     * A check that stopped at the first partial product too large refused the empty one. */
+    const char *name = unique_name();
+    CHECK(ring_with_frames(name), "ring made: %s", shmring_errmsg());
+    shmring_ring *r;
+    CHECK(poke_schema(name, 64, 8, 0), "schema poked");
+    CHECK_OK(shmring_open(name, &r));
+    shmring_close(r);
+    CHECK(poke_schema(name, 64, 8, 1), "schema poked");
+    CHECK_RC(shmring_open(name, &r), SHMRING_ELAYOUT);
+    CHECK(poke_schema(name, UINT64_C(1) << 40, UINT64_C(1) << 40, 0), "schema poked");
+    CHECK_OK(shmring_open(name, &r));
+    shmring_close(r);
+    shmring_unlink(name);
+}
