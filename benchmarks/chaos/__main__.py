@@ -87,7 +87,8 @@ def _fuzz_rows(args: argparse.Namespace, deadline: float,
                      deadline=time.monotonic() + left, opener=openers[(layout, opener)])
         outcomes = ", ".join(f"{k} {v:,}" for k, v in f.outcomes.most_common())
         yield (f"fuzz, {layout}", f"{f.cases:,} files in {f.seconds:.0f} s ({opener})", outcomes,
-               f"{f.failures} failures, {f.crashes} crashes, {f.hangs} hangs " + "; ".join(f.problems[:2]), f.clean)
+               f"{f.failures} failures, {f.crashes} crashes, {f.hangs} hangs "
+               + "; ".join(p.splitlines()[0] for p in f.problems[:2]), f.clean)
 
 
 def _c_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:

@@ -96,8 +96,6 @@ SHMRING_HIDDEN int shmring_layout_derive(uint32_t slots, uint64_t slot_bytes, ui
 /* ---- protocol.c ---- */
 /* Item size of a numpy typestr (0 when it is not one shmring stores). */
 SHMRING_HIDDEN uint64_t shmring_typestr_itemsize(const char *t, size_t n);
-/* The same for a dtype field of a file (8 bytes, NUL-padded): 0 also when the padding is not all NULs. */
-SHMRING_HIDDEN uint64_t shmring_dtype_field_itemsize(const char field[SHMRING_DTYPE_BYTES]);
 
 /* ---- segment.c ---- */
 SHMRING_HIDDEN int shmring_resolve(const char *name, char **path);

@@ -94,6 +94,17 @@ static int check_identity(const shmring_ring *r)
     return SHMRING_OK;
 }
 
+/* The item size of the header's schema dtype field, 0 unless it is a typestr numpy has, NUL-padded
+ * (Python's header check strips only trailing NULs: "<u2\0\0X" is no typestr). */
+static uint64_t schema_itemsize(const char field[SHMRING_DTYPE_BYTES])
+{
+    size_t n = strnlen(field, SHMRING_DTYPE_BYTES);
+    for (size_t i = n; i < SHMRING_DTYPE_BYTES; i++)
+        if (field[i])
+            return 0;
+    return shmring_typestr_itemsize(field, n);
+}
+
 /* After check_sizes: the schema's frame size is checked against slot_bytes. */
 static int check_schema(shmring_ring *r)
 {
@@ -106,7 +117,7 @@ static int check_schema(shmring_ring *r)
         return mismatch(r, "schema ndim", SHMRING_MAX_DIMS, r->schema_ndim);
     memcpy(r->schema_dtype, b + SHMRING_OFF_SCHEMA_DTYPE, SHMRING_DTYPE_BYTES);
     r->schema_dtype[SHMRING_DTYPE_BYTES] = 0;
-    uint64_t bytes = shmring_dtype_field_itemsize((const char *)b + SHMRING_OFF_SCHEMA_DTYPE);
+    uint64_t bytes = schema_itemsize((const char *)b + SHMRING_OFF_SCHEMA_DTYPE);
     if (!bytes)
         return shmring_fail(SHMRING_ELAYOUT, "%s: schema dtype is '%s', expected a numpy typestr like '<u2'",
                             r->path, r->schema_dtype);

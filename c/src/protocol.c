@@ -149,15 +149,6 @@ uint64_t shmring_typestr_itemsize(const char *t, size_t n)
     return 0;
 }
 
-uint64_t shmring_dtype_field_itemsize(const char field[SHMRING_DTYPE_BYTES])
-{
-    size_t n = strnlen(field, SHMRING_DTYPE_BYTES);
-    for (size_t i = n; i < SHMRING_DTYPE_BYTES; i++)
-        if (field[i]) /* the padding is NULs: anything else is a corrupt field */
-            return 0;
-    return shmring_typestr_itemsize(field, n);
-}
-
 static void load_header(const unsigned char *slot, shmring_slot_header *h)
 {
     h->seq = *(const uint64_t *)(const void *)(slot + SHMRING_S_SEQ);
@@ -178,7 +169,7 @@ static const char *header_problem(const shmring_geom *g, const shmring_slot_head
         return "its sequence number is not the frame's";
     if (h->nbytes > g->slot_bytes || h->meta_len > g->meta_bytes || h->ndim > SHMRING_MAX_DIMS)
         return "its sizes exceed the ring's";
-    uint64_t size = shmring_dtype_field_itemsize(h->dtype);
+    uint64_t size = shmring_typestr_itemsize(h->dtype, strlen(h->dtype));
     if (!size)
         return "its dtype is not a bool/int/uint/float/complex typestr";
     for (uint32_t i = 0; i < h->ndim; i++) {
