@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 __all__ = ["Peer", "PeerCrashed", "PeerHung"]
 
@@ -40,7 +41,7 @@ class Peer:
     def __init__(self, argv: Sequence[str], env: dict[str, str] | None = None, answer_s: float = ANSWER_S) -> None:
         self.argv, self.env, self.answer_s = list(argv), env, answer_s
         self.proc: subprocess.Popen[bytes] | None = None
-        self.stderr: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self.stderr: IO[bytes] | None = None
         self.pending = b""
 
     def ask(self, line: str) -> str:
