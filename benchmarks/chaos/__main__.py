@@ -1,10 +1,11 @@
 """``python -m benchmarks.chaos --minutes N``: the full reliability campaign, printed as a table.
 
 By default: 1,000 kills per policy and 1,000 against the legacy queue, 25,000
-mutated files per fuzz target (100,000 in all) and a soak of up to 10 minutes,
+mutated files per fuzz target (the C library's openers among them) and a soak of up to 10 minutes,
 within ``--minutes``: the soak takes up to 40 % of the budget, the other parts
-share the rest equally, each stopping at its deadline. ``--parts`` picks some. Failing fuzz cases are saved under
-``--save``. Exit status 0 when every part is clean, 1 otherwise.
+share the rest equally, each stopping at its deadline. Part ``c`` kills C
+writers and readers (``c_kill``) and fuzzes the sanitized C build. ``--parts``
+picks some. Failing fuzz cases are saved under ``--save``. Exit status 0 when every part is clean, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 
 from shmring import _format as F
 
-from . import fuzz, kill, legacy_kill, soak
+from . import c_kill, fuzz, kill, legacy_kill, soak
+from .c_targets import SANITIZED_OPENERS
 from .targets import OPENERS
 
-PARTS = ("kill", "legacy", "fuzz", "soak")
+PARTS = ("kill", "legacy", "fuzz", "c", "soak")
 Row = tuple[str, str, str, str, bool]
 
 
@@ -54,15 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(row[4] for row in rows) else 1
 
 
-def _kill_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:
+def _kill_rows(args: argparse.Namespace, deadline: float, run: Callable[..., kill.KillReport] = kill.run,
+               label: str = "kill -9") -> Iterator[Row]:
     for n, policy in enumerate(F.POLICIES):
         left = (deadline - time.monotonic()) / (len(F.POLICIES) - n)
-        r = kill.run(policy, args.kills, seed=args.seed + n, deadline=time.monotonic() + left)
+        r = run(policy, args.kills, seed=args.seed + n, deadline=time.monotonic() + left)
         events = ", ".join(f"{k} {v}" for k, v in sorted(r.events.items()))
         outcome = (f"{r.written:,} frames written; verifiers received+lost "
                    f"{' / '.join(str(v['received'] + v['lost']) for v in r.verifiers)}, lost "
                    f"{' / '.join(str(v['lost']) for v in r.verifiers)}; torn {r.torn}, hangs {r.hangs}")
-        yield (f"kill -9, {policy}", f"{r.kills:,} kills in {r.seconds:.0f} s ({events})", outcome,
+        yield (f"{label}, {policy}", f"{r.kills:,} kills in {r.seconds:.0f} s ({events})", outcome,
                "; ".join(r.problems[:3]), r.clean)
 
 
@@ -76,14 +79,22 @@ def _legacy_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:
            "; ".join(r.problems[:3]), r.clean)
 
 
-def _fuzz_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:
-    for n, (layout, opener) in enumerate(sorted(OPENERS)):
-        left = (deadline - time.monotonic()) / (len(OPENERS) - n)
+def _fuzz_rows(args: argparse.Namespace, deadline: float,
+               openers: dict[tuple[str, str], Callable[[Path], None]] = OPENERS) -> Iterator[Row]:
+    for n, (layout, opener) in enumerate(sorted(openers)):
+        left = (deadline - time.monotonic()) / (len(openers) - n)
         f = fuzz.run(layout, opener, args.fuzz_cases, master=args.seed, save_dir=args.save,
-                     deadline=time.monotonic() + left)
+                     deadline=time.monotonic() + left, opener=openers[(layout, opener)])
         outcomes = ", ".join(f"{k} {v:,}" for k, v in f.outcomes.most_common())
         yield (f"fuzz, {layout}", f"{f.cases:,} files in {f.seconds:.0f} s ({opener})", outcomes,
-               f"{f.failures} failures, {f.crashes} crashes, {f.hangs} hangs " + "; ".join(f.problems[:2]), f.clean)
+               f"{f.failures} failures, {f.crashes} crashes, {f.hangs} hangs "
+               + "; ".join(p.splitlines()[0] for p in f.problems[:2]), f.clean)
+
+
+def _c_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:
+    """C writers and readers killed under Python verifiers, then the sanitized C build fuzzed: half the time each."""
+    yield from _kill_rows(args, time.monotonic() + (deadline - time.monotonic()) / 2, c_kill.run, "kill -9 of C")
+    yield from _fuzz_rows(args, deadline, SANITIZED_OPENERS)
 
 
 def _soak_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:
@@ -96,7 +107,7 @@ def _soak_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:
 
 
 _RUNNERS: dict[str, Callable[[argparse.Namespace, float], Iterator[Row]]] = {
-    "kill": _kill_rows, "legacy": _legacy_rows, "fuzz": _fuzz_rows, "soak": _soak_rows,
+    "kill": _kill_rows, "legacy": _legacy_rows, "fuzz": _fuzz_rows, "c": _c_rows, "soak": _soak_rows,
 }
 
 

@@ -9,7 +9,9 @@ every failing case are saved, so a failure is reproduced by opening that file.
 Cases run in a child process: an opener raising anything but a
 :class:`shmring.ShmringError` is a *failure*, the child dying of a signal
 (SIGSEGV, SIGBUS) a *crash*, a case taking longer than :data:`HANG_S` a *hang*.
-After a crash or a hang the child is replaced and the run goes on.
+After a crash or a hang the child is replaced and the run goes on. An opener
+that runs a program of its own (:mod:`peers`) reports that program's crash or
+hang as :class:`~peers.PeerCrashed` / :class:`~peers.PeerHung`, counted alike.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 
 import shmring
 
+from .peers import PeerCrashed, PeerHung
 from .targets import LAYOUTS, OPENERS, Seed, build_seeds
 
 __all__ = ["HANG_S", "KINDS", "FuzzReport", "Mutation", "apply", "case_bytes", "random_mutations", "run"]
@@ -121,6 +124,10 @@ def _worker(layout: str, opener: Callable[[Path], None], seeds: list[Seed], mast
         try:
             outcome = run_case(opener, Path(scratch), name, data)
             conn.send((index, outcome, ""))
+        except PeerCrashed as err:
+            conn.send((index, "crash", str(err)))
+        except PeerHung as err:
+            conn.send((index, "hang", str(err)))
         except Exception as err:  # noqa: BLE001 - exactly what the fuzzer looks for
             conn.send((index, "FAIL", f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=6)}"))
     conn.send((stop, "done", ""))
@@ -200,6 +207,9 @@ def _run_batch(report: FuzzReport, layout: str, opener: Callable[[Path], None], 
                 ready = True
                 continue
             last = index
+            if outcome in ("crash", "hang"):  # the opener's own program died or hung on this case
+                _problem(report, outcome, seeds, master, index, detail, save_dir)
+                continue
             report.cases += 1
             report.outcomes[outcome] += 1
             if outcome == "FAIL":

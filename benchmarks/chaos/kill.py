@@ -26,7 +26,7 @@ import signal
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -214,8 +214,13 @@ EVENTS: dict[str, tuple[Callable[[_Round], None], tuple[str, ...]]] = {
 }
 
 
-def run(policy: str, kills: int, *, seed: int = 1, deadline: float | None = None) -> KillReport:
-    """One round of at least ``kills`` SIGKILLs (fewer if ``deadline``, a monotonic time, comes first)."""
+def run(policy: str, kills: int, *, seed: int = 1, deadline: float | None = None,
+        events: Mapping[str, tuple[Callable[[_Round], None], tuple[str, ...]]] = EVENTS) -> KillReport:
+    """One round of at least ``kills`` SIGKILLs (fewer if ``deadline``, a monotonic time, comes first).
+
+    ``events`` are the kinds of kill to draw from (another table, e.g. ``c_kill.EVENTS``, puts
+    other victims under the same verifiers).
+    """
     report = KillReport(policy)
     began = time.monotonic()
     with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="chaos-kill-") as scratch:
@@ -229,9 +234,9 @@ def run(policy: str, kills: int, *, seed: int = 1, deadline: float | None = None
         for _ in checkers:
             ready.get(timeout=60)
         chaos = _Round(report, ring, Path(scratch), random.Random(seed))
-        events = [method for method, policies in EVENTS.values() if policy in policies]
+        drawn = [method for method, policies in events.values() if policy in policies]
         while report.kills < kills and (deadline is None or time.monotonic() < deadline):
-            chaos.rng.choice(events)(chaos)
+            chaos.rng.choice(drawn)(chaos)
         _finish(report, ring, target, results, checkers)
         ring.unlink()
         ring.close()

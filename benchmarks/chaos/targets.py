@@ -7,10 +7,10 @@ path what a user's program does with it: open, inspect, read, write a frame.
 Every opener must refuse a bad file with a :class:`shmring.ShmringError` and
 nothing else, never crash, never hang.
 
-To put another implementation under the same cases (the C library, the
-channel), add a row to :data:`OPENERS` for the layout it reads: for a program
-in another language, an opener that runs it on the path in a subprocess and
-raises ``shmring.LayoutError`` when it exits with its "refused" code.
+To put another implementation under the same cases (the channel), add a row
+to :data:`OPENERS` for the layout it reads. A program in another language is
+fed the paths by a :class:`peers.Peer` and its answers raised as the matching
+``ShmringError``: :mod:`c_targets` does so for the C library.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import shmring
 from shmring import _format as F
 from shmring.legacy import _format as LF
 from shmring.legacy._locker import lock_name_for
+
+from .c_targets import C_OPENERS
 
 __all__ = ["LAYOUTS", "OPENERS", "Field", "Layout", "Seed"]
 
@@ -227,6 +229,7 @@ OPENERS: dict[tuple[str, str], Callable[[Path], None]] = {
     ("ring slots", "python Ring.open"): open_ring,
     ("legacy header", "python SharedMem.open"): open_legacy,
     ("legacy lock", "python SharedMem.open"): open_legacy_with_lock,
+    **C_OPENERS,
 }
 
 

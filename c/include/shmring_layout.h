@@ -90,9 +90,10 @@
 #define SHMRING_SEQLOCK_WRITING 1
 #define SHMRING_SEQLOCK_COMMITTED 2
 
-/* typestr rules: byte order and kind characters, largest item size */
+/* typestr rules: byte order and kind characters, largest item size, the sizes of each kind */
 #define SHMRING_TYPESTR_BYTEORDERS "<>|="
 #define SHMRING_TYPESTR_KINDS "biufc"
 #define SHMRING_TYPESTR_MAX_ITEMSIZE 32
+#define SHMRING_TYPESTR_SIZE_MASKS {0x2, 0x116, 0x116, 0x10114, 0x100010100} /* per kind: its item sizes, size s as bit s */
 
 #endif /* SHMRING_LAYOUT_H */

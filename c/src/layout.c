@@ -64,7 +64,7 @@ void shmring_layout_protocol(const shmring_geom *g, ShmLayout *L)
         .seqlock_stride = SHMRING_SEQLOCK_STRIDE, .seqlock_writing = SHMRING_SEQLOCK_WRITING,
         .seqlock_committed = SHMRING_SEQLOCK_COMMITTED,
         .typestr_byteorders = SHMRING_TYPESTR_BYTEORDERS, .typestr_kinds = SHMRING_TYPESTR_KINDS,
-        .typestr_max_itemsize = SHMRING_TYPESTR_MAX_ITEMSIZE,
+        .typestr_max_itemsize = SHMRING_TYPESTR_MAX_ITEMSIZE, .typestr_size_masks = SHMRING_TYPESTR_SIZE_MASKS,
     };
     *L = l;
 }
@@ -119,6 +119,18 @@ static int check_identity(const shmring_ring *r)
     return SHMRING_OK;
 }
 
+/* The item size of the header's schema dtype field, 0 unless it is a typestr numpy has, NUL-padded
+ * (Python's header check strips only trailing NULs: "<u2\0\0X" is no typestr). */
+static uint64_t schema_itemsize(const shmring_ring *r, const char field[SHMRING_DTYPE_BYTES])
+{
+    size_t n = strnlen(field, SHMRING_DTYPE_BYTES);
+    for (size_t i = n; i < SHMRING_DTYPE_BYTES; i++)
+        if (field[i])
+            return 0;
+    return shm_typestr_itemsize(&r->L, r->schema_dtype); /* the NUL-terminated copy of field */
+}
+
+/* After check_sizes: the schema's frame size is checked against slot_bytes. */
 static int check_schema(shmring_ring *r)
 {
     const unsigned char *b = r->base;
@@ -130,10 +142,21 @@ static int check_schema(shmring_ring *r)
         return mismatch(r, "schema ndim", SHMRING_MAX_DIMS, r->schema_ndim);
     memcpy(r->schema_dtype, b + SHMRING_OFF_SCHEMA_DTYPE, SHMRING_DTYPE_BYTES);
     r->schema_dtype[SHMRING_DTYPE_BYTES] = 0;
-    if (!shm_typestr_itemsize(&r->L, r->schema_dtype))
+    uint64_t bytes = schema_itemsize(r, (const char *)b + SHMRING_OFF_SCHEMA_DTYPE);
+    if (!bytes)
         return shmring_fail(SHMRING_ELAYOUT, "%s: schema dtype is '%s', expected a numpy typestr like '<u2'",
                             r->path, r->schema_dtype);
     memcpy(r->schema_shape, b + SHMRING_OFF_SCHEMA_SHAPE, sizeof(r->schema_shape));
+    /* A schema no slot can hold would make every put fail: refused here, as Python does. The
+     * product saturates at 2^64 - 1, and a zero dim anywhere makes it 0 (an empty frame fits). */
+    for (uint32_t i = 0; i < r->schema_ndim; i++)
+        bytes = !r->schema_shape[i] ? 0 : bytes > UINT64_MAX / r->schema_shape[i] ? UINT64_MAX
+                                                                                  : bytes * r->schema_shape[i];
+    if (bytes > r->g.slot_bytes)
+        return shmring_fail(SHMRING_ELAYOUT, "%s: not a shmring ring of layout v%d: schema size is %" PRIu64
+                            "%s, expected <= slot bytes %" PRIu64 " (a frame of the schema cannot fit a slot)",
+                            r->path, SHMRING_LAYOUT_VERSION, bytes, bytes == UINT64_MAX ? " or more" : "",
+                            r->g.slot_bytes);
     return SHMRING_OK;
 }
 

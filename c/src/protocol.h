@@ -49,6 +49,8 @@ typedef struct {
     /* typestr rules: byte order characters, kind characters, largest item size */
     char typestr_byteorders[SHM_RULE_CHARS], typestr_kinds[SHM_RULE_CHARS];
     uint64_t typestr_max_itemsize;
+    /* per kind, in typestr_kinds order: the item sizes it has, size s as bit s ("<u3" is no dtype) */
+    uint64_t typestr_size_masks[SHM_RULE_CHARS];
 } ShmLayout;
 
 /* A slot header as a reader loads it (fields after the seqlock). */

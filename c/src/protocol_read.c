@@ -15,11 +15,22 @@ in_set(const char *set, char c)
     return 0;
 }
 
+/* Index of c in set, or -1. */
+static inline int
+index_in(const char *set, char c)
+{
+    for (int i = 0; set[i]; i++)
+        if (set[i] == c)
+            return i;
+    return -1;
+}
+
 uint64_t
 shm_typestr_itemsize(const ShmLayout *L, const char *t)
 {
     /* t[0] and t[1] are not NUL once found in the sets, so t[2] is in bounds. */
-    if (!in_set(L->typestr_byteorders, t[0]) || !in_set(L->typestr_kinds, t[1]) || !t[2])
+    int kind = index_in(L->typestr_kinds, t[1]);
+    if (!in_set(L->typestr_byteorders, t[0]) || kind < 0 || !t[2])
         return 0;
     uint64_t size = 0;
     for (const char *c = t + 2; *c; c++) {
@@ -29,7 +40,7 @@ shm_typestr_itemsize(const ShmLayout *L, const char *t)
         if (size > L->typestr_max_itemsize)
             return 0;
     }
-    return size;
+    return size < 64 && (L->typestr_size_masks[kind] >> size & 1) ? size : 0; /* a size the kind has */
 }
 
 int

@@ -242,7 +242,7 @@ static int sleep_once(shmring_reader *rd, void *dst, uint64_t cap, int view, shm
         double remaining = deadline - shmring_monotonic_s();
         if (timeout_s >= 0 && remaining <= 0)
             rc = shmring_fail(SHMRING_ETIMEDOUT, "no frame on ring %s within %g s (last frame %" PRId64 ")",
-                              r->path, timeout_s, (int64_t)shmring_write_seq(r) - 1);
+                              r->path, timeout_s, (int64_t)(shmring_write_seq(r) - 1));
         else
             shmring_futex_wait(notify, seen, timeout_s < 0 || remaining > SHMRING_RECHECK_S ? SHMRING_RECHECK_S
                                                                                             : remaining);

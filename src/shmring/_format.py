@@ -377,4 +377,10 @@ def core_layout(layout: Layout) -> dict[str, int | str]:
         "seqlock_stride": SEQLOCK_STRIDE, "seqlock_writing": SEQLOCK_WRITING,
         "seqlock_committed": SEQLOCK_COMMITTED, "typestr_byteorders": TYPESTR_BYTEORDERS,
         "typestr_kinds": ALLOWED_KINDS, "typestr_max_itemsize": MAX_ITEMSIZE,
+        "typestr_size_masks": typestr_size_masks(),
     }
+
+
+def typestr_size_masks() -> tuple[int, ...]:
+    """For each kind of :data:`ALLOWED_KINDS`, in order, the item sizes it has as bits (size s: ``1 << s``)."""
+    return tuple(sum(1 << size for size in ITEM_SIZES[kind]) for kind in ALLOWED_KINDS)

@@ -15,6 +15,7 @@ from benchmarks.chaos import fuzz, kill, legacy_kill, soak
 from benchmarks.chaos.targets import LAYOUTS, OPENERS, build_seeds
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from requires import require_program
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +43,16 @@ def test_kill_9_of_legacy_producers_and_locker_holders_loses_and_tears_nothing()
     assert report.consumer["received"] > 0, f"nothing was received: {figures}"
 
 
+def _needs_compiler(opener: str) -> None:
+    """The C library's openers build their program first (benchmarks/chaos/c_build.py)."""
+    if opener.startswith("C "):
+        require_program("cc", "gcc")
+        require_program("make", "make")
+
+
 @pytest.mark.parametrize(("layout", "opener"), sorted(OPENERS))
 def test_mutated_files_get_only_shmring_errors_no_crash_no_hang(layout: str, opener: str) -> None:
+    _needs_compiler(opener)
     report = fuzz.run(layout, opener, FUZZ_CASES, master=5)
     assert report.cases == FUZZ_CASES
     assert report.clean, (f"{report.failures} failures, {report.crashes} crashes, {report.hangs} hangs in "
@@ -59,6 +68,7 @@ _MUTATION = st.tuples(st.sampled_from(fuzz.KINDS), st.integers(0, 1 << 16),
 
 @pytest.mark.parametrize(("layout", "opener"), sorted(OPENERS))
 def test_generated_mutations_get_only_shmring_errors(layout: str, opener: str) -> None:
+    _needs_compiler(opener)
     # In-process: a crash here takes pytest down, which fails the run just as loudly.
     seeds, open_case = _SEEDS[layout], OPENERS[(layout, opener)]
 

@@ -26,7 +26,7 @@ def buf() -> Iterator[mmap.mmap]:
     memory.close()
 
 
-def _core(buf: mmap.mmap, **changes: int | str) -> Core:
+def _core(buf: mmap.mmap, **changes: object) -> Core:
     return Core(buf, {**F.core_layout(LAYOUT), **changes}, "cam0")
 
 
@@ -66,8 +66,19 @@ def test_c_takes_the_dtype_kinds_from_the_layout_it_is_given(buf: mmap.mmap) -> 
     got = _core(buf).read(0, 0, MODE_COPY, None, NO_PIN)
     assert isinstance(got, FrameRead) and got.typestr == b"<f4"
     with pytest.raises(BrokenError, match=r"ring 'cam0': slot of frame 0 is corrupt: its dtype") as err:
-        _core(buf, typestr_kinds="u").read(1, 0, MODE_COPY, None, NO_PIN)
+        _core(buf, typestr_kinds="u", typestr_size_masks=(0x116,)).read(1, 0, MODE_COPY, None, NO_PIN)
     assert vars(err.value)["name"] == "cam0", "the error must carry the ring name"
+
+
+def test_c_takes_each_kinds_item_sizes_from_the_layout_it_is_given(buf: mmap.mmap) -> None:
+    _put(_core(buf), typestr="<u4", shape=(2,))
+    assert _core(buf).read(0, 0, MODE_COPY, None, NO_PIN).typestr == b"<u4"
+    masks = list(F.typestr_size_masks())
+    masks[F.ALLOWED_KINDS.index("u")] &= ~(1 << 4)  # a rule where unsigned ints have no 4-byte size
+    with pytest.raises(BrokenError, match="its dtype"):
+        _core(buf, typestr_size_masks=tuple(masks)).read(1, 0, MODE_COPY, None, NO_PIN)
+    with pytest.raises(ValueError, match="one mask per kind"):
+        _core(buf, typestr_size_masks=(0x2,))
 
 
 def test_format_checks_typestrs_by_the_rules_it_hands_to_c() -> None:
@@ -77,6 +88,8 @@ def test_format_checks_typestrs_by_the_rules_it_hands_to_c() -> None:
     assert F.committed(7) == handed["seqlock_stride"] * 7 + handed["seqlock_committed"]  # type: ignore[operator]
     assert F.writing(7) == handed["seqlock_stride"] * 7 + handed["seqlock_writing"]  # type: ignore[operator]
     assert F.is_valid_typestr(f"<c{F.MAX_ITEMSIZE}") and not F.is_valid_typestr(f"<c{2 * F.MAX_ITEMSIZE}")
+    for kind, mask in zip(F.ALLOWED_KINDS, handed["typestr_size_masks"], strict=True):  # type: ignore[call-overload]
+        assert [s for s in range(64) if mask >> s & 1] == list(F.ITEM_SIZES[kind])
 
 
 def test_a_frame_read_has_named_fields(buf: mmap.mmap) -> None:

@@ -59,6 +59,36 @@ get_chars(PyObject *dict, const char *key, char *out)
 #define SIZE_FIELD(name) {#name, &o->name, NULL}
 #define U64_FIELD(name) {#name, NULL, &o->name}
 
+/* "typestr_size_masks": one int per kind character, in order. */
+static int
+get_size_masks(PyObject *dict, ShmLayout *o)
+{
+    PyObject *v = PyDict_GetItemString(dict, "typestr_size_masks"); /* borrowed */
+    PyObject *seq = v ? PySequence_Fast(v, "Core layout: typestr_size_masks must be a sequence") : NULL;
+    if (!seq) {
+        if (!v)
+            PyErr_SetString(PyExc_KeyError, "Core layout: typestr_size_masks missing");
+        return -1;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n != (Py_ssize_t)strlen(o->typestr_kinds)) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "Core layout: typestr_size_masks needs one mask per kind");
+        return -1;
+    }
+    memset(o->typestr_size_masks, 0, sizeof(o->typestr_size_masks));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long long mask = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (mask == (unsigned long long)-1 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        o->typestr_size_masks[i] = (uint64_t)mask;
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
 static int
 load_layout(PyObject *dict, ShmLayout *o)
 {
@@ -85,7 +115,7 @@ load_layout(PyObject *dict, ShmLayout *o)
             *fields[i].u64 = (uint64_t)v;
     }
     if (get_chars(dict, "typestr_byteorders", o->typestr_byteorders) < 0 ||
-        get_chars(dict, "typestr_kinds", o->typestr_kinds) < 0)
+        get_chars(dict, "typestr_kinds", o->typestr_kinds) < 0 || get_size_masks(dict, o) < 0)
         return -1;
     if (o->slots < 1 || o->seqlock_stride < 2 || o->seqlock_writing == o->seqlock_committed) {
         PyErr_SetString(PyExc_ValueError, "Core layout: slots must be >= 1, the seqlock stride >= 2 and the "
