@@ -359,7 +359,7 @@ _S_FIELD_OFFSETS = {  # slot header fields after the seqlock, in _SLOT_FIELDS or
 }
 
 
-def core_layout(layout: Layout) -> dict[str, int | str]:
+def core_layout(layout: Layout) -> dict[str, int | str | tuple[int, ...]]:
     """Everything ``shmring._core.Core`` knows of the layout, so the C code defines none of it itself.
 
     Every offset and size, the seqlock encoding (see :func:`writing` and
