@@ -5,8 +5,9 @@ camera writing checksummed frames, ``bridge send`` and ``bridge recv`` processes
 and the far ring they write, read from its first frame by two verifier readers
 (:func:`benchmarks.chaos.victims.verifier`). Events: the sender, the receiver, or
 both SIGKILLed at a random moment and started again; after each, frames must
-reach the far ring again. At the end, the camera stops, the last frames are
-written until one gets through, and for each verifier:
+reach the far ring again (the camera starts once a first frame got through). At
+the end, the camera stops, the last frames are written until one gets through,
+and for each verifier:
 
 * no torn (CRC mismatch) or out-of-order frame;
 * ``received + lost == written`` exactly, where ``written`` is every frame the
@@ -38,6 +39,7 @@ import shmring
 
 from . import bridge_victims as bv
 from . import frames, victims
+from .channel_kill import _sigkill
 from .kill import _CTX, JOIN_S
 
 __all__ = ["BRIDGE_EVENTS", "BridgeKillReport", "run"]
@@ -100,8 +102,7 @@ class _Round:
             self.report.problems.append(text)
 
     def reap(self, proc: BaseProcess, role: str) -> None:
-        if proc.is_alive():
-            os.kill(proc.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        _sigkill(proc)
         proc.join(JOIN_S)
         if proc.is_alive():
             self.problem(f"{role} still alive {JOIN_S} s after SIGKILL", hang=True)
@@ -165,8 +166,12 @@ BRIDGE_EVENTS: dict[str, Callable[[_Round], None]] = {
 }
 
 
-def run(mode: str, kills: int, *, seed: int = 1, deadline: float | None = None) -> BridgeKillReport:
-    """One round of at least ``kills`` SIGKILLs in ``mode`` (``live``/``lossless``; fewer if ``deadline`` comes)."""
+def run(mode: str, kills: int, *, seed: int = 1, deadline: float | None = None,
+        events: Sequence[str] | None = None) -> BridgeKillReport:
+    """One round of at least ``kills`` SIGKILLs in ``mode`` (``live``/``lossless``; fewer if ``deadline`` comes).
+
+    ``events``: names from :data:`BRIDGE_EVENTS` to draw from (default: all).
+    """
     report = BridgeKillReport(mode)
     began = time.monotonic()
     policy = "block" if mode == "lossless" else "overwrite"
@@ -183,10 +188,11 @@ def run(mode: str, kills: int, *, seed: int = 1, deadline: float | None = None) 
             ready.get(timeout=60)
         stop = _CTX.Event()
         chaos = _Round(report, cam, far, random.Random(seed))
+        _first_frame(chaos)
         camera = chaos.start(bv.camera, str(cam.path), seed, stop)
-        events = list(BRIDGE_EVENTS.values())
+        chosen = [BRIDGE_EVENTS[name] for name in (events or BRIDGE_EVENTS)]
         while report.kills < kills and (deadline is None or time.monotonic() < deadline) and report.hangs < 3:
-            chaos.rng.choice(events)(chaos)
+            chaos.rng.choice(chosen)(chaos)
         stop.set()
         camera.join(JOIN_S)
         if camera.exitcode != 0:
@@ -202,6 +208,24 @@ def run(mode: str, kills: int, *, seed: int = 1, deadline: float | None = None) 
             chaos.problem(f"files left behind: {left}")
     report.seconds = time.monotonic() - began
     return report
+
+
+def _first_frame(chaos: _Round) -> None:
+    """One frame through the bridge before the camera starts, so no frame precedes the sender's reader.
+
+    (A frame written before the sender attached is lost to the far side, rightly counted,
+    but it is start-up, not a kill: the camera waits until the chain is up.)
+    """
+    with chaos.cam.writer() as writer:
+        for tag in range(int(FLOW_S)):  # live mode sends only frames written after the sender attached
+            data, meta = frames.make(tag, victims.MAX_WORDS)
+            writer.put(data, meta=meta, timeout=victims.WAIT_S)
+            end = time.monotonic() + 1.0
+            while chaos.far.info().write_seq == 0 and time.monotonic() < end:
+                time.sleep(0.002)  # a counter another process moves
+            if chaos.far.info().write_seq:
+                return
+    chaos.problem(f"no frame crossed the bridge within {FLOW_S} s of its start", hang=True)
 
 
 def _finish(chaos: _Round, target: Any, results: Any, checkers: Sequence[BaseProcess]) -> None:

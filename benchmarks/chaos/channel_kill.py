@@ -68,6 +68,14 @@ class ChannelKillReport:
         return not self.problems and self.wrong == 0 and self.hangs == 0 and self.slots_back == SLOTS
 
 
+def _sigkill(proc: BaseProcess) -> None:
+    """SIGKILL ``proc`` unless it is gone (a fork server's child may be reaped before we look)."""
+    try:
+        os.kill(proc.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    except ProcessLookupError:
+        pass
+
+
 class _Round:
     """One channel under attack: its server, its clients, and the checks after each kill."""
 
@@ -105,8 +113,8 @@ class _Round:
             self.report.problems.append(text)
 
     def reap(self, proc: BaseProcess, role: str, *, killed: bool = True, expect: int = -signal.SIGKILL) -> None:
-        if killed and proc.is_alive():
-            os.kill(proc.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        if killed:
+            _sigkill(proc)
         proc.join(JOIN_S)
         if proc.is_alive():
             self.problem(f"{role} still alive {JOIN_S} s after SIGKILL", hang=True)
@@ -186,8 +194,8 @@ class _Round:
         self.await_replies("before the server's kill")
         self.drain_notices()
         self.jitter()
-        os.kill(self.server.pid, signal.SIGKILL)  # type: ignore[arg-type]
-        killed_at = time.monotonic()
+        killed_at = time.monotonic()  # before the kill: a client may notice before we look at the clock again
+        _sigkill(self.server)
         self.reap(self.server, "server killed at a random moment")
         self.collect_notices(killed_at, "after the server's SIGKILL")
         self.server = self.start_server()

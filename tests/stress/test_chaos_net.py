@@ -38,3 +38,11 @@ def test_bridge_ends_killed_mid_stream_tear_nothing_and_account_for_every_frame(
     assert report.accounted, f"received + lost != written on the far side: {figures}"
     assert all(v["received"] > 0 for v in report.verifiers), f"nothing crossed the bridge: {figures}"
     assert report.clean, "\n".join([figures, *report.problems])
+
+
+def test_a_lossless_bridge_whose_receiver_is_killed_and_restarted_loses_nothing() -> None:
+    report = bridge_kill.run("lossless", BRIDGE_KILLS, seed=12, events=["receiver at a random moment"])
+    figures = f"{report.kills} kills, {report.written} written, far verifiers {report.verifiers}"
+    assert report.kills >= BRIDGE_KILLS, figures
+    assert report.clean, "\n".join([figures, *report.problems])
+    assert all(v["lost"] == 0 for v in report.verifiers), f"frames lost across receiver restarts: {figures}"
