@@ -221,14 +221,16 @@ def _table(results: dict[tuple[int, str], list[float]], lost: dict[tuple[int, st
     for mib in SIZES_MIB:
         cells = {how: results[(mib, how)] for how in ("raw pyzmq", "bridge lossless", "bridge live")}
         med = {how: statistics.median(v) for how, v in cells.items()}
-
-        def cell(how: str) -> str:
-            v = cells[how]
-            return f"{med[how]:.2f} ({min(v):.2f}-{max(v):.2f})" if len(v) > 1 else f"{med[how]:.2f}"
-
         raw = med["raw pyzmq"]
-        print(f"| {mib} MiB | {cell('raw pyzmq')} | {cell('bridge lossless')} | {med['bridge lossless'] / raw:.2f} "
-              f"| {cell('bridge live')} | {med['bridge live'] / raw:.2f} | {lost[(mib, 'bridge live')]} |")
+        print(f"| {mib} MiB | {_cell(cells['raw pyzmq'])} | {_cell(cells['bridge lossless'])} | "
+              f"{med['bridge lossless'] / raw:.2f} | {_cell(cells['bridge live'])} | {med['bridge live'] / raw:.2f} "
+              f"| {lost[(mib, 'bridge live')]} |")
+
+
+def _cell(values: list[float]) -> str:
+    """The median of one measurement's runs, with their range when there are several."""
+    median = statistics.median(values)
+    return f"{median:.2f} ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else f"{median:.2f}"
 
 
 if __name__ == "__main__":

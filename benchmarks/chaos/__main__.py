@@ -1,7 +1,8 @@
 """``python -m benchmarks.chaos --minutes N``: the full reliability campaign, printed as a table.
 
-By default: 1,000 kills per policy and 1,000 against the legacy queue, 25,000
-mutated files per fuzz target (the C library's openers among them) and a soak of up to 10 minutes,
+By default: 1,000 kills per policy and 1,000 each against the legacy queue, the
+channel and each bridge mode, 25,000 mutated files per fuzz target (the C library's
+openers among them) and a soak of up to 10 minutes,
 within ``--minutes``: the soak takes up to 40 % of the budget, the other parts
 share the rest equally, each stopping at its deadline. Part ``c`` kills C
 writers and readers (``c_kill``) and fuzzes the sanitized C build. ``--parts``
@@ -18,11 +19,11 @@ from pathlib import Path
 
 from shmring import _format as F
 
-from . import c_kill, fuzz, kill, legacy_kill, soak
+from . import bridge_kill, c_kill, channel_kill, fuzz, kill, legacy_kill, soak
 from .c_targets import SANITIZED_OPENERS
 from .targets import OPENERS
 
-PARTS = ("kill", "legacy", "fuzz", "c", "soak")
+PARTS = ("kill", "legacy", "channel", "bridge", "fuzz", "c", "soak")
 Row = tuple[str, str, str, str, bool]
 
 
@@ -106,8 +107,37 @@ def _soak_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:
            s.clean)
 
 
+def _channel_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:
+    r = channel_kill.run(args.kills, seed=args.seed, deadline=deadline)
+    events = ", ".join(f"{k} {v}" for k, v in sorted(r.events.items()))
+    lat = sorted(r.latencies) or [0.0]
+    seen = (f"{r.replies:,} replies, wrong {r.wrong}; {r.broken_notices:,} BrokenErrors, after a server's kill "
+            f"median {lat[len(lat) // 2]:.2f} s, max {lat[-1]:.2f} s; slots free at the end "
+            f"{r.slots_back}/{channel_kill.SLOTS}; hangs {r.hangs}")
+    yield ("kill -9, channel", f"{r.kills:,} kills in {r.seconds:.0f} s ({events})", seen,
+           "; ".join(r.problems[:3]), r.clean)
+
+
+def _bridge_rows(args: argparse.Namespace, deadline: float) -> Iterator[Row]:
+    # Lossless with only the receiver killed: nothing may be lost at all (the sender holds the frames).
+    rounds = (("live", None), ("lossless", None), ("lossless", ["receiver at a random moment"]))
+    for n, (mode, only) in enumerate(rounds):
+        left = (deadline - time.monotonic()) / (len(rounds) - n)
+        r = bridge_kill.run(mode, args.kills, seed=args.seed + n, deadline=time.monotonic() + left, events=only)
+        if only and any(v["lost"] for v in r.verifiers):
+            r.problems.append(f"lossless lost frames with only the receiver killed: {r.verifiers}")
+        name = f"{mode}, receiver only" if only else mode
+        events = ", ".join(f"{k} {v}" for k, v in sorted(r.events.items()))
+        seen = (f"{r.written:,} frames written; far verifiers received+lost "
+                f"{' / '.join(str(v['received'] + v['lost']) for v in r.verifiers)}, lost "
+                f"{' / '.join(str(v['lost']) for v in r.verifiers)}; torn {r.torn}, hangs {r.hangs}")
+        yield (f"kill -9, bridge {name}", f"{r.kills:,} kills in {r.seconds:.0f} s ({events})", seen,
+               "; ".join(r.problems[:3]), r.clean)
+
+
 _RUNNERS: dict[str, Callable[[argparse.Namespace, float], Iterator[Row]]] = {
-    "kill": _kill_rows, "legacy": _legacy_rows, "fuzz": _fuzz_rows, "c": _c_rows, "soak": _soak_rows,
+    "kill": _kill_rows, "legacy": _legacy_rows, "channel": _channel_rows, "bridge": _bridge_rows,
+    "fuzz": _fuzz_rows, "c": _c_rows, "soak": _soak_rows,
 }
 
 

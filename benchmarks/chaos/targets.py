@@ -232,6 +232,12 @@ OPENERS: dict[tuple[str, str], Callable[[Path], None]] = {
     **C_OPENERS,
 }
 
+# The channel's rows live in a module of their own; it needs the classes above.
+from .channel_targets import CHANNEL_LAYOUTS, CHANNEL_OPENERS  # noqa: E402
+
+LAYOUTS.update(CHANNEL_LAYOUTS)
+OPENERS.update(CHANNEL_OPENERS)
+
 
 def build_seeds() -> dict[str, list[Seed]]:
     """Every layout's seed files, built in a private scratch directory (removed after)."""

@@ -8,6 +8,7 @@ error reply carries a small UTF-8 JSON object naming the remote exception.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Union
 
@@ -120,10 +121,20 @@ def decode(buf: memoryview, header: CF.SlotHeader, start: int) -> bytes | np.nda
 def _stored_dtype(header: CF.SlotHeader) -> np.dtype[Any]:
     """The array type a slot declares, checked against its payload size."""
     text = header.typestr
-    valid = len(text) >= 3 and text[0] in "<>|=" and text[1] in _ARRAY_KINDS and text[2:].isdigit()
-    dtype = np.dtype(text) if valid else None
-    if dtype is None or dtype.itemsize * int(np.prod(header.shape)) != header.payload_bytes:
+    dtype = _numpy_type(text)
+    # Python ints, not np.prod: a hostile shape such as (2**62, 2**62) must not wrap to 0 in int64.
+    if dtype is None or dtype.itemsize * math.prod(header.shape) != header.payload_bytes:
         raise LayoutError(
             f"channel slot declares a {header.shape} {text!r} array in {header.payload_bytes} bytes",
             field="slot array", expected="dtype and shape matching the payload", found=(text, header.shape))
     return dtype
+
+
+def _numpy_type(text: str) -> np.dtype[Any] | None:
+    """The numpy type of a typestr a peer wrote, or None when numpy has none (``<i3``, ``<c4``, ``<u0``)."""
+    if not (len(text) >= 3 and text[0] in "<>|=" and text[1] in _ARRAY_KINDS and text[2:].isdigit()):
+        return None
+    try:
+        return np.dtype(text)
+    except TypeError:
+        return None

@@ -113,7 +113,8 @@ class SlotTable:
         return int(_sync.load64(self.buf, self._id_at[index]))
 
     def new_id(self) -> int:
-        return int(_sync.fetch_add64(self.buf, CF.OFF_NEXT_ID, 1)) + 1
+        # u64 arithmetic, as in C: a counter at 2**64 - 1 (a file left so, or corrupt) wraps to 0.
+        return (int(_sync.fetch_add64(self.buf, CF.OFF_NEXT_ID, 1)) + 1) & 0xFFFF_FFFF_FFFF_FFFF
 
     # -- client side ---------------------------------------------------------------
 

@@ -226,7 +226,7 @@ def decode(data: bytes) -> Meta | dict[str, Any]:
         return {}
     try:
         value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:  # "[[[[..." nests past the parser's limit
         return {"_invalid": f"metadata is not JSON: {err}"}
     if isinstance(value, dict):
         return Meta._plain(value)
