@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import _peer_children as kids
+import _misbehaving_peers as kids
 import pytest
 from benchmarks.chaos import c_kill, c_targets, fuzz
 from benchmarks.chaos.targets import build_seeds
