@@ -3,9 +3,9 @@
 Under ``overwrite`` there always is room. Under ``block`` and ``drop`` the
 oldest frame a live reader still needs (its ``release``, or the unclaimed
 queue frames) bounds how far the writer may go: ``seq < floor + slots``.
-``block`` sleeps on the ring's space word until readers make room; ``drop``
-gives up. The answer is cached as ``until``: frames below it are known to
-have room without looking again.
+``block`` spins for room a learned while (``_spin``), then sleeps on the
+ring's space word until readers make room; ``drop`` gives up. The answer is
+cached as ``until``: frames below it are known to have room without looking again.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from . import _format as F
 from ._attachment import RECHECK_S, Attachment
 from ._errors import WaitTimeout
+from ._spin import AdaptiveSpin
 
 
 class Room:
@@ -23,6 +24,7 @@ class Room:
     def __init__(self, name: str) -> None:
         self.name = name
         self.until = 0  # frames below this seq are known to have room
+        self.spinning = AdaptiveSpin()
 
     def forget(self) -> None:
         """Drop what is known (the write sequence jumped): look again for the next frame."""
@@ -33,7 +35,7 @@ class Room:
         if m.layout.policy == "overwrite" or seq < self.until:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
-        reap = False
+        reap = spun = False
         while True:
             seen = m.space.snapshot()
             if self._has_room(m, seq, reap):
@@ -43,6 +45,10 @@ class Room:
                     reap = True
                     continue
                 return False
+            if not spun:
+                spun = True
+                if self._spin(m, seq, timeout):
+                    continue
             self._sleep(m, seen, seq, deadline, timeout)
             reap = True
 
@@ -65,6 +71,17 @@ class Room:
             finally:
                 m.space.unregister()
             reap = True
+
+    def _spin(self, m: Attachment, seq: int, timeout: float | None) -> bool:
+        """Busy-wait (in C, GIL released) a learned while for room for frame ``seq``; True if it came."""
+        seconds = self.spinning.seconds(None)
+        if timeout is not None:
+            seconds = min(seconds, timeout)
+        if seconds <= 0:
+            return False
+        room = m.core.spin_room(seq, F.STATE_QUEUE, seconds)
+        self.spinning.learn(seconds, room)
+        return room
 
     def _has_room(self, m: Attachment, seq: int, reap: bool) -> bool:
         floor = _pin_floor(m, seq, reap)
