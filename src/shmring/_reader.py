@@ -26,6 +26,7 @@ from ._errors import BrokenError, ClosedError, ReaderTableFullError, ShmringErro
 from ._frame import Frame
 from ._locks import Lease
 from ._pool import POOL_FROM_BYTES, BufferPool
+from ._reader_batch import take_in_chunks
 from ._reader_wait import Waiting
 from ._readyfd import ReadyFd
 from ._spin import AdaptiveSpin
@@ -230,6 +231,13 @@ class Reader(Waiting):
         return data
 
     def _take_many(self, m: Attachment, max_n: int, payloads_only: bool = False) -> Any:
+        """Up to ``max_n`` frames (or payloads) there now, a part of the ring per C call; None if none."""
+        frames, error = take_in_chunks(lambda n: self._take_chunk(m, n, payloads_only), m.layout.slots, max_n)
+        if error is not None:
+            self._pending_error = error
+        return frames
+
+    def _take_chunk(self, m: Attachment, max_n: int, payloads_only: bool) -> Any:
         """Up to ``max_n`` frames (or payloads) there now, copies made in one C call; None if none."""
         pending = self._pending_error
         if pending is not None:  # met after the frames a batch returned: its turn now
