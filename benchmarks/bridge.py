@@ -222,7 +222,7 @@ def _table(results: dict[tuple[int, str], list[float]], lost: dict[tuple[int, st
         cells = {how: results[(mib, how)] for how in ("raw pyzmq", "bridge lossless", "bridge live")}
         med = {how: statistics.median(v) for how, v in cells.items()}
 
-        def cell(how: str) -> str:
+        def cell(how: str, cells: dict[str, list[float]] = cells, med: dict[str, float] = med) -> str:
             v = cells[how]
             return f"{med[how]:.2f} ({min(v):.2f}-{max(v):.2f})" if len(v) > 1 else f"{med[how]:.2f}"
 
