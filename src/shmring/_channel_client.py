@@ -115,9 +115,10 @@ class ClientSide:
         if timeout is not None:
             seconds = min(seconds, timeout)
         if seconds > 0:
+            started = time.monotonic()
             state = self.table.spin_for(ex.index, ex.state, seconds)
             if spin is None:
-                self._spinning.learn(seconds, CF.phase(state) == CF.REPLY)
+                self._spinning.learn(seconds, CF.phase(state) == CF.REPLY, time.monotonic() - started)
 
     def _await_reply(self, ex: _Exchange, deadline: float | None, timeout: float | None) -> bool:
         """Sleep until the reply is in; True once it is. Raises (after withdrawing) otherwise.

@@ -96,9 +96,10 @@ class ServerRole:
             seconds = min(seconds, deadline - time.monotonic())
         if seconds <= 0:
             return None
+        started = time.monotonic()
         got = self.table.take() if requests.spin_past(seen, seconds) else None
         if self.spin is None:
-            self._spinning.learn(seconds, got is not None)
+            self._spinning.learn(seconds, got is not None, time.monotonic() - started)
         return got
 
     def _take_or_sleep(self, deadline: float | None) -> tuple[int, int] | None:

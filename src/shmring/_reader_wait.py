@@ -55,9 +55,10 @@ class Waiting:
         seconds = self._spinning.seconds(spin)
         if timeout is not None:
             seconds = min(seconds, timeout)  # a short timeout is not overstayed by the spin
+        started = time.monotonic()
         got = self._spin(m, seconds, take) if seconds > 0 else None
         if spin is None:
-            self._spinning.learn(seconds, got is not None)
+            self._spinning.learn(seconds, got is not None, time.monotonic() - started)
         while got is None:
             got = self._sleep_once(m, deadline, timeout, take, raise_gone)
             m = self._ring._mapping()

@@ -79,8 +79,9 @@ class Room:
             seconds = min(seconds, timeout)
         if seconds <= 0:
             return False
+        started = time.monotonic()
         room = m.core.spin_room(seq, F.STATE_QUEUE, seconds)
-        self.spinning.learn(seconds, room)
+        self.spinning.learn(seconds, room, time.monotonic() - started)
         return room
 
     def _has_room(self, m: Attachment, seq: int, reap: bool) -> bool:

@@ -12,6 +12,13 @@ none, so a waiter whose data comes rarely soon stops spinning, and costs no
 CPU while idle. Every :data:`PROBE_EVERY`-th wait with a budget below the
 maximum spins the maximum once, to notice that data comes quickly again.
 
+A spin that took far longer than it was given lost its core to another
+process (the yield inside the spin let it run, or the scheduler took the
+core). On a busy core, spinning is what costs: the spinner uses up its share
+and then waits out another's time slice (milliseconds), where a sleeper woken
+by the futex would be scheduled at once. So such a spin turns spinning off
+and doubles the interval between probes, up to :data:`MAX_PROBE_EVERY`.
+
 ``SHMRING_SPIN_US`` in the environment sets :data:`MAX_SPIN_S` for the
 process (``0`` turns the learned spin off); ``spin=0`` turns it off for one
 call, ``spin=x`` spins exactly ``x`` seconds.
@@ -41,6 +48,10 @@ MAX_SPIN_S = _max_from_env()
 MIN_SPIN_S = MAX_SPIN_S / 32
 #: One wait in this many spins the maximum even when the budget has shrunk.
 PROBE_EVERY = 16
+#: The longest interval between probes, after spins that lost their core.
+MAX_PROBE_EVERY = 4096
+#: A spin that took longer than twice its time plus this lost its core to another process.
+PREEMPTED_S = 20e-6
 
 
 def check_spin(spin: object) -> float | None:
@@ -55,26 +66,33 @@ def check_spin(spin: object) -> float | None:
 class AdaptiveSpin:
     """The learned spin budget of one waiter (a reader, a writer's room, a client, a server)."""
 
-    __slots__ = ("_waits", "budget")
+    __slots__ = ("_probe_every", "_waits", "budget")
 
     def __init__(self) -> None:
         self.budget = MAX_SPIN_S
         self._waits = 0
+        self._probe_every = PROBE_EVERY
 
     def seconds(self, spin: float | None) -> float:
         """How long to spin before this wait: ``spin`` if given, else the learned budget."""
         if spin is not None:
             return spin
         self._waits += 1
-        if self.budget < MAX_SPIN_S and self._waits % PROBE_EVERY == 0:
+        if self.budget < MAX_SPIN_S and self._waits % self._probe_every == 0:
             return MAX_SPIN_S
         return self.budget
 
-    def learn(self, spun: float, caught: bool) -> None:
-        """Record how a learned spin of ``spun`` seconds went: it ``caught`` the data, or ran out."""
+    def learn(self, spun: float, caught: bool, took: float) -> None:
+        """Record how a learned spin of ``spun`` seconds went: it ``caught`` the data (or ran out)
+        after ``took`` seconds of wall time."""
         if spun <= 0:
             return
+        if took > 2 * spun + PREEMPTED_S:  # it lost its core: spinning costs more than it saves here
+            self.budget = 0.0
+            self._probe_every = min(self._probe_every * 2, MAX_PROBE_EVERY)
+            return
         if caught:
+            self._probe_every = PROBE_EVERY
             self.budget = min(MAX_SPIN_S, max(self.budget * 2, spun))
         else:
             half = self.budget / 2

@@ -10,7 +10,7 @@ from shmring._spin import MAX_SPIN_S, PROBE_EVERY, AdaptiveSpin, check_spin
 def _miss_until_off(spin: AdaptiveSpin) -> int:
     misses = 0
     while spin.budget > 0:
-        spin.learn(spin.seconds(None), caught=False)
+        spin.learn(spin.seconds(None), caught=False, took=0.0)
         misses += 1
         assert misses < 50, "the budget never reached 0"
     return misses
@@ -33,8 +33,8 @@ def test_a_probe_that_catches_the_data_brings_the_spin_back() -> None:
     spin = AdaptiveSpin()
     _miss_until_off(spin)
     while (seconds := spin.seconds(None)) == 0:
-        spin.learn(seconds, caught=False)
-    spin.learn(seconds, caught=True)
+        spin.learn(seconds, caught=False, took=0.0)
+    spin.learn(seconds, caught=True, took=seconds / 2)
     assert spin.seconds(None) == MAX_SPIN_S
 
 
