@@ -48,3 +48,15 @@ def test_a_given_spin_is_used_as_is_and_teaches_nothing() -> None:
 def test_a_bad_spin_is_refused(bad: object) -> None:
     with pytest.raises(ValueError, match="spin must be None"):
         check_spin(bad)
+
+
+def test_a_spin_that_lost_its_core_turns_spinning_off_and_probes_less_often() -> None:
+    spin = AdaptiveSpin()
+    spin.learn(MAX_SPIN_S, caught=True, took=3e-3)  # caught, but after another process's time slice
+    assert spin.budget == 0
+    asked = [spin.seconds(None) for _ in range(PROBE_EVERY * 4)]
+    assert asked.count(MAX_SPIN_S) == 2, "probes every 2 x PROBE_EVERY waits after one such spin"
+    spin.learn(MAX_SPIN_S, caught=True, took=MAX_SPIN_S / 2)  # a probe on a free core brings it back
+    assert spin.budget == MAX_SPIN_S
+    asked = [spin.seconds(None) for _ in range(PROBE_EVERY)]
+    assert asked == [MAX_SPIN_S] * PROBE_EVERY
