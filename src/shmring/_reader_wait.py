@@ -95,7 +95,8 @@ class Waiting:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise WaitTimeout(self._timeout_message(m, timeout), timeout=timeout, name=self._ring.name)
-            m.notify.wait(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
+            if not self._interrupt:  # set during a spin, its wake-up came before our snapshot
+                m.notify.wait(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
         finally:
             m.notify.unregister()
         if self._interrupt:
