@@ -20,7 +20,7 @@ from typing import Any
 
 Ask = Callable[[bytes], bytes]
 
-SUBJECTS = ("channel", "channel-spin", "legacy", "iceoryx2", "zmq", "pipe")
+SUBJECTS = ("channel", "channel-sleep", "channel-spin", "legacy", "iceoryx2", "zmq", "pipe")
 #: Busy-polling of both sides of ``channel-spin`` before they sleep, in seconds.
 SPIN_S = 50e-6
 _NEEDS = {"zmq": "zmq", "iceoryx2": "iceoryx2"}
@@ -58,7 +58,7 @@ def cleanup(subject: str, where: str) -> None:
 
 # -- servers (run in the server process) -------------------------------------------
 
-def _channel_server(where: str, ready: Event, spin: float = 0.0) -> None:
+def _channel_server(where: str, ready: Event, spin: float | None = None) -> None:
     import shmring
 
     def echo(request: Any, meta: dict[str, Any]) -> Any:
@@ -72,6 +72,10 @@ def _channel_server(where: str, ready: Event, spin: float = 0.0) -> None:
 
 def _channel_spin_server(where: str, ready: Event) -> None:
     _channel_server(where, ready, SPIN_S)
+
+
+def _channel_sleep_server(where: str, ready: Event) -> None:
+    _channel_server(where, ready, 0.0)
 
 
 def _legacy_server(where: str, ready: Event) -> None:
@@ -129,7 +133,8 @@ def _pipe_server(conn: Any, ready: Event) -> None:
 
 
 SERVERS: dict[str, Callable[[Any, Event], None]] = {
-    "channel": _channel_server, "channel-spin": _channel_spin_server, "legacy": _legacy_server,
+    "channel": _channel_server, "channel-sleep": _channel_sleep_server, "channel-spin": _channel_spin_server,
+    "legacy": _legacy_server,
     "zmq": _zmq_server, "pipe": _pipe_server, "iceoryx2": _iceoryx2_server,
 }
 
@@ -137,7 +142,7 @@ SERVERS: dict[str, Callable[[Any, Event], None]] = {
 # -- clients -------------------------------------------------------------------------
 
 @contextmanager
-def _channel_client(where: str, spin: float = 0.0) -> Iterator[Ask]:
+def _channel_client(where: str, spin: float | None = None) -> Iterator[Ask]:
     import shmring
 
     with shmring.Channel.open(Path(where)) as ch:
@@ -146,6 +151,10 @@ def _channel_client(where: str, spin: float = 0.0) -> Iterator[Ask]:
 
 def _channel_spin_client(where: str) -> Any:
     return _channel_client(where, SPIN_S)
+
+
+def _channel_sleep_client(where: str) -> Any:
+    return _channel_client(where, 0.0)
 
 
 @contextmanager
@@ -205,6 +214,7 @@ def _pipe_client(conn: Any) -> Iterator[Ask]:
 
 
 CLIENTS: dict[str, Callable[[Any], Any]] = {
-    "channel": _channel_client, "channel-spin": _channel_spin_client, "legacy": _legacy_client,
+    "channel": _channel_client, "channel-sleep": _channel_sleep_client, "channel-spin": _channel_spin_client,
+    "legacy": _legacy_client,
     "zmq": _zmq_client, "pipe": _pipe_client, "iceoryx2": _iceoryx2_client,
 }

@@ -13,7 +13,8 @@ Subjects that are not installed are skipped with a line saying why.
 
 | subject | what runs |
 |---|---|
-| `channel` | `shmring.Channel`: `request()` / `serve_forever()`, futex wake-ups both ways |
+| `channel` | `shmring.Channel`: `request()` / `serve_forever()` by default: a learned spin (<= 50 µs), then the futex |
+| `channel-sleep` | the same with `spin=0` on both sides: futex wake-ups only |
 | `channel-spin` | the same, both sides busy-polling 50 µs (`spin=50e-6`) before they sleep |
 | `legacy` | `shmring.legacy.send` / `answer` on the original 256-byte message file |
 | `iceoryx2` | iceoryx2 request-response, a 64-byte `ctypes` struct, `send_copy`; both sides poll (*) |

@@ -25,6 +25,7 @@ from ._errors import BrokenError, ClosedError, LayoutError, WouldBlock
 from ._locks import Lease, reopen
 from ._readyfd import ReadyFd
 from ._segment import NameOrPath, Segment
+from ._spin import check_spin
 
 __all__ = ["Channel"]
 
@@ -73,10 +74,6 @@ def _validate_slots(att: _Attachment, name: str) -> None:
                                  expected=f"0..{len(CF.PHASE_NAMES) - 1}", found=phase)
 
 
-def _check_spin(spin: object) -> float:
-    if not isinstance(spin, (int, float)) or isinstance(spin, bool) or spin < 0:
-        raise ValueError(f"spin must be >= 0 seconds, got {spin!r}")
-    return float(spin)
 
 
 def _phase_name(state: int) -> str:
@@ -204,15 +201,17 @@ class Channel:
     # -- asking --------------------------------------------------------------------
 
     def request(self, data: Payload, meta: dict[str, Any] | None = None, timeout: float | None = None, *,
-                spin: float = 0.0) -> Any:
+                spin: float | None = None) -> Any:
         """Send a request and wait for its reply.
 
         Args:
             data: bytes-like, or a numpy array (bool/int/float/complex, up to 4 dims).
             meta: a small dict of str to int/float/str/bool sent along.
             timeout: seconds to wait for a free slot and the reply (None: forever).
-            spin: seconds to busy-poll for the reply before sleeping, for the lowest
-                latency when both sides are busy (costs a core while spinning).
+            spin: seconds to busy-poll (GIL released) for the reply before sleeping;
+                None (the default) learns how long from the last requests, up to
+                50 µs, and stops spinning for a slow server; 0 never spins
+                (docs/channel.md, "Spinning").
 
         Returns:
             The reply: ``bytes``, or a numpy array (a copy).
@@ -226,7 +225,7 @@ class Channel:
         return self.call(data, meta, timeout, spin=spin).data
 
     def call(self, data: Payload, meta: dict[str, Any] | None = None, timeout: float | None = None, *,
-             spin: float = 0.0) -> Message:
+             spin: float | None = None) -> Message:
         """Like :meth:`request`, but return the whole reply: ``Message(data, meta, id)``."""
         return self._attachment().client.call(data, meta, timeout, None, spin)
 
@@ -252,7 +251,7 @@ class Channel:
 
     # -- serving -------------------------------------------------------------------
 
-    def serve(self, handler: Handler, *, spin: float = 0.0) -> Server:
+    def serve(self, handler: Handler, *, spin: float | None = None) -> Server:
         """Serve requests from a background thread: ``reply = handler(request, meta)``.
 
         ``request`` is bytes or a numpy array, ``meta`` a dict; the handler
@@ -260,8 +259,9 @@ class Channel:
         attach metadata. An exception it raises goes back to the client as
         RemoteError and the server goes on. ``server.stop()`` ends it.
         ``spin`` (seconds) busy-polls for the next request before sleeping, for
-        the lowest latency when requests come back to back (costs a core while
-        it spins).
+        the lowest latency when requests come back to back; None (the default)
+        learns how long, up to 50 µs, and stops spinning when requests come
+        rarely; 0 never spins (docs/channel.md, "Spinning").
 
         Raises:
             WouldBlock: another live server holds the channel.
@@ -269,18 +269,18 @@ class Channel:
         if self._server is not None and self._server.running:
             raise WouldBlock(f"this handle already serves channel {self.name!r} (stop that server first)",
                              name=self.name)
-        spin = _check_spin(spin)
+        spin = check_spin(spin)
         role = self._take_role()
         role.spin = spin
         self._server = Server(role, handler, self.name)
         return self._server
 
-    def serve_forever(self, handler: Handler, *, spin: float = 0.0) -> None:
+    def serve_forever(self, handler: Handler, *, spin: float | None = None) -> None:
         """Serve in this thread until :meth:`stop_serving` is called (from another thread) or a signal.
 
         ``spin`` as for :meth:`serve`.
         """
-        spin = _check_spin(spin)
+        spin = check_spin(spin)
         role = self._take_role()
         role.spin = spin
         try:

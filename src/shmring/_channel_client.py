@@ -22,6 +22,7 @@ from ._channel_codec import Message
 from ._channel_slots import SlotTable
 from ._errors import BrokenError, ClosedError, ShmringError, WaitTimeout
 from ._locks import Lease
+from ._spin import AdaptiveSpin, check_spin
 
 #: Longest a waiting client sleeps before asking whether the server is still alive, in seconds.
 RECHECK_S = 0.1
@@ -63,14 +64,15 @@ class ClientSide:
         self._idle: tuple[int, Lease] | None = None  # the slot kept leased between requests
         self._lock = threading.Condition(threading.Lock())  # guards _idle and _in_flight; close() waits on it
         self._in_flight: set[_Exchange] = set()
+        self._spinning = AdaptiveSpin()  # the learned spin of requests with spin=None
 
     def call(self, data: object, meta: object, timeout: float | None, token: CancelToken | None = None,
-             spin: float = 0.0) -> Message:
-        """One exchange; ``token`` lets another thread cancel it; ``spin`` s of busy-polling before sleeping."""
+             spin: float | None = None) -> Message:
+        """One exchange; ``token`` lets another thread cancel it; ``spin`` s of busy-polling before sleeping
+        (None: learned)."""
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
             raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
-        if not isinstance(spin, (int, float)) or spin < 0:
-            raise ValueError(f"spin must be >= 0 seconds, got {spin!r}")
+        spin = check_spin(spin)
         table = self.table
         enc = codec.encode(data, "request")
         codec.check_fits(enc, table.layout.slot_bytes, table.name, "request")
@@ -84,7 +86,7 @@ class ClientSide:
         return self._run(ex, enc, meta_raw, deadline, timeout, spin)
 
     def _run(self, ex: _Exchange, enc: codec.Encoded, meta_raw: bytes, deadline: float | None,
-             timeout: float | None, spin: float) -> Message:
+             timeout: float | None, spin: float | None) -> Message:
         table = self.table
         kept = False
         with self._lock:
@@ -95,8 +97,7 @@ class ClientSide:
                                    os.getpid(), time.monotonic_ns())
             table.write(ex.index, header, meta_raw, enc)
             ex.state = table.post(ex.index, ex.state)
-            if spin:
-                table.spin_for(ex.index, ex.state, spin)
+            self._spin(ex, spin, timeout)
             kept = self._await_reply(ex, deadline, timeout)
             try:
                 return self._read_reply(ex, ident)
@@ -107,6 +108,17 @@ class ClientSide:
             with self._lock:
                 self._in_flight.discard(ex)
                 self._lock.notify_all()
+
+    def _spin(self, ex: _Exchange, spin: float | None, timeout: float | None) -> None:
+        """Busy-poll a while for the reply before sleeping: ``spin`` s, or the learned budget."""
+        seconds = self._spinning.seconds(spin)
+        if timeout is not None:
+            seconds = min(seconds, timeout)
+        if seconds > 0:
+            started = time.monotonic()
+            state = self.table.spin_for(ex.index, ex.state, seconds)
+            if spin is None:
+                self._spinning.learn(seconds, CF.phase(state) == CF.REPLY, time.monotonic() - started)
 
     def _await_reply(self, ex: _Exchange, deadline: float | None, timeout: float | None) -> bool:
         """Sleep until the reply is in; True once it is. Raises (after withdrawing) otherwise.

@@ -22,6 +22,7 @@ from ._channel_codec import Message
 from ._channel_slots import SlotTable
 from ._errors import ShmringError, WaitTimeout, WouldBlock
 from ._locks import Lease
+from ._spin import AdaptiveSpin
 
 log = logging.getLogger("shmring")
 
@@ -46,7 +47,8 @@ class ServerRole:
         self._lease: Lease | None = lease
         self.table = table
         self.served = 0
-        self.spin = 0.0  # seconds to busy-poll for the next request before sleeping
+        self.spin: float | None = None  # seconds to busy-poll for the next request before sleeping; None: learned
+        self._spinning = AdaptiveSpin()
         self._stopping = False
         _sync.fetch_add32(table.buf, CF.OFF_SERVER_EPOCH, 1)
         settled = table.recover()
@@ -64,14 +66,15 @@ class ServerRole:
     def serve_once(self, handler: Handler, timeout: float | None) -> bool:
         """Wait up to ``timeout`` s (None: until stopped) for a request and handle it; False if none came."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._stopping:
+        got = self._spin_take(deadline)
+        while got is None and not self._stopping:
             got = self._take_or_sleep(deadline)
-            if got is not None:
-                self.handle(*got, handler)
-                return True
-            if deadline is not None and time.monotonic() >= deadline:
+            if got is None and deadline is not None and time.monotonic() >= deadline:
                 return False
-        return False
+        if got is None:
+            return False
+        self.handle(*got, handler)
+        return True
 
     def serve_pending(self, handler: Handler) -> int:
         """Handle every request posted now, without waiting; returns how many."""
@@ -81,15 +84,25 @@ class ServerRole:
             count += 1
         return count
 
-    def _spin_take(self) -> tuple[int, int] | None:
-        end = time.monotonic() + self.spin
-        while (got := self.table.take()) is None and time.monotonic() < end:
-            pass
+    def _spin_take(self, deadline: float | None) -> tuple[int, int] | None:
+        """Take a posted request, busy-polling (in C) a while for one first: ``spin`` s, or learned."""
+        requests = self.table.requests
+        seen = requests.snapshot()  # before looking: a post after the look moves it
+        got = self.table.take()
+        if got is not None:
+            return got
+        seconds = self._spinning.seconds(self.spin)
+        if deadline is not None:
+            seconds = min(seconds, deadline - time.monotonic())
+        if seconds <= 0:
+            return None
+        started = time.monotonic()
+        got = self.table.take() if requests.spin_past(seen, seconds) else None
+        if self.spin is None:
+            self._spinning.learn(seconds, got is not None, time.monotonic() - started)
         return got
 
     def _take_or_sleep(self, deadline: float | None) -> tuple[int, int] | None:
-        if self.spin and (got := self._spin_take()) is not None:
-            return got
         requests = self.table.requests
         seen = requests.snapshot()
         requests.register()

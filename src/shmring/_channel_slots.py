@@ -90,16 +90,16 @@ class SlotTable:
         finally:
             _sync.fetch_add32(buf, waiters, -1)
 
-    def spin_for(self, index: int, unless: int, seconds: float) -> int:
-        """Busy-poll slot ``index``'s state up to ``seconds`` while it reads ``unless``; the last value read.
-
-        For the lowest latency when both sides are busy: it costs a core while it spins.
-        """
-        buf, at, load32, clock = self.buf, self._state_at[index], _sync.load32, time.monotonic
-        end = clock() + seconds
-        state = load32(buf, at)
-        while state == unless and clock() < end:
-            state = load32(buf, at)
+    def spin_for(self, index: int, posted: int, seconds: float) -> int:
+        """Busy-poll (in C, GIL released) slot ``index``'s state up to ``seconds`` while its request
+        (posted as ``posted``) is still posted or being served; the last value read."""
+        ticket = CF.ticket(posted)
+        waiting = (posted, CF.state_word(ticket, CF.SERVING))
+        buf, at = self.buf, self._state_at[index]
+        end = time.monotonic() + seconds
+        state = posted
+        while state in waiting and (left := end - time.monotonic()) > 0:
+            state = _sync.spin_while32(buf, at, state, left)
         return state
 
     def server_alive(self) -> bool:
@@ -158,7 +158,7 @@ class SlotTable:
         """Hand a filled CLAIMED slot to the server and wake it; returns the REQUEST state word."""
         posted = CF.state_word(CF.ticket(claimed), CF.REQUEST)
         self.move(index, claimed, posted)  # we hold the lease: nobody else moves a CLAIMED slot
-        self.requests.wake_sleepers()
+        self.requests.announce()  # always bumped, so a spinning server sees it; the syscall only for sleepers
         return posted
 
     def withdraw(self, index: int, state: int) -> str:

@@ -107,6 +107,10 @@ class WakeWord:
         if _sync.load32(self.buf, self.offset + _SLEEPERS):
             _sync.futex_wake(self.buf, self.offset + _SEQ)
 
+    def spin_past(self, seen: int, seconds: float) -> bool:
+        """Busy-poll (in C, GIL released) up to ``seconds`` for the counter to leave ``seen``; True if it did."""
+        return _sync.spin_while32(self.buf, self.offset + _SEQ, seen, seconds) != seen
+
     def wake_sleepers(self) -> None:
         """Bump and wake only if someone registered (the ring's per-frame path)."""
         if _sync.load32(self.buf, self.offset + _SLEEPERS):

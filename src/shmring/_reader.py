@@ -26,8 +26,10 @@ from ._errors import BrokenError, ClosedError, ReaderTableFullError, ShmringErro
 from ._frame import Frame
 from ._locks import Lease
 from ._pool import POOL_FROM_BYTES, BufferPool
+from ._reader_batch import take_in_chunks
 from ._reader_wait import Waiting
 from ._readyfd import ReadyFd
+from ._spin import AdaptiveSpin
 from ._subscription import Subscription, aiterate
 
 STARTS = ("next", "oldest", "latest")
@@ -62,6 +64,7 @@ class Reader(Waiting):
         self._interrupt = False
         self._sleeping = 0  # threads inside _sleep_once; close() waits for them to leave
         self._sleep_cv = threading.Condition()
+        self._spinning = AdaptiveSpin()
         slot_bytes = ring._mapping().layout.slot_bytes
         self._pool = BufferPool(slot_bytes) if slot_bytes >= POOL_FROM_BYTES else None
         self._lease: Lease | None = None
@@ -85,7 +88,7 @@ class Reader(Waiting):
 
     # -- reading --------------------------------------------------------------
 
-    def get(self, timeout: float | None = None, *, view: bool = False, spin: float = 0.0,
+    def get(self, timeout: float | None = None, *, view: bool = False, spin: float | None = None,
             out: np.ndarray[Any, Any] | None = None, writer_gone: str = "wait") -> Frame:
         """Wait for the next frame and return it.
 
@@ -93,8 +96,10 @@ class Reader(Waiting):
             timeout: seconds to wait (None: forever).
             view: return a zero-copy read-only view of the slot instead of a
                 copy; release it (``with`` or ``frame.release()``) when done.
-            spin: seconds to busy-poll before sleeping, for the lowest latency
-                when both sides are busy (costs a core while spinning).
+            spin: seconds to busy-poll (GIL released) before sleeping; None (the
+                default) learns how long from the last waits, up to 50 µs, and
+                stops spinning when frames come rarely; 0 never spins
+                (docs/ring.md, "Spinning").
             out: an array to copy the frame into (same dtype and shape), to
                 avoid an allocation per frame.
             writer_gone: what to do when nothing is left to read and the ring's
@@ -120,7 +125,7 @@ class Reader(Waiting):
             frame = self._wait(m, timeout, spin, lambda a: self._take(a, view, out), writer_gone == "raise")
         return frame
 
-    def get_many(self, max_n: int, timeout: float | None = None, *, spin: float = 0.0) -> list[Frame]:
+    def get_many(self, max_n: int, timeout: float | None = None, *, spin: float | None = None) -> list[Frame]:
         """Wait for the next frame, then return it with up to ``max_n - 1`` more that are there.
 
         One call into C for the whole batch: the frames are copies, the same
@@ -142,7 +147,7 @@ class Reader(Waiting):
             frames = self._wait(m, timeout, spin, lambda a: self._take_many(a, max_n))
         return cast("list[Frame]", frames)
 
-    def get_bytes_many(self, max_n: int, timeout: float | None = None, *, spin: float = 0.0) -> list[bytes]:
+    def get_bytes_many(self, max_n: int, timeout: float | None = None, *, spin: float | None = None) -> list[bytes]:
         """:meth:`get_many` for small messages: the payloads as bytes, as :meth:`get_bytes` returns them."""
         if max_n.__class__ is not int or max_n < 1:
             raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
@@ -152,7 +157,7 @@ class Reader(Waiting):
             payloads = self._wait(m, timeout, spin, lambda a: self._take_many(a, max_n, True))
         return cast("list[bytes]", payloads)
 
-    def get_bytes(self, timeout: float | None = None, *, spin: float = 0.0) -> bytes:
+    def get_bytes(self, timeout: float | None = None, *, spin: float | None = None) -> bytes:
         """The next frame's payload as bytes, for small messages: no array, metadata or Frame is made.
 
         Waits as :meth:`get`; ``reader.lost`` counts frames missed. The payload
@@ -238,6 +243,13 @@ class Reader(Waiting):
         return data
 
     def _take_many(self, m: Attachment, max_n: int, payloads_only: bool = False) -> Any:
+        """Up to ``max_n`` frames (or payloads) there now, a part of the ring per C call; None if none."""
+        frames, error = take_in_chunks(lambda n: self._take_chunk(m, n, payloads_only), m.layout.slots, max_n)
+        if error is not None:
+            self._pending_error = error
+        return frames
+
+    def _take_chunk(self, m: Attachment, max_n: int, payloads_only: bool) -> Any:
         """Up to ``max_n`` frames (or payloads) there now, copies made in one C call; None if none."""
         pending = self._pending_error
         if pending is not None:  # met after the frames a batch returned: its turn now

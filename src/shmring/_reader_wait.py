@@ -1,4 +1,4 @@
-"""How a reader waits for a frame: spin, then sleep on the ring's notify word.
+"""How a reader waits for a frame: spin (learned by default, ``_spin``), then sleep on the ring's notify word.
 
 Waiting is a futex sleep on the ring's notify word, never a sleep loop; the
 sleep is cut into slices of ``RECHECK_S`` only to notice what no futex
@@ -18,6 +18,7 @@ from typing import TypeVar
 from . import _format as F
 from ._attachment import RECHECK_S, Attachment, RingHandle
 from ._errors import BrokenError, ClosedError, WaitTimeout
+from ._spin import AdaptiveSpin, check_spin
 
 _T = TypeVar("_T")
 
@@ -36,18 +37,28 @@ class Waiting:
     _writer_seen: bool  # writer_gone="raise": a writer was attached while we waited
     _sleeping: int  # threads inside _sleep_once; close() waits for them to leave
     _sleep_cv: threading.Condition
+    _spinning: AdaptiveSpin  # the learned spin of waits with spin=None
 
     def _attach(self, m: Attachment, start: str) -> None:
         raise NotImplementedError
 
-    def _wait(self, m: Attachment, timeout: float | None, spin: float, take: Callable[[Attachment], _T | None],
-              raise_gone: bool = False) -> _T:
+    def _wait(self, m: Attachment, timeout: float | None, spin: float | None,
+              take: Callable[[Attachment], _T | None], raise_gone: bool = False) -> _T:
         """Spin, then sleep, until ``take`` returns something (or the deadline passes).
 
+        ``spin``: seconds to spin first, or None for the learned budget.
         ``raise_gone``: raise BrokenError once nothing is left and the writer is gone.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        got = self._spin(m, spin, take) if spin > 0 else None
+        if spin is not None:
+            spin = check_spin(spin)
+        seconds = self._spinning.seconds(spin)
+        if timeout is not None:
+            seconds = min(seconds, timeout)  # a short timeout is not overstayed by the spin
+        started = time.monotonic()
+        got = self._spin(m, seconds, take) if seconds > 0 else None
+        if spin is None:
+            self._spinning.learn(seconds, got is not None, time.monotonic() - started)
         while got is None:
             got = self._sleep_once(m, deadline, timeout, take, raise_gone)
             m = self._ring._mapping()
@@ -84,7 +95,8 @@ class Waiting:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise WaitTimeout(self._timeout_message(m, timeout), timeout=timeout, name=self._ring.name)
-            m.notify.wait(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
+            if not self._interrupt:  # set during a spin, its wake-up came before our snapshot
+                m.notify.wait(seen, RECHECK_S if remaining is None else min(remaining, RECHECK_S))
         finally:
             m.notify.unregister()
         if self._interrupt:

@@ -3,14 +3,14 @@
 Under ``overwrite`` there always is room. Under ``block`` and ``drop`` the
 oldest frame a live reader still needs (its ``release``, or the unclaimed
 queue frames) bounds how far the writer may go: ``seq < floor + slots``.
-``block`` sleeps on the ring's space word until readers make room; ``drop``
-gives up. The answer is cached as ``until``: frames below it are known to
-have room without looking again.
+``block`` spins for room a learned while (``_spin``), then sleeps on the
+ring's space word until readers make room; ``drop`` gives up. The answer is
+cached as ``until``: frames below it are known to have room without looking again.
 
 The check itself (the readers' floor, reaping dead readers' entries) is the C
 protocol's, the same code libshmring runs (``c/src/protocol_room.c``, through
-``Core.room_until`` and ``Core.pin_floor``); waiting, dropping and timeouts are
-policy and stay here.
+``Core.room_until``, ``Core.pin_floor`` and ``Core.spin_room``); waiting,
+dropping and timeouts are policy and stay here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 
 from ._attachment import RECHECK_S, Attachment
 from ._errors import WaitTimeout
+from ._spin import AdaptiveSpin
 
 
 class Room:
@@ -27,6 +28,7 @@ class Room:
     def __init__(self, name: str) -> None:
         self.name = name
         self.until = 0  # frames below this seq are known to have room
+        self.spinning = AdaptiveSpin()
 
     def forget(self) -> None:
         """Drop what is known (the write sequence jumped): look again for the next frame."""
@@ -37,7 +39,7 @@ class Room:
         if m.layout.policy == "overwrite" or seq < self.until:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
-        reap = False
+        reap = spun = False
         while True:
             seen = m.space.snapshot()
             if self._has_room(m, seq, reap):
@@ -47,6 +49,10 @@ class Room:
                     reap = True
                     continue
                 return False
+            if not spun:
+                spun = True
+                if self._spin(m, seq, timeout):
+                    continue
             self._sleep(m, seen, seq, deadline, timeout)
             reap = True
 
@@ -69,6 +75,18 @@ class Room:
             finally:
                 m.space.unregister()
             reap = True
+
+    def _spin(self, m: Attachment, seq: int, timeout: float | None) -> bool:
+        """Busy-wait (in C, GIL released) a learned while for room for frame ``seq``; True if it came."""
+        seconds = self.spinning.seconds(None)
+        if timeout is not None:
+            seconds = min(seconds, timeout)
+        if seconds <= 0:
+            return False
+        started = time.monotonic()
+        room = m.core.spin_room(seq, seconds)
+        self.spinning.learn(seconds, room, time.monotonic() - started)
+        return room
 
     def _has_room(self, m: Attachment, seq: int, reap: bool) -> bool:
         # Reaping asks the kernel about every entry (a syscall each): only when stuck.

@@ -260,10 +260,10 @@ def test_a_closed_handle_says_so(shm_dir: Path, unique_name: str) -> None:
 def test_spinning_sides_still_exchange_correctly_and_spin_is_checked(shm_dir: Path, unique_name: str) -> None:
     with shmring.Channel.create(unique_name, slots=2, slot_bytes=64) as ch, ch.serve(upper, spin=1e-4):
         assert [ch.request(b"a%d" % i, timeout=WAIT_S, spin=1e-4) for i in range(3)] == [b"A0", b"A1", b"A2"]
-        with pytest.raises(ValueError, match="spin must be >= 0 seconds, got -1"):
+        with pytest.raises(ValueError, match="spin must be None .learned. or >= 0 seconds, got -1"):
             ch.request(b"x", spin=-1)
     with shmring.Channel.create(unique_name + "-2", slots=2, slot_bytes=64) as other:
-        with pytest.raises(ValueError, match="spin must be >= 0 seconds, got 'fast'"):
+        with pytest.raises(ValueError, match="spin must be None .learned. or >= 0 seconds, got 'fast'"):
             other.serve(upper, spin="fast")  # type: ignore[arg-type]
 
 

@@ -7,12 +7,17 @@ bytes in between are not read, so a zero-copy reader stays zero-copy.
 
 Both calls cost well under a microsecond and are the same for every library:
 three ``struct`` packs or unpacks straight on the buffer (no memoryview, no numpy).
+A batch is checked by :func:`verify_many` in one numpy pass: the same three words
+of every message, ~50 ns a message instead of ~1 µs, so the batched measure times
+the transport rather than the check.
 """
 
 from __future__ import annotations
 
 import struct
 from typing import Any
+
+import numpy as np
 
 _WORD = struct.Struct("<Q")
 _PACK = _WORD.pack_into
@@ -56,6 +61,29 @@ def verify(buf: Any, expected: int, nbytes: int) -> None:
     m = (seq * _MIX) & _MASK
     if _UNPACK(buf, (nbytes >> 1) & ~7)[0] != m or _UNPACK(buf, nbytes - 8)[0] != m ^ nbytes:
         raise DataError(f"message {seq}: checksum mismatch (torn or corrupt)")
+
+
+def verify_many(bufs: list[Any], first: int, nbytes: int) -> None:
+    """:func:`verify` for messages ``first``, ``first + 1``, ... of a batch of bytes, in one numpy pass.
+
+    Every message is checked (its size and the three words); the first that
+    fails is verified alone, so the error names it exactly as :func:`verify` does.
+    """
+    count = len(bufs)
+    if count == 0:
+        return
+    if nbytes % 8 or set(map(len, bufs)) != {nbytes}:  # unaligned, or a size is off: one at a time
+        for i, buf in enumerate(bufs):
+            verify(buf, first + i, nbytes)
+        return
+    words = np.frombuffer(b"".join(bufs), "<u8").reshape(count, nbytes // 8)
+    seqs = np.arange(first, first + count, dtype=np.uint64)
+    mixed = seqs * np.uint64(_MIX)  # wraps modulo 2**64, as mix() masks
+    ok = (words[:, 0] == seqs) & (words[:, ((nbytes >> 1) & ~7) // 8] == mixed) & (words[:, -1] == mixed ^ nbytes)
+    if not ok.all():
+        bad = int(np.argmin(ok))
+        verify(bufs[bad], first + bad, nbytes)
+        raise DataError(f"message {first + bad}: checksum mismatch (torn or corrupt)")  # verify raised already
 
 
 def seq_of(buf: Any) -> int:

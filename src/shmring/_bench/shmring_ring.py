@@ -68,7 +68,7 @@ class ShmringTransport(Transport):
     def __init__(self, spin: float | None = None) -> None:
         self.spin = spin
         self.name = "shmring" if spin is None else "shmring-spin"
-        how = "blocks on the futex" if spin is None else f"spins {spin * 1e6:.0f} us, then blocks"
+        how = "spins a learned while, then blocks" if spin is None else f"spins {spin * 1e6:.0f} us, then blocks"
         self.description = f"shmring.Ring, policy=block, view reads; reader {how}"
 
     def _name(self, spec: ChannelSpec) -> str:
@@ -97,5 +97,5 @@ class ShmringTransport(Transport):
 
 
 def shmring_transports() -> list[Transport]:
-    """``shmring`` (blocks on the futex) and ``shmring-spin`` (spins ``SPIN`` s first)."""
+    """``shmring`` (the default learned spin, then the futex) and ``shmring-spin`` (spins ``SPIN`` s first)."""
     return [ShmringTransport(), ShmringTransport(spin=SPIN)]

@@ -66,7 +66,7 @@ copy_maybe_nogil(Core *self, void *dst, const void *src, size_t n)
     __atomic_fetch_sub(&self->busy, 1, __ATOMIC_SEQ_CST);
 }
 
-/* Methods defined in core_write.c and core_read.c. */
+/* Methods defined in core_write.c, core_read*.c and core_spin.c. */
 #define CORE_METHOD(NAME) SHM_INTERNAL PyObject *NAME(Core *self, PyObject *const *args, Py_ssize_t nargs)
 CORE_METHOD(Core_put);
 CORE_METHOD(Core_open_slot);
@@ -76,6 +76,7 @@ CORE_METHOD(Core_read_queued);
 CORE_METHOD(Core_read_many);
 CORE_METHOD(Core_read_bytes);
 CORE_METHOD(Core_put_many);
+CORE_METHOD(Core_spin_room); /* core_spin.c */
 SHM_INTERNAL PyObject *Core_commit(Core *self, PyObject *arg);
 
 /* core_read.c: the FrameRead type and the shmring errors C raises, made once at module init. */

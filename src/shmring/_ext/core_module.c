@@ -320,6 +320,8 @@ static PyMethodDef Core_methods[] = {
     {"still_committed", (PyCFunction)Core_still_committed, METH_O, "still_committed(seq) -> bool."},
     {"spin", (PyCFunction)(void (*)(void))Core_spin, METH_FASTCALL,
      "spin(word_offset, beyond, seconds) -> bool: busy-wait for the word to pass `beyond`."},
+    {"spin_room", (PyCFunction)(void (*)(void))Core_spin_room, METH_FASTCALL,
+     "spin_room(seq, seconds) -> bool: busy-wait until frame seq has room."},
     {"release", (PyCFunction)Core_release, METH_NOARGS, "release(): let go of the mapping's buffer."},
     {NULL, NULL, 0, NULL},
 };

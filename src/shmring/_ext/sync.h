@@ -3,6 +3,7 @@
  *   sync_args.c     buffer and argument checks every call makes first
  *   sync_atomics.c  load-acquire / store-release / compare-exchange / fetch-add
  *   sync_futex.c    shared futex wait and wake
+ *   sync_spin.c     the bounded busy-poll before a futex wait
  *   sync_ofd.c      OFD (open file description) locks
  *   sync_module.c   the module: method table and constants
  */
@@ -41,6 +42,7 @@ SYNC_FASTCALL(fetch_add64);
 SYNC_INTERNAL PyObject *fence(PyObject *m, PyObject *unused); /* METH_NOARGS */
 SYNC_FASTCALL(futex_wait);
 SYNC_FASTCALL(futex_wake);
+SYNC_FASTCALL(spin_while32);
 SYNC_FASTCALL(ofd_lock);
 SYNC_FASTCALL(ofd_unlock);
 SYNC_FASTCALL(ofd_held);

@@ -45,6 +45,8 @@ static PyMethodDef sync_methods[] = {
      "Sleep while the uint32 at offset equals expected; timeout in seconds, None = forever."},
     {"futex_wake", (PyCFunction)(void (*)(void))futex_wake, METH_FASTCALL,
      "futex_wake(buf, offset, n=None) -> number woken; n=None wakes all."},
+    {"spin_while32", (PyCFunction)(void (*)(void))spin_while32, METH_FASTCALL,
+     "spin_while32(buf, offset, value, seconds) -> last value: busy-poll (GIL released) while the uint32 reads value."},
     {"ofd_lock", (PyCFunction)(void (*)(void))ofd_lock, METH_FASTCALL,
      "ofd_lock(fd, start, length, exclusive=True, wait=False) -> bool: take an OFD lock."},
     {"ofd_unlock", (PyCFunction)(void (*)(void))ofd_unlock, METH_FASTCALL, "ofd_unlock(fd, start, length): release an OFD lock."},

@@ -1,0 +1,99 @@
+"""How long a waiter busy-polls before it sleeps on a futex: a fixed time, none, or learned.
+
+Waking a sleeping process costs a futex syscall on one side and a trip through
+the scheduler on the other: tens of microseconds on a virtual machine, more
+than a whole message costs. A waiter whose data comes within that time does
+better to poll for it with the GIL released (docs/ring.md, "Spinning").
+
+``spin=None`` (the default of every wait) learns: it spins up to the current
+budget, starting at :data:`MAX_SPIN_S`. A spin that catches the data keeps the
+budget (and doubles a smaller one); a spin that runs out halves it, down to
+none, so a waiter whose data comes rarely soon stops spinning, and costs no
+CPU while idle. Every :data:`PROBE_EVERY`-th wait with a budget below the
+maximum spins the maximum once, to notice that data comes quickly again.
+
+A spin that took far longer than it was given lost its core to another
+process (the yield inside the spin let it run, or the scheduler took the
+core). On a busy core, spinning is what costs: the spinner uses up its share
+and then waits out another's time slice (milliseconds), where a sleeper woken
+by the futex would be scheduled at once. So such a spin turns spinning off
+and doubles the interval between probes, up to :data:`MAX_PROBE_EVERY`.
+
+``SHMRING_SPIN_US`` in the environment sets :data:`MAX_SPIN_S` for the
+process (``0`` turns the learned spin off); ``spin=0`` turns it off for one
+call, ``spin=x`` spins exactly ``x`` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _max_from_env() -> float:
+    raw = os.environ.get("SHMRING_SPIN_US", "")
+    if not raw:
+        return 50e-6
+    try:
+        micros = float(raw)
+    except ValueError:
+        raise ValueError(f"SHMRING_SPIN_US must be a number of microseconds >= 0, got {raw!r}") from None
+    if not 0 <= micros <= 1e6:
+        raise ValueError(f"SHMRING_SPIN_US must be between 0 and 1000000 microseconds, got {raw!r}")
+    return micros * 1e-6
+
+
+#: The most a learned spin polls before sleeping, in seconds (``SHMRING_SPIN_US``, default 50 µs).
+MAX_SPIN_S = _max_from_env()
+#: A budget below this is no spin at all.
+MIN_SPIN_S = MAX_SPIN_S / 32
+#: One wait in this many spins the maximum even when the budget has shrunk.
+PROBE_EVERY = 16
+#: The longest interval between probes, after spins that lost their core.
+MAX_PROBE_EVERY = 4096
+#: A spin that took longer than twice its time plus this lost its core to another process.
+PREEMPTED_S = 20e-6
+
+
+def check_spin(spin: object) -> float | None:
+    """``spin`` as given to a wait: None (learned) or seconds >= 0; ValueError otherwise."""
+    if spin is None:
+        return None
+    if not isinstance(spin, (int, float)) or isinstance(spin, bool) or not spin >= 0:
+        raise ValueError(f"spin must be None (learned) or >= 0 seconds, got {spin!r}")
+    return float(spin)
+
+
+class AdaptiveSpin:
+    """The learned spin budget of one waiter (a reader, a writer's room, a client, a server)."""
+
+    __slots__ = ("_probe_every", "_waits", "budget")
+
+    def __init__(self) -> None:
+        self.budget = MAX_SPIN_S
+        self._waits = 0
+        self._probe_every = PROBE_EVERY
+
+    def seconds(self, spin: float | None) -> float:
+        """How long to spin before this wait: ``spin`` if given, else the learned budget."""
+        if spin is not None:
+            return spin
+        self._waits += 1
+        if self.budget < MAX_SPIN_S and self._waits % self._probe_every == 0:
+            return MAX_SPIN_S
+        return self.budget
+
+    def learn(self, spun: float, caught: bool, took: float) -> None:
+        """Record how a learned spin of ``spun`` seconds went: it ``caught`` the data (or ran out)
+        after ``took`` seconds of wall time."""
+        if spun <= 0:
+            return
+        if took > 2 * spun + PREEMPTED_S:  # it lost its core: spinning costs more than it saves here
+            self.budget = 0.0
+            self._probe_every = min(self._probe_every * 2, MAX_PROBE_EVERY)
+            return
+        if caught:
+            self._probe_every = PROBE_EVERY
+            self.budget = min(MAX_SPIN_S, max(self.budget * 2, spun))
+        else:
+            half = self.budget / 2
+            self.budget = half if half >= MIN_SPIN_S else 0.0
