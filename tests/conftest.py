@@ -6,6 +6,7 @@ import multiprocessing as mp
 import os
 import secrets
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -16,6 +17,18 @@ import pytest
 #: Spawned children start a fresh interpreter: nothing inherited by fork
 #: (open descriptions, leases, mappings) can blur what a test shows.
 SPAWN = mp.get_context("spawn")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the children a Ctrl-C to answer even when the suite runs as a background job.
+
+    A shell starts background jobs with SIGINT ignored, an ignored signal stays
+    ignored across exec, and Python installs no KeyboardInterrupt handler then:
+    the tests that press Ctrl-C on a command (``serve``, ``bench``, ``watch``)
+    would see it ignored. A handled signal is reset to the default at exec.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

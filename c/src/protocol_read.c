@@ -65,7 +65,7 @@ header_problem(const ShmLayout *L, const ShmSlotHeader *h, uint64_t k)
         return "its sizes exceed the ring's";
     uint64_t itemsize = shm_typestr_itemsize(L, h->typestr), size;
     if (!itemsize)
-        return "its dtype is not a typestr of a kind frames may have";
+        return "its dtype is no numpy typestr of a kind and size frames may have";
     if (shm_shape_bytes(itemsize, h->ndim, h->shape, &size) < 0)
         return "its shape overflows";
     return size == h->nbytes ? NULL : "its shape and dtype do not make its payload length";

@@ -213,8 +213,9 @@ static int take(shmring_reader *rd, void *dst, uint64_t cap, int view, shmring_f
         return shmring_fail(SHMRING_ETOOLARGE, "the next frame of ring %s is %" PRIu64 " bytes, the buffer holds %"
                             PRIu64 "; the frame stays unread", rd->ring->path, got.header.nbytes, cap);
     default: /* SHM_CORRUPT: the copy step never fails */
-        return shmring_fail(SHMRING_EBROKEN, "ring %s: slot of frame %" PRIu64 " is corrupt: %s", rd->ring->path,
-                            got.seq, got.problem);
+        return shmring_fail(SHMRING_EBROKEN, "ring %s: slot of frame %" PRIu64 " is corrupt: %s (dtype '%s', "
+                            "ndim %" PRIu32 ", %" PRIu64 " payload bytes)", rd->ring->path, got.seq, got.problem,
+                            got.header.typestr, got.header.ndim, got.header.nbytes);
     }
 }
 

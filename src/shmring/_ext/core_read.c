@@ -110,12 +110,18 @@ frame_read(const ShmRead *r, CopyTarget *t)
     return fr;
 }
 
-/* BrokenError(f"ring {name!r}: slot of frame {seq} is corrupt: {problem}", name=name), as Python raised it. */
+/* BrokenError(f"ring {name!r}: slot of frame {seq} is corrupt: {problem} (what its header reads)",
+ * name=name): the header's dtype, dimensions and length, so the numbers that do not fit are named. */
 PyObject *
 corrupt_error(Core *self, const ShmRead *r)
 {
-    PyObject *msg = PyUnicode_FromFormat("ring %R: slot of frame %llu is corrupt: %s", self->name,
-                                         (unsigned long long)r->seq, r->problem);
+    PyObject *dtype = PyBytes_FromString(r->header.typestr);
+    PyObject *msg = dtype ? PyUnicode_FromFormat("ring %R: slot of frame %llu is corrupt: %s (dtype %R, ndim %u, "
+                                                 "%llu payload bytes)", self->name, (unsigned long long)r->seq,
+                                                 r->problem, dtype, (unsigned)r->header.ndim,
+                                                 (unsigned long long)r->header.nbytes)
+                          : NULL;
+    Py_XDECREF(dtype);
     PyObject *args = msg ? PyTuple_Pack(1, msg) : NULL;
     PyObject *kwargs = args ? Py_BuildValue("{sO}", "name", self->name) : NULL;
     PyObject *err = kwargs ? PyObject_Call(BrokenError, args, kwargs) : NULL;
