@@ -5,7 +5,8 @@ and "Queue readers" (queue steps): the C core runs those steps; this module keep
 the policy (where to start, how long to wait, copies or views). A torn frame is
 never returned.
 
-How a reader waits (a futex sleep, never a sleep loop) is in ``_reader_wait``.
+How a reader waits (a futex sleep, never a sleep loop) is in ``_reader_wait``;
+batch reads (``get_many``, ``get_bytes_many``) are in ``_reader_batch``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from ._errors import BrokenError, ClosedError, ReaderTableFullError, ShmringErro
 from ._frame import Frame
 from ._locks import Lease
 from ._pool import POOL_FROM_BYTES, BufferPool
-from ._reader_batch import take_in_chunks
+from ._reader_batch import Batches
 from ._reader_wait import Waiting
 from ._readyfd import ReadyFd
 from ._spin import AdaptiveSpin
@@ -36,7 +37,7 @@ STARTS = ("next", "oldest", "latest")
 WRITER_GONE = ("wait", "raise")
 
 
-class Reader(Waiting):
+class Reader(Batches, Waiting):
     """Reads frames from a ring. Make one with ``Ring.reader()``.
 
     A reader holds a lease on its entry of the ring's reader table for as
@@ -125,38 +126,6 @@ class Reader(Waiting):
             frame = self._wait(m, timeout, spin, lambda a: self._take(a, view, out), writer_gone == "raise")
         return frame
 
-    def get_many(self, max_n: int, timeout: float | None = None, *, spin: float | None = None) -> list[Frame]:
-        """Wait for the next frame, then return it with up to ``max_n - 1`` more that are there.
-
-        One call into C for the whole batch: the frames are copies, the same
-        as ``get()`` called once per frame returns (``lost`` of each, and
-        ``reader.lost``, exact). It waits only for the first.
-
-        Args:
-            max_n: the most frames to return (>= 1).
-            timeout, spin: as :meth:`get`, for the first frame.
-
-        Raises:
-            As :meth:`get`.
-        """
-        if max_n.__class__ is not int or max_n < 1:
-            raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
-        m = self._open_mapping()
-        frames = self._take_many(m, max_n)
-        if frames is None:
-            frames = self._wait(m, timeout, spin, lambda a: self._take_many(a, max_n))
-        return cast("list[Frame]", frames)
-
-    def get_bytes_many(self, max_n: int, timeout: float | None = None, *, spin: float | None = None) -> list[bytes]:
-        """:meth:`get_many` for small messages: the payloads as bytes, as :meth:`get_bytes` returns them."""
-        if max_n.__class__ is not int or max_n < 1:
-            raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
-        m = self._open_mapping()
-        payloads = self._take_many(m, max_n, True)
-        if payloads is None:
-            payloads = self._wait(m, timeout, spin, lambda a: self._take_many(a, max_n, True))
-        return cast("list[bytes]", payloads)
-
     def get_bytes(self, timeout: float | None = None, *, spin: float | None = None) -> bytes:
         """The next frame's payload as bytes, for small messages: no array, metadata or Frame is made.
 
@@ -241,39 +210,6 @@ class Reader(Waiting):
         if lost or self._pending_lost:
             self._take_lost(lost)
         return data
-
-    def _take_many(self, m: Attachment, max_n: int, payloads_only: bool = False) -> Any:
-        """Up to ``max_n`` frames (or payloads) there now, a part of the ring per C call; None if none."""
-        frames, error = take_in_chunks(lambda n: self._take_chunk(m, n, payloads_only), m.layout.slots, max_n)
-        if error is not None:
-            self._pending_error = error
-        return frames
-
-    def _take_chunk(self, m: Attachment, max_n: int, payloads_only: bool) -> Any:
-        """Up to ``max_n`` frames (or payloads) there now, copies made in one C call; None if none."""
-        pending = self._pending_error
-        if pending is not None:  # met after the frames a batch returned: its turn now
-            self._pending_error = None
-            raise pending
-        pin = min(self._held) if self._held else _NO_PIN
-        got, lost_after, error = m.core.read_many(self._index, None if self.queue else self._cursor, max_n, pin,
-                                                  payloads_only)
-        if payloads_only:  # no seqs: lost_after counts every frame lost, and the cursor moves past both
-            frames: list[Any] = got
-            self.received += len(got)
-            if not self.queue:
-                self._cursor += len(got)
-        else:
-            frames = [self._copied(r) for r in got]
-            if frames:
-                self._cursor = got[-1].seq + 1
-        if lost_after:
-            self._skipped(lost_after)
-        if error is not None:
-            if not frames:
-                raise error
-            self._pending_error = error
-        return frames or None
 
     def _copied(self, got: FrameRead) -> Frame:
         """A Frame of a copy the C core made."""
