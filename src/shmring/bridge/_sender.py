@@ -24,18 +24,25 @@ import secrets
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import zmq
 
 from .. import BrokenError, Frame, Reader, Ring, WaitTimeout
 from . import _wire as W
-from ._common import BEAT_S, DEFAULT_ENDPOINT, LIVE_HWM, DropLog, SenderStats, check_endpoint, log
+from ._common import (
+    BEAT_S,
+    DEFAULT_ENDPOINT,
+    LIVE_HWM,
+    DropLog,
+    SenderStats,
+    check_endpoint,
+    log,
+    window_frames,
+)
 from ._keys import Curve, serve_curve
 
 _AUTH_FAILED = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0x4000)
-#: Most frames a lossless sender keeps unacknowledged, whatever the receiver asks.
-MAX_WINDOW = 64
 
 
 class Sender:
@@ -182,7 +189,7 @@ class Sender:
         now = time.monotonic()
         if now - self._last_beat >= BEAT_S:
             self._beat()
-        self._poll_monitor()
+            self._poll_monitor()  # refused receivers: counted once a beat, not once a frame
         wait = max(0.0, min(timeout, self._last_beat + BEAT_S - time.monotonic()))
         if self._lossless:
             self._step_lossless(wait)
@@ -312,7 +319,9 @@ class Sender:
     # -- credits (lossless) -------------------------------------------------------------
 
     def _read_credits(self, wait: float) -> None:
-        if not self._sock.poll(int(wait * 1000)):
+        # ZMQ_EVENTS answers without a system call; poll() only when there is time to wait.
+        queued = cast(int, self._sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN
+        if not queued and not (wait > 0 and self._sock.poll(int(wait * 1000))):
             return
         while True:
             try:
@@ -336,7 +345,8 @@ class Sender:
         if credit.session != self._peer_session and self._peer_session:
             self._retired_sessions.add(self._peer_session)  # (the same session on a new connection is not stale)
         self._peer, self._peer_session = peer, credit.session
-        self._window = max(1, min(credit.window, self._geometry[0] - 1, MAX_WINDOW))
+        slots, _, slot_bytes = self._geometry
+        self._window = window_frames(credit.window, slots, slot_bytes)
         self._stats.receiver = credit.session
         # Its next_seq counts in our numbering if it names our ring, or names none and is
         # not past our ring's end (else it comes from another ring: it will rebase).
