@@ -43,6 +43,7 @@ from ._common import (
 from ._keys import Curve, serve_curve
 
 _AUTH_FAILED = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0x4000)
+_MORE = int(zmq.SNDMORE)
 
 
 class Sender:
@@ -244,23 +245,27 @@ class Sender:
     def _send(self, frame: Frame, peer: bytes | None) -> bool:
         """Send one frame (to ``peer`` on the ROUTER); False if that peer is gone."""
         meta = W.encode_meta(frame.meta)
-        parts: list[Any] = [self._header(W.KIND_FRAME, frame, len(meta)), meta, frame.data]
-        if peer is not None:
-            parts.insert(0, peer)
+        header = self._header(W.KIND_FRAME, frame, len(meta))
+        payload: Any = frame.data  # an ndarray: a buffer to pyzmq, not to its type hints
         track = self._pin  # a view must outlive every send of it (a copy is kept alive by ZeroMQ itself)
         # libzmq learns that a receiver took messages off its pipe through commands that a
         # socket processes in send() at most about once a millisecond, and then only every
         # (hwm+1)/2 messages: with a small high-water mark it drops messages it has room for.
         # Asking for ZMQ_EVENTS processes those commands now, so the mark is exact.
         self._sock.getsockopt(zmq.EVENTS)
-        try:
-            tracker = self._sock.send_multipart(parts, copy=False, track=track)
+        sock = self._sock
+        try:  # part by part, with int flags: send_multipart's checks and flag enums cost more than the sends
+            if peer is not None:
+                sock.send(peer, _MORE)
+            sock.send(header, _MORE)
+            sock.send(meta, _MORE)
+            tracker = sock.send(payload, 0, False, track)
         except zmq.ZMQError as err:
             if err.errno == zmq.EHOSTUNREACH:  # ROUTER_MANDATORY: the receiver disconnected
                 return False
             raise
         if self._pin:
-            self._trackers.setdefault(frame.seq, []).append(tracker)  # type: ignore[arg-type]
+            self._trackers.setdefault(frame.seq, []).append(tracker)
         self._stats.last_seq = frame.seq
         return True
 
