@@ -50,7 +50,8 @@ class Receiver:
         into: the local ring's name or path; created from the sender's geometry
             (slots, slot_bytes, meta_bytes, fixed schema) if missing.
         lossless: credit-based flow control; must match the sender's mode.
-        window: lossless: frames the sender may have unacknowledged.
+        window: lossless: frames the sender may have unacknowledged (it allows at most its
+            ring's ``slots - 1``, 64, and 256 MiB of its slots; at least 2 frames).
         hwm: live mode: frames ZeroMQ may queue here before the newest are dropped.
         policy: policy of a ring the receiver creates (``block`` when lossless, else ``overwrite``).
         mode: file mode of a ring the receiver creates.
