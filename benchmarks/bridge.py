@@ -3,9 +3,12 @@
     python -m benchmarks.bridge            # 1, 8, 32 MiB frames, 3 repetitions interleaved
     python -m benchmarks.bridge --quick    # 1 repetition, fewer frames
 
-Raw pyzmq: one process sends the same numpy frame ``copy=False`` on a PUSH socket
-(SNDHWM 4), another receives ``copy=False`` on PULL over ``tcp://127.0.0.1``. That is
-the floor for moving these bytes through ZeroMQ between two processes.
+Raw pyzmq: one process sends numpy frames ``copy=False`` on a PUSH socket (SNDHWM 4),
+another receives ``copy=False`` on PULL over ``tcp://127.0.0.1``. The sender rotates
+through as many buffers as the bridge's ring has slots and reuses one only when
+ZeroMQ is done with it (its ``MessageTracker``), the discipline the bridge's sender
+keeps for the ring's slots. That is the floor for moving these bytes through ZeroMQ
+between two processes.
 
 Bridge: a camera process fills frames in place in a ring (``reserve()``; the
 payload bytes are written once per slot, then only the seq word changes, as raw
@@ -15,6 +18,12 @@ process reads them there (zero-copy views). Lossless: both rings ``block`` (8 sl
 credit window 7. Live: both rings ``overwrite``; frames ZeroMQ drops are not counted as
 delivered. Throughput = bytes delivered to the far reader / time from its first to
 its last frame. Every frame carries its seq in its first word; the reader checks it.
+
+CPU: the measuring process samples the CPU time (user + system, all threads) of every
+process of the run at the first and the last frame, and prints it per MiB delivered:
+for raw pyzmq its two processes, for the bridge the sender and the receiver (the
+bridge's own cost) and the camera and reader. Unlike GB/s this hardly depends on
+what else the machine runs, and on two cores it bounds the rate.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -57,15 +66,44 @@ def _raw_push(port: int, nbytes: int, count: int) -> None:
     sock = zmq.Context.instance().socket(zmq.PUSH)
     sock.sndhwm = 4
     sock.connect(f"tcp://127.0.0.1:{port}")
-    frame = _frame(nbytes)
+    frames = [_frame(nbytes) for _ in range(SLOTS)]
+    trackers: list[Any] = [None] * SLOTS
     for seq in range(count):
-        frame[0] = seq
-        tracker = sock.send(frame, copy=False, track=True)
-        tracker.wait()  # the frame is reused: wait until ZeroMQ is done with it (as the bridge does)
+        i = seq % SLOTS
+        if trackers[i] is not None:
+            trackers[i].wait()  # the buffer is reused: wait until ZeroMQ is done with it (as the bridge does)
+        frames[i][0] = seq
+        trackers[i] = sock.send(frames[i], copy=False, track=True)
+    for tracker in trackers:  # a spawned child ends with os._exit: nothing may still be queued
+        if tracker is not None:
+            tracker.wait()
     sock.close(linger=5000)
 
 
-def raw_pyzmq(nbytes: int, count: int) -> float:
+def _cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system, every thread) the processes ``pids`` have used so far."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class Result(NamedTuple):
+    """One measurement: GB/s delivered, frames lost, CPU microseconds per MiB delivered by role."""
+
+    gbps: float
+    lost: int
+    cpu_us_per_mib: dict[str, float]
+
+
+def _cpu_per_mib(before: dict[str, float], after: dict[str, float], nbytes: int) -> dict[str, float]:
+    mib = nbytes / (1 << 20)
+    return {role: (after[role] - before[role]) * 1e6 / mib for role in before}
+
+
+def raw_pyzmq(nbytes: int, count: int) -> Result:
     import zmq
 
     port = _port()
@@ -74,18 +112,19 @@ def raw_pyzmq(nbytes: int, count: int) -> float:
     sock.bind(f"tcp://127.0.0.1:{port}")
     proc = SPAWN.Process(target=_raw_push, args=(port, nbytes, count))
     proc.start()
+    roles = {"raw sender": [proc.pid], "raw receiver": [os.getpid()]}
     try:
         first = sock.recv(copy=False)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), {role: _cpu_s(p) for role, p in roles.items()}
         for seq in range(1, count):
             msg = sock.recv(copy=False)
             assert np.frombuffer(msg.buffer, np.uint64, 1)[0] == seq, "raw pyzmq lost or reordered a frame"
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu1 = time.perf_counter() - t0, {role: _cpu_s(p) for role, p in roles.items()}
         del first
     finally:
         proc.join(30)
         sock.close(0)
-    return (count - 1) * nbytes / elapsed / 1e9
+    return Result((count - 1) * nbytes / elapsed / 1e9, 0, _cpu_per_mib(cpu0, cpu1, (count - 1) * nbytes))
 
 
 # -- the bridge ----------------------------------------------------------------------------
@@ -118,8 +157,8 @@ def _recv(endpoint: str, into: str, lossless: bool, directory: str, stop: Any) -
         receiver.run(stop=stop)
 
 
-def bridge(nbytes: int, count: int, lossless: bool, directory: str) -> tuple[float, int]:
-    """GB/s delivered to the far reader, and the frames lost on the way."""
+def bridge(nbytes: int, count: int, lossless: bool, directory: str) -> Result:
+    """GB/s delivered to the far reader, the frames lost on the way, and the CPU used."""
     import shmring
 
     tag = secrets.token_hex(3)
@@ -132,7 +171,8 @@ def bridge(nbytes: int, count: int, lossless: bool, directory: str) -> tuple[flo
         for p in procs:
             p.start()
         try:
-            return _measure(far, cam, nbytes, count, directory)
+            roles = {"sender": [procs[0].pid], "receiver": [procs[1].pid]}
+            return _measure(far, cam, nbytes, count, directory, roles)
         finally:
             stop.set()
             for p in procs:
@@ -144,7 +184,7 @@ def bridge(nbytes: int, count: int, lossless: bool, directory: str) -> tuple[flo
                 leftover.unlink()
 
 
-def _measure(far: str, cam: str, nbytes: int, count: int, directory: str) -> tuple[float, int]:
+def _measure(far: str, cam: str, nbytes: int, count: int, directory: str, roles: dict[str, list[Any]]) -> Result:
     import shmring
 
     deadline = time.monotonic() + 30
@@ -159,21 +199,29 @@ def _measure(far: str, cam: str, nbytes: int, count: int, directory: str) -> tup
     with ring, ring.reader() as reader:
         camera = SPAWN.Process(target=_camera, args=(cam, nbytes, count, directory))
         camera.start()
-        received, t0, t_last, last = 0, 0.0, 0.0, -1
+        roles = {**roles, "camera + reader": [camera.pid, os.getpid()]}
+        received, overwritten, t0, t_last, last = 0, 0, 0.0, 0.0, -1
+        cpu0 = cpu1 = {}
         while last < count - 1:
             try:
                 with reader.get(timeout=5, view=True) as f:
-                    assert int(f.data.reshape(-1).view(np.uint64)[0]) == f.seq, "the bridge mixed up a frame"
+                    word = int(f.data.reshape(-1).view(np.uint64)[0])
                     last = f.seq
+                    # live mode: an overwrite ring may lap a view we were slow to read (a loaded machine)
+                    if not f.valid():
+                        overwritten += 1
+                        continue
+                    assert word == f.seq, "the bridge mixed up a frame"
             except shmring.WaitTimeout:
                 break  # live mode: the last frames may be dropped; what arrived is measured
-            t_last = time.perf_counter()
+            t_last, cpu1 = time.perf_counter(), {role: _cpu_s(p) for role, p in roles.items()}
             received += 1
             if received == 1:
-                t0 = t_last
+                t0, cpu0 = t_last, cpu1
         elapsed = t_last - t0
         camera.join(30)
-        return (received - 1) * nbytes / elapsed / 1e9, reader.lost
+        return Result((received - 1) * nbytes / elapsed / 1e9, reader.lost + overwritten,
+                      _cpu_per_mib(cpu0, cpu1, (received - 1) * nbytes))
 
 
 def _count(mib: int, quick: bool) -> int:
@@ -184,6 +232,9 @@ def _count(mib: int, quick: bool) -> int:
 # -- the run -------------------------------------------------------------------------------
 
 
+HOWS = ("raw pyzmq", "bridge lossless", "bridge live")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one repetition, fewer frames")
@@ -192,45 +243,61 @@ def main(argv: list[str] | None = None) -> int:
     reps = 1 if args.quick else args.reps
     directory = Path("/dev/shm") / f"shmring-bench-bridge-{os.getpid()}"
     directory.mkdir(mode=0o700)
-    results: dict[tuple[int, str], list[float]] = {}
-    lost: dict[tuple[int, str], int] = {}
+    results: dict[tuple[int, str], list[Result]] = {}
+    load_before = os.getloadavg()
     try:
         for _ in range(reps):
             for mib in SIZES_MIB:
-                nbytes = mib << 20
-                count = _count(mib, args.quick)
-                for how in ("raw pyzmq", "bridge lossless", "bridge live"):
+                nbytes, count = mib << 20, _count(mib, args.quick)
+                for how in HOWS:
                     if how == "raw pyzmq":
-                        value, n_lost = raw_pyzmq(nbytes, count), 0
+                        result = raw_pyzmq(nbytes, count)
                     else:
-                        value, n_lost = bridge(nbytes, count, how.endswith("lossless"), str(directory))
-                    results.setdefault((mib, how), []).append(value)
-                    lost[(mib, how)] = lost.get((mib, how), 0) + n_lost
-                    print(f"  {mib:>2} MiB {how:<16} {value:6.2f} GB/s  lost {n_lost}", file=sys.stderr)
+                        result = bridge(nbytes, count, how.endswith("lossless"), str(directory))
+                    results.setdefault((mib, how), []).append(result)
+                    print(f"  {mib:>2} MiB {how:<16} {result.gbps:6.2f} GB/s  lost {result.lost}", file=sys.stderr)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    _table(results, lost, reps)
+    _table(results, reps, load_before, os.getloadavg())
     return 0
 
 
-def _table(results: dict[tuple[int, str], list[float]], lost: dict[tuple[int, str], int], reps: int) -> None:
-    print(f"loopback GB/s, median of {reps} (min-max); tcp://127.0.0.1, {os.cpu_count()} CPUs")
+def _median_cell(values: list[float]) -> str:
+    med = statistics.median(values)
+    return f"{med:.2f} ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else f"{med:.2f}"
+
+
+def _table(results: dict[tuple[int, str], list[Result]], reps: int, load_before: tuple[float, ...],
+           load_after: tuple[float, ...]) -> None:
+    print(f"loopback GB/s, median of {reps} (min-max); tcp://127.0.0.1, {os.cpu_count()} CPUs; load average "
+          f"{load_before[0]:.2f} before, {load_after[0]:.2f} after")
     print()
     print("| frame | raw pyzmq PUSH/PULL | bridge lossless | lossless / raw | bridge live | live / raw | live lost |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for mib in SIZES_MIB:
-        cells = {how: results[(mib, how)] for how in ("raw pyzmq", "bridge lossless", "bridge live")}
-        med = {how: statistics.median(v) for how, v in cells.items()}
-        raw = med["raw pyzmq"]
-        print(f"| {mib} MiB | {_cell(cells['raw pyzmq'])} | {_cell(cells['bridge lossless'])} | "
-              f"{med['bridge lossless'] / raw:.2f} | {_cell(cells['bridge live'])} | {med['bridge live'] / raw:.2f} "
-              f"| {lost[(mib, 'bridge live')]} |")
+        gbps = {how: [r.gbps for r in results[(mib, how)]] for how in HOWS}
+        raw = statistics.median(gbps["raw pyzmq"])
+        ratio = {how: statistics.median(gbps[how]) / raw for how in HOWS}
+        live_lost = sum(r.lost for r in results[(mib, "bridge live")])
+        print(f"| {mib} MiB | {_median_cell(gbps['raw pyzmq'])} | {_median_cell(gbps['bridge lossless'])} "
+              f"| {ratio['bridge lossless']:.2f} | {_median_cell(gbps['bridge live'])} | {ratio['bridge live']:.2f} "
+              f"| {live_lost} |")
+    print()
+    print("CPU microseconds per MiB delivered (median), every thread of each process")
+    print()
+    print("| frame | raw sender | raw receiver | raw total | bridge sender | bridge receiver | camera + reader "
+          "| lossless total |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for mib in SIZES_MIB:
+        raw = _cpu_medians(results[(mib, "raw pyzmq")])
+        lossless = _cpu_medians(results[(mib, "bridge lossless")])
+        print(f"| {mib} MiB | {raw['raw sender']:.0f} | {raw['raw receiver']:.0f} | {sum(raw.values()):.0f} "
+              f"| {lossless['sender']:.0f} | {lossless['receiver']:.0f} | {lossless['camera + reader']:.0f} "
+              f"| {sum(lossless.values()):.0f} |")
 
 
-def _cell(values: list[float]) -> str:
-    """The median of one measurement's runs, with their range when there are several."""
-    median = statistics.median(values)
-    return f"{median:.2f} ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else f"{median:.2f}"
+def _cpu_medians(runs: list[Result]) -> dict[str, float]:
+    return {role: statistics.median(r.cpu_us_per_mib[role] for r in runs) for role in runs[0].cpu_us_per_mib}
 
 
 if __name__ == "__main__":

@@ -18,7 +18,23 @@ SILENT_S = 2.0
 #: Live mode: frames ZeroMQ may queue per receiver on each side before the newest are dropped.
 LIVE_HWM = 2
 #: Lossless mode: frames the sender may have unacknowledged, unless the receiver asks for fewer.
-DEFAULT_WINDOW = 4
+DEFAULT_WINDOW = 16
+#: Lossless mode: most frames a sender keeps unacknowledged, whatever the receiver asks...
+MAX_WINDOW = 64
+#: ... and most bytes of slots (at least two frames): what the receiver may have to buffer.
+MAX_WINDOW_BYTES = 256 << 20
+
+
+def window_frames(asked: int, slots: int, slot_bytes: int) -> int:
+    """Frames a lossless sender may have unacknowledged: what the receiver asked for, capped.
+
+    Both sides compute it from the sender ring's geometry, so the receiver knows when
+    the sender would run dry. The sender holds each unacknowledged frame pinned in its
+    ring, so fewer than ``slots``: the camera always has a slot to write. The byte cap
+    bounds what the receiver's socket may have to hold.
+    """
+    by_bytes = max(2, MAX_WINDOW_BYTES // max(1, slot_bytes))
+    return max(1, min(asked, slots - 1, MAX_WINDOW, by_bytes))
 
 _TCP = re.compile(r"tcp://(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._*-]+):(?P<port>\d+)")
 

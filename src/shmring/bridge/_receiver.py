@@ -31,8 +31,10 @@ from ._common import (
     ReceiverStats,
     check_endpoint,
     log,
+    window_frames,
 )
 from ._keys import Curve, join_curve
+from ._malloc import keep_received_memory
 
 #: Metadata key the receiver adds: the sender's publication time (ns, CLOCK_REALTIME of its host).
 SOURCE_TIME_KEY = "BRIDGE_TIMESTAMP_NS"
@@ -48,7 +50,8 @@ class Receiver:
         into: the local ring's name or path; created from the sender's geometry
             (slots, slot_bytes, meta_bytes, fixed schema) if missing.
         lossless: credit-based flow control; must match the sender's mode.
-        window: lossless: frames the sender may have unacknowledged.
+        window: lossless: frames the sender may have unacknowledged (it allows at most its
+            ring's ``slots - 1``, 64, and 256 MiB of its slots; at least 2 frames).
         hwm: live mode: frames ZeroMQ may queue here before the newest are dropped.
         policy: policy of a ring the receiver creates (``block`` when lossless, else ``overwrite``).
         mode: file mode of a ring the receiver creates.
@@ -75,7 +78,8 @@ class Receiver:
         self._target: str | Path = into if isinstance(into, str) else Path(into)
         self._directory, self._mode = directory, mode
         self._policy = policy or ("block" if lossless else "overwrite")
-        self._lossless, self._window, self._max = lossless, window, max_frame_bytes
+        self._lossless, self._window, self._max, self._hwm = lossless, window, max_frame_bytes, hwm
+        self._slot_bytes = 0  # the sender's slot size last seen (the receive buffers are kept for it)
         self._session = secrets.randbits(62) | 1
         self._ring: Ring | None = None
         self._writer: Writer | None = None
@@ -85,6 +89,7 @@ class Receiver:
         self._sender = (0, 0)  # (session, its sender_lost) last seen
         self._heard: float | None = None
         self._last_credit = 0.0
+        self._uncredited = 0  # frames written since the last credit
         self._stats = ReceiverStats(ring=str(self._target), endpoint=connect,
                                     mode="lossless" if lossless else "live")
         self._drops = DropLog(self._stats.dropped, f"receiver of {connect}")
@@ -136,6 +141,7 @@ class Receiver:
 
     def _credit(self) -> None:
         self._last_credit = time.monotonic()
+        self._uncredited = 0
         ring_id = self._ring_id or 0
         credit = W.Credit(self._session, ring_id, max(0, self._next_local - self._offset), self._window)
         try:
@@ -156,8 +162,16 @@ class Receiver:
         self._stats.sender_session = header.session
         if not self._open_ring(header):
             return
+        if header.slot_bytes != self._slot_bytes:
+            self._keep_buffers(header)
         if payload is not None:
             self._write(header, meta, payload, stop)
+
+    def _keep_buffers(self, h: W.Header) -> None:
+        """Keep the memory ZeroMQ receives into mapped for the frames that may be in flight."""
+        self._slot_bytes = h.slot_bytes
+        frames = window_frames(self._window, h.slots, h.slot_bytes) if self._lossless else self._hwm
+        keep_received_memory(h.slot_bytes, (frames + 1) * h.slot_bytes)
 
     def _open_existing(self) -> None:
         """Attach to the local ring now if it exists, so the first credit names the frame we need.
@@ -244,6 +258,7 @@ class Receiver:
         assert self._writer is not None and self._ring is not None
         local = self._local_seq(h)
         if local is None:
+            self._count_for_credit(h)  # the sender thinks it unacknowledged: tell it soon
             return
         if SOURCE_TIME_KEY not in meta:
             meta = {**meta, SOURCE_TIME_KEY: h.timestamp_ns}
@@ -272,8 +287,15 @@ class Receiver:
         self._next_local = local + 1
         self._stats.received += 1
         self._stats.last_seq = h.seq
+        self._count_for_credit(h)
+
+    def _count_for_credit(self, h: W.Header) -> None:
+        # Credit when half the sender's window is used: it never runs dry (it still has the
+        # other half), and a credit costs four thread wake-ups on two hosts, not one per frame.
         if self._lossless:
-            self._credit()
+            self._uncredited += 1
+            if 2 * self._uncredited >= window_frames(self._window, h.slots, h.slot_bytes):
+                self._credit()
 
     @staticmethod
     def _fill(reservation: Any, data: np.ndarray[Any, Any]) -> None:

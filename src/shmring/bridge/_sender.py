@@ -24,18 +24,26 @@ import secrets
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import zmq
 
 from .. import BrokenError, Frame, Reader, Ring, WaitTimeout
 from . import _wire as W
-from ._common import BEAT_S, DEFAULT_ENDPOINT, LIVE_HWM, DropLog, SenderStats, check_endpoint, log
+from ._common import (
+    BEAT_S,
+    DEFAULT_ENDPOINT,
+    LIVE_HWM,
+    DropLog,
+    SenderStats,
+    check_endpoint,
+    log,
+    window_frames,
+)
 from ._keys import Curve, serve_curve
 
 _AUTH_FAILED = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0x4000)
-#: Most frames a lossless sender keeps unacknowledged, whatever the receiver asks.
-MAX_WINDOW = 64
+_MORE = int(zmq.SNDMORE)
 
 
 class Sender:
@@ -182,7 +190,7 @@ class Sender:
         now = time.monotonic()
         if now - self._last_beat >= BEAT_S:
             self._beat()
-        self._poll_monitor()
+            self._poll_monitor()  # refused receivers: counted once a beat, not once a frame
         wait = max(0.0, min(timeout, self._last_beat + BEAT_S - time.monotonic()))
         if self._lossless:
             self._step_lossless(wait)
@@ -237,23 +245,27 @@ class Sender:
     def _send(self, frame: Frame, peer: bytes | None) -> bool:
         """Send one frame (to ``peer`` on the ROUTER); False if that peer is gone."""
         meta = W.encode_meta(frame.meta)
-        parts: list[Any] = [self._header(W.KIND_FRAME, frame, len(meta)), meta, frame.data]
-        if peer is not None:
-            parts.insert(0, peer)
+        header = self._header(W.KIND_FRAME, frame, len(meta))
+        payload: Any = frame.data  # an ndarray: a buffer to pyzmq, not to its type hints
         track = self._pin  # a view must outlive every send of it (a copy is kept alive by ZeroMQ itself)
         # libzmq learns that a receiver took messages off its pipe through commands that a
         # socket processes in send() at most about once a millisecond, and then only every
         # (hwm+1)/2 messages: with a small high-water mark it drops messages it has room for.
         # Asking for ZMQ_EVENTS processes those commands now, so the mark is exact.
         self._sock.getsockopt(zmq.EVENTS)
-        try:
-            tracker = self._sock.send_multipart(parts, copy=False, track=track)
+        sock = self._sock
+        try:  # part by part, with int flags: send_multipart's checks and flag enums cost more than the sends
+            if peer is not None:
+                sock.send(peer, _MORE)
+            sock.send(header, _MORE)
+            sock.send(meta, _MORE)
+            tracker = sock.send(payload, 0, False, track)
         except zmq.ZMQError as err:
             if err.errno == zmq.EHOSTUNREACH:  # ROUTER_MANDATORY: the receiver disconnected
                 return False
             raise
         if self._pin:
-            self._trackers.setdefault(frame.seq, []).append(tracker)  # type: ignore[arg-type]
+            self._trackers.setdefault(frame.seq, []).append(tracker)
         self._stats.last_seq = frame.seq
         return True
 
@@ -312,7 +324,9 @@ class Sender:
     # -- credits (lossless) -------------------------------------------------------------
 
     def _read_credits(self, wait: float) -> None:
-        if not self._sock.poll(int(wait * 1000)):
+        # ZMQ_EVENTS answers without a system call; poll() only when there is time to wait.
+        queued = cast(int, self._sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN
+        if not queued and not (wait > 0 and self._sock.poll(int(wait * 1000))):
             return
         while True:
             try:
@@ -336,7 +350,8 @@ class Sender:
         if credit.session != self._peer_session and self._peer_session:
             self._retired_sessions.add(self._peer_session)  # (the same session on a new connection is not stale)
         self._peer, self._peer_session = peer, credit.session
-        self._window = max(1, min(credit.window, self._geometry[0] - 1, MAX_WINDOW))
+        slots, _, slot_bytes = self._geometry
+        self._window = window_frames(credit.window, slots, slot_bytes)
         self._stats.receiver = credit.session
         # Its next_seq counts in our numbering if it names our ring, or names none and is
         # not past our ring's end (else it comes from another ring: it will rebase).

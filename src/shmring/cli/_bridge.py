@@ -79,8 +79,9 @@ def send(name: str, bind: str, hwm: int, start: str, lossless: bool, curve_keys:
 @bridge.command()
 @click.argument("endpoint")
 @click.option("--into", "into", required=True, help="Local ring to write (created from the sender's geometry).")
-@click.option("--window", default=4, show_default=True, type=click.IntRange(min=1),
-              help="Lossless mode: frames the sender may have unacknowledged.")
+@click.option("--window", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Lossless mode: frames the sender may have unacknowledged (it allows at most its "
+                   "ring's slots - 1, 64, and 256 MiB of slots).")
 @click.option("--hwm", default=2, show_default=True, type=click.IntRange(min=1),
               help="Live mode: frames queued here before the newest are dropped.")
 @click.option("--policy", type=click.Choice(["overwrite", "block", "drop"]),
