@@ -109,23 +109,32 @@ read_slot(char *base, const ShmLayout *L, uint64_t k, ShmCopyStep copy, void *ct
     return out->problem ? SHM_CORRUPT : copied ? SHM_REFUSED : SHM_FRAME;
 }
 
-/* docs/format.md, read step 6: publish a reader's progress in its entry; wake a writer waiting for room. */
+/* docs/format.md, read step 6: publish a reader's progress in its entry; wake a writer waiting for room.
+ * Only the entry's owner writes cursor, release, lost and received, so the counters take a plain
+ * load and store, not a locked read-modify-write. The release word is stored (sequentially
+ * consistent, before the look at space_waiters) only when it moves: a writer waiting for room
+ * waits for it to move, and a reader taking views stores the same value its release() stored
+ * just before, so a get_view/release pair pays for one such store, not two. */
 static void
 record(char *base, const ShmLayout *L, uint64_t index, uint64_t cursor, uint64_t release, uint64_t got,
        uint64_t lost)
 {
     size_t e = shm_entry_at(L, index);
+    uint64_t *release_word = shm_u64(base, e + L->r_release);
     __atomic_store_n(shm_u64(base, e + L->r_cursor), cursor, __ATOMIC_RELEASE);
-    __atomic_store_n(shm_u64(base, e + L->r_release), release, __ATOMIC_SEQ_CST);
     if (got) {
-        __atomic_fetch_add(shm_u64(base, e + L->r_received), got, __ATOMIC_RELAXED);
+        uint64_t *received = shm_u64(base, e + L->r_received);
+        __atomic_store_n(received, __atomic_load_n(received, __ATOMIC_RELAXED) + got, __ATOMIC_RELAXED);
         /* "last activity" is for people (shmring info): the coarse clock (a few ms
          * resolution) costs a few ns where the precise one costs ~50 per frame. */
         __atomic_store_n(shm_u64(base, e + L->r_active), shm_coarse_realtime_ns(), __ATOMIC_RELAXED);
     }
-    if (lost)
-        __atomic_fetch_add(shm_u64(base, e + L->r_lost), lost, __ATOMIC_RELAXED);
-    shm_wake_if_sleeping(base, L->space, L->space_waiters);
+    if (lost) {
+        uint64_t *lost_word = shm_u64(base, e + L->r_lost);
+        __atomic_store_n(lost_word, __atomic_load_n(lost_word, __ATOMIC_RELAXED) + lost, __ATOMIC_RELAXED);
+    }
+    if (__atomic_load_n(release_word, __ATOMIC_RELAXED) != release)
+        shm_set_release(base, L, index, release);
 }
 
 /* Nothing to read now: report frames skipped as lost, if any. */
