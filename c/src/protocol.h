@@ -159,6 +159,10 @@ typedef struct {
     uint64_t seq, lost;
     const char *problem;
     ShmSlotHeader header;
+    /* Kept by the reads, for the next ones: the last dtype field found a valid typestr (its
+     * 8 bytes as a word) and its item size, so frames of one dtype have it parsed once. A
+     * reader zeroes the whole ShmRead before its first read and may reuse it for the next. */
+    uint64_t known_typestr, known_itemsize;
 } ShmRead;
 
 /* Read step 4, done by the caller between the two looks at the seqlock:

@@ -47,23 +47,35 @@ int
 shm_shape_bytes(uint64_t itemsize, uint32_t ndim, const uint64_t *shape, uint64_t *nbytes)
 {
     uint64_t size = itemsize;
-    for (uint32_t i = 0; i < ndim; i++) {
-        if (shape[i] && size > UINT64_MAX / shape[i])
+    for (uint32_t i = 0; i < ndim; i++)
+        if (__builtin_mul_overflow(size, shape[i], &size)) /* a multiply, not a division per dim */
             return -1;
-        size *= shape[i];
-    }
     *nbytes = size;
     return 0;
 }
 
+/* The item size of the header's dtype (0 if it is no valid typestr), parsed only when it
+ * differs from the one the last frame had. */
+static uint64_t
+header_itemsize(const ShmLayout *L, const ShmSlotHeader *h, ShmRead *memo)
+{
+    uint64_t word;
+    memcpy(&word, h->typestr, sizeof(word));
+    if (word != memo->known_typestr) {
+        memo->known_itemsize = shm_typestr_itemsize(L, h->typestr);
+        memo->known_typestr = word;
+    }
+    return memo->known_itemsize;
+}
+
 static const char *
-header_problem(const ShmLayout *L, const ShmSlotHeader *h, uint64_t k)
+header_problem(const ShmLayout *L, const ShmSlotHeader *h, uint64_t k, ShmRead *memo)
 {
     if (h->seq != k)
         return "its sequence number is not the frame's";
     if (h->nbytes > L->slot_bytes || h->meta_len > L->meta_bytes || h->ndim > SHM_MAX_DIMS)
         return "its sizes exceed the ring's";
-    uint64_t itemsize = shm_typestr_itemsize(L, h->typestr), size;
+    uint64_t itemsize = header_itemsize(L, h, memo), size;
     if (!itemsize)
         return "its dtype is no numpy typestr of a kind and size frames may have";
     if (shm_shape_bytes(itemsize, h->ndim, h->shape, &size) < 0)
@@ -95,7 +107,7 @@ read_slot(char *base, const ShmLayout *L, uint64_t k, ShmCopyStep copy, void *ct
     if (mark != shm_committed(L, k))
         return SHM_NOTHING;
     load_header(base, L, slot, &out->header);
-    out->problem = header_problem(L, &out->header, k);
+    out->problem = header_problem(L, &out->header, k, out);
     int copied = 0;
     if (!out->problem) {
         copied = copy(ctx, &out->header, base + slot + L->s_meta, base + slot + L->payload_offset);

@@ -31,13 +31,11 @@ fill_meta(char *base, const ShmLayout *L, size_t slot, const char *meta, size_t 
 static void
 fill_head(char *base, const ShmLayout *L, size_t slot, uint64_t seq, const ShmFrameHead *f)
 {
-    /* Padded here and stored whole: fixed-size copies, no calls for a few bytes. */
+    /* Padded here and stored whole: fixed-size stores into the slot. */
     uint64_t dims[SHM_MAX_DIMS] = {0};
     char dtype[SHM_TYPESTR_BYTES] = {0};
-    for (uint32_t i = 0; i < f->ndim; i++)
-        dims[i] = f->shape[i];
-    for (size_t i = 0; i < f->typestr_len; i++)
-        dtype[i] = f->typestr[i];
+    memcpy(dims, f->shape, f->ndim * sizeof(uint64_t));
+    memcpy(dtype, f->typestr, f->typestr_len);
     *shm_u64(base, slot + L->s_seq) = seq;
     *shm_u64(base, slot + L->s_payload_bytes) = f->nbytes;
     *shm_u32(base, slot + L->s_flags) = f->flags;
