@@ -80,7 +80,7 @@ struct shmring_reader {
     int has_view;
     uint64_t view_seq;
     char *meta;         /* meta_bytes of storage for info->meta */
-    ShmRead got;        /* the last read's result, kept: it knows the last dtype (calloc zeroes it) */
+    ShmRead got;        /* the last read's result, kept: it knows the last dtype and write_seq (calloc zeroes it) */
 };
 
 /* ---- errors.c ---- */

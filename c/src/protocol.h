@@ -161,8 +161,12 @@ typedef struct {
     ShmSlotHeader header;
     /* Kept by the reads, for the next ones: the last dtype field found a valid typestr (its
      * 8 bytes as a word) and its item size, so frames of one dtype have it parsed once. A
-     * reader zeroes the whole ShmRead before its first read and may reuse it for the next. */
+     * reader zeroes the whole ShmRead before its first read (garbage here would be taken
+     * for knowledge) and may reuse it for its next reads, never for another reader's. */
     uint64_t known_typestr, known_itemsize;
+    /* A write_seq a broadcast read loaded before: frames below it were committed, so a reader
+     * behind it reads them without loading write_seq again (read step 1, docs/format.md). */
+    uint64_t known_written;
 } ShmRead;
 
 /* Read step 4, done by the caller between the two looks at the seqlock:

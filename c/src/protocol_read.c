@@ -166,7 +166,13 @@ static ShmStatus
 next_broadcast(char *base, const ShmLayout *L, uint64_t *k, ShmCopyStep copy, void *ctx, ShmRead *out)
 {
     for (;;) {
-        uint64_t written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST); /* read step 1 */
+        /* Read step 1. write_seq is the line the writer stores for every frame: while the
+         * reader is behind a value it loaded before, it reads on without taking that line
+         * from the writer's core. A stale value only ever says fewer frames were written,
+         * and step 3 catches a frame overwritten since; "nothing new" is a fresh load. */
+        uint64_t written = out->known_written;
+        if (*k >= written)
+            written = out->known_written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
         if (*k >= written)
             return SHM_NOTHING;
         if (written - *k > L->slots) { /* read step 2: overwritten before we got to it */
@@ -178,7 +184,7 @@ next_broadcast(char *base, const ShmLayout *L, uint64_t *k, ShmCopyStep copy, vo
         if (status != SHM_NOTHING)
             return status;
         /* read step 3 (or 5): lapped while reading; resume where the writer cannot be */
-        written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
+        written = out->known_written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
         uint64_t next = written > L->slots ? written - L->slots + 1 : 0;
         next = next > *k + 1 ? next : *k + 1;
         out->lost += next - *k;

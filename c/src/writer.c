@@ -126,18 +126,25 @@ static int sleep_for_room(shmring_writer *w, uint64_t seq, uint32_t seen, double
     return SHMRING_OK;
 }
 
-/* Busy-poll up to w->spin_s for room (block policy), before sleeping on the futex. */
+/* Busy-poll up to w->spin_s for room (block policy), before sleeping on the futex.
+ * Each look reads the readers' release words, taking their cache lines from the readers'
+ * cores; a reader's next release store then waits for its line to come back. So the
+ * pause between looks doubles, up to ~1 us: a full ring has frames for the reader to
+ * read meanwhile, and the room found then is for several frames, not one at a time. */
 static int spin_for_room(shmring_writer *w, uint64_t seq)
 {
     double until = shmring_monotonic_s() + w->spin_s;
-    for (unsigned n = 1;; n++) {
+    for (unsigned n = 1, pauses = 1;; n++) {
         if (has_room(w, seq, 0))
             return 1;
-        if ((n & 255) == 0 && shmring_monotonic_s() > until)
+        if ((n & 63) == 0 && shmring_monotonic_s() > until)
             return 0;
+        for (unsigned i = 0; i < pauses; i++) {
 #if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
+            __builtin_ia32_pause();
 #endif
+        }
+        pauses = pauses < 32 ? pauses * 2 : pauses;
     }
 }
 
