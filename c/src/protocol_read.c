@@ -98,11 +98,26 @@ load_header(char *base, const ShmLayout *L, size_t slot, ShmSlotHeader *h)
     memcpy(h->shape, base + slot + L->s_shape, sizeof(h->shape));
 }
 
+/* Ask for the lines of frame k's slot (header, shape, the payload's first line) while
+ * frame k-1 is read: they come from the writer's core, and fetched side by side their
+ * latency is paid once. Only for a committed frame (below a write_seq loaded before):
+ * a slot the writer is filling would be taken from it mid-write. */
+static void
+prefetch_slot(const char *base, const ShmLayout *L, uint64_t k)
+{
+    const char *slot = base + shm_slot_at(L, k);
+    __builtin_prefetch(slot);
+    __builtin_prefetch(slot + L->s_shape);
+    __builtin_prefetch(slot + L->payload_offset);
+}
+
 /* docs/format.md, read steps 3-5 for frame k. SHM_NOTHING here means "lapped: retry". */
 static ShmStatus
 read_slot(char *base, const ShmLayout *L, uint64_t k, ShmCopyStep copy, void *ctx, ShmRead *out)
 {
     size_t slot = shm_slot_at(L, k);
+    if (k + 1 < out->known_written)
+        prefetch_slot(base, L, k + 1);
     uint64_t mark = __atomic_load_n(shm_u64(base, slot + L->s_seqlock), __ATOMIC_ACQUIRE);
     if (mark != shm_committed(L, k))
         return SHM_NOTHING;
