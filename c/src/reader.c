@@ -136,8 +136,7 @@ int shmring_view_valid(const shmring_reader *rd)
 static void fill_info(shmring_reader *rd, const ShmSlotHeader *h, uint64_t seq, uint64_t lost,
                       shmring_frame_info *info)
 {
-    memset(info, 0, sizeof(*info));
-    info->seq = seq;
+    info->seq = seq; /* every field is set: no memset first */
     info->lost = lost;
     info->timestamp_ns = h->timestamp;
     info->nbytes = h->nbytes;
