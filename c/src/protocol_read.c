@@ -186,7 +186,8 @@ next_broadcast(char *base, const ShmLayout *L, uint64_t *k, ShmCopyStep copy, vo
          * from the writer's core. A stale value only ever says fewer frames were written,
          * and step 3 catches a frame overwritten since; "nothing new" is a fresh load. */
         uint64_t written = out->known_written;
-        if (*k >= written)
+        int fresh = *k >= written;
+        if (fresh)
             written = out->known_written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
         if (*k >= written)
             return SHM_NOTHING;
@@ -198,6 +199,11 @@ next_broadcast(char *base, const ShmLayout *L, uint64_t *k, ShmCopyStep copy, vo
         ShmStatus status = read_slot(base, L, *k, copy, ctx, out);
         if (status != SHM_NOTHING)
             return status;
+        if (!fresh) { /* lapped since that write_seq: steps 1-2 again on a fresh one, so no more is lost
+                       * than a reader that had loaded it now would lose */
+            out->known_written = 0;
+            continue;
+        }
         /* read step 3 (or 5): lapped while reading; resume where the writer cannot be */
         written = out->known_written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
         uint64_t next = written > L->slots ? written - L->slots + 1 : 0;
