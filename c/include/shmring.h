@@ -174,7 +174,9 @@ int shmring_commit(shmring_writer *w, const shmring_frame_info *info);
 void shmring_abandon(shmring_writer *w);
 
 /* Under SHMRING_BLOCK, busy-poll up to spin_s seconds for room before sleeping
- * (lowest latency and highest message rate when readers are busy; costs a core). */
+ * (lowest latency and highest message rate when readers are busy; costs a core).
+ * The pause between looks grows to ~1 us, so the poll leaves the readers' cache
+ * lines alone: room may be seen up to that much after it is made. */
 void shmring_writer_set_spin(shmring_writer *w, double spin_s);
 
 /* Detach the writer (abandoning an open reservation). NULL is ignored. */

@@ -59,6 +59,13 @@ struct shmring_writer {
     uint64_t reserved_bytes;
     uint64_t room_until; /* frames below this seq are known to have room */
     double spin_s;       /* block policy: busy-poll this long for room before sleeping */
+    /* The dtype (its 8 bytes as given), shape and length of the last typed frame found
+     * valid: frames of one shape are checked once, not once each (writer.c). */
+    int known_valid;
+    char known_dtype[SHMRING_DTYPE_BYTES];
+    uint32_t known_ndim;
+    uint64_t known_shape[SHMRING_MAX_DIMS];
+    uint64_t known_nbytes;
 };
 
 struct shmring_reader {
@@ -73,6 +80,7 @@ struct shmring_reader {
     int has_view;
     uint64_t view_seq;
     char *meta;         /* meta_bytes of storage for info->meta */
+    ShmRead got;        /* the last read's result, kept: it knows the last dtype and write_seq (calloc zeroes it) */
 };
 
 /* ---- errors.c ---- */

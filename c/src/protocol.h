@@ -75,7 +75,10 @@ typedef struct {
 static inline size_t
 shm_slot_at(const ShmLayout *L, uint64_t seq)
 {
-    return L->header_bytes + (size_t)(seq % L->slots) * L->slot_stride;
+    /* A 64-bit division costs tens of cycles, a mask one; most rings have a power-of-two
+     * slot count, and the branch goes the same way for every frame of a ring. */
+    uint64_t index = (L->slots & (L->slots - 1)) == 0 ? seq & (L->slots - 1) : seq % L->slots;
+    return L->header_bytes + (size_t)index * L->slot_stride;
 }
 
 static inline size_t
@@ -156,6 +159,14 @@ typedef struct {
     uint64_t seq, lost;
     const char *problem;
     ShmSlotHeader header;
+    /* Kept by the reads, for the next ones: the last dtype field found a valid typestr (its
+     * 8 bytes as a word) and its item size, so frames of one dtype have it parsed once. A
+     * reader zeroes the whole ShmRead before its first read (garbage here would be taken
+     * for knowledge) and may reuse it for its next reads, never for another reader's. */
+    uint64_t known_typestr, known_itemsize;
+    /* A write_seq a broadcast read loaded before: frames below it were committed, so a reader
+     * behind it reads them without loading write_seq again (read step 1, docs/format.md). */
+    uint64_t known_written;
 } ShmRead;
 
 /* Read step 4, done by the caller between the two looks at the seqlock:

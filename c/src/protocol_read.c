@@ -47,23 +47,35 @@ int
 shm_shape_bytes(uint64_t itemsize, uint32_t ndim, const uint64_t *shape, uint64_t *nbytes)
 {
     uint64_t size = itemsize;
-    for (uint32_t i = 0; i < ndim; i++) {
-        if (shape[i] && size > UINT64_MAX / shape[i])
+    for (uint32_t i = 0; i < ndim; i++)
+        if (__builtin_mul_overflow(size, shape[i], &size)) /* a multiply, not a division per dim */
             return -1;
-        size *= shape[i];
-    }
     *nbytes = size;
     return 0;
 }
 
+/* The item size of the header's dtype (0 if it is no valid typestr), parsed only when it
+ * differs from the one the last frame had. */
+static uint64_t
+header_itemsize(const ShmLayout *L, const ShmSlotHeader *h, ShmRead *memo)
+{
+    uint64_t word;
+    memcpy(&word, h->typestr, sizeof(word));
+    if (word != memo->known_typestr) {
+        memo->known_itemsize = shm_typestr_itemsize(L, h->typestr);
+        memo->known_typestr = word;
+    }
+    return memo->known_itemsize;
+}
+
 static const char *
-header_problem(const ShmLayout *L, const ShmSlotHeader *h, uint64_t k)
+header_problem(const ShmLayout *L, const ShmSlotHeader *h, uint64_t k, ShmRead *memo)
 {
     if (h->seq != k)
         return "its sequence number is not the frame's";
     if (h->nbytes > L->slot_bytes || h->meta_len > L->meta_bytes || h->ndim > SHM_MAX_DIMS)
         return "its sizes exceed the ring's";
-    uint64_t itemsize = shm_typestr_itemsize(L, h->typestr), size;
+    uint64_t itemsize = header_itemsize(L, h, memo), size;
     if (!itemsize)
         return "its dtype is no numpy typestr of a kind and size frames may have";
     if (shm_shape_bytes(itemsize, h->ndim, h->shape, &size) < 0)
@@ -86,16 +98,31 @@ load_header(char *base, const ShmLayout *L, size_t slot, ShmSlotHeader *h)
     memcpy(h->shape, base + slot + L->s_shape, sizeof(h->shape));
 }
 
+/* Ask for the lines of frame k's slot (header, shape, the payload's first line) while
+ * frame k-1 is read: they come from the writer's core, and fetched side by side their
+ * latency is paid once. Only for a committed frame (below a write_seq loaded before):
+ * a slot the writer is filling would be taken from it mid-write. */
+static void
+prefetch_slot(const char *base, const ShmLayout *L, uint64_t k)
+{
+    const char *slot = base + shm_slot_at(L, k);
+    __builtin_prefetch(slot);
+    __builtin_prefetch(slot + L->s_shape);
+    __builtin_prefetch(slot + L->payload_offset);
+}
+
 /* docs/format.md, read steps 3-5 for frame k. SHM_NOTHING here means "lapped: retry". */
 static ShmStatus
 read_slot(char *base, const ShmLayout *L, uint64_t k, ShmCopyStep copy, void *ctx, ShmRead *out)
 {
     size_t slot = shm_slot_at(L, k);
+    if (k + 1 < out->known_written)
+        prefetch_slot(base, L, k + 1);
     uint64_t mark = __atomic_load_n(shm_u64(base, slot + L->s_seqlock), __ATOMIC_ACQUIRE);
     if (mark != shm_committed(L, k))
         return SHM_NOTHING;
     load_header(base, L, slot, &out->header);
-    out->problem = header_problem(L, &out->header, k);
+    out->problem = header_problem(L, &out->header, k, out);
     int copied = 0;
     if (!out->problem) {
         copied = copy(ctx, &out->header, base + slot + L->s_meta, base + slot + L->payload_offset);
@@ -109,23 +136,32 @@ read_slot(char *base, const ShmLayout *L, uint64_t k, ShmCopyStep copy, void *ct
     return out->problem ? SHM_CORRUPT : copied ? SHM_REFUSED : SHM_FRAME;
 }
 
-/* docs/format.md, read step 6: publish a reader's progress in its entry; wake a writer waiting for room. */
+/* docs/format.md, read step 6: publish a reader's progress in its entry; wake a writer waiting for room.
+ * Only the entry's owner writes cursor, release, lost and received, so the counters take a plain
+ * load and store, not a locked read-modify-write. The release word is stored (sequentially
+ * consistent, before the look at space_waiters) only when it moves: a writer waiting for room
+ * waits for it to move, and a reader taking views stores the same value its release() stored
+ * just before, so a get_view/release pair pays for one such store, not two. */
 static void
 record(char *base, const ShmLayout *L, uint64_t index, uint64_t cursor, uint64_t release, uint64_t got,
        uint64_t lost)
 {
     size_t e = shm_entry_at(L, index);
+    uint64_t *release_word = shm_u64(base, e + L->r_release);
     __atomic_store_n(shm_u64(base, e + L->r_cursor), cursor, __ATOMIC_RELEASE);
-    __atomic_store_n(shm_u64(base, e + L->r_release), release, __ATOMIC_SEQ_CST);
     if (got) {
-        __atomic_fetch_add(shm_u64(base, e + L->r_received), got, __ATOMIC_RELAXED);
+        uint64_t *received = shm_u64(base, e + L->r_received);
+        __atomic_store_n(received, __atomic_load_n(received, __ATOMIC_RELAXED) + got, __ATOMIC_RELAXED);
         /* "last activity" is for people (shmring info): the coarse clock (a few ms
          * resolution) costs a few ns where the precise one costs ~50 per frame. */
         __atomic_store_n(shm_u64(base, e + L->r_active), shm_coarse_realtime_ns(), __ATOMIC_RELAXED);
     }
-    if (lost)
-        __atomic_fetch_add(shm_u64(base, e + L->r_lost), lost, __ATOMIC_RELAXED);
-    shm_wake_if_sleeping(base, L->space, L->space_waiters);
+    if (lost) {
+        uint64_t *lost_word = shm_u64(base, e + L->r_lost);
+        __atomic_store_n(lost_word, __atomic_load_n(lost_word, __ATOMIC_RELAXED) + lost, __ATOMIC_RELAXED);
+    }
+    if (__atomic_load_n(release_word, __ATOMIC_RELAXED) != release)
+        shm_set_release(base, L, index, release);
 }
 
 /* Nothing to read now: report frames skipped as lost, if any. */
@@ -145,7 +181,14 @@ static ShmStatus
 next_broadcast(char *base, const ShmLayout *L, uint64_t *k, ShmCopyStep copy, void *ctx, ShmRead *out)
 {
     for (;;) {
-        uint64_t written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST); /* read step 1 */
+        /* Read step 1. write_seq is the line the writer stores for every frame: while the
+         * reader is behind a value it loaded before, it reads on without taking that line
+         * from the writer's core. A stale value only ever says fewer frames were written,
+         * and step 3 catches a frame overwritten since; "nothing new" is a fresh load. */
+        uint64_t written = out->known_written;
+        int fresh = *k >= written;
+        if (fresh)
+            written = out->known_written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
         if (*k >= written)
             return SHM_NOTHING;
         if (written - *k > L->slots) { /* read step 2: overwritten before we got to it */
@@ -156,8 +199,13 @@ next_broadcast(char *base, const ShmLayout *L, uint64_t *k, ShmCopyStep copy, vo
         ShmStatus status = read_slot(base, L, *k, copy, ctx, out);
         if (status != SHM_NOTHING)
             return status;
+        if (!fresh) { /* lapped since that write_seq: steps 1-2 again on a fresh one, so no more is lost
+                       * than a reader that had loaded it now would lose */
+            out->known_written = 0;
+            continue;
+        }
         /* read step 3 (or 5): lapped while reading; resume where the writer cannot be */
-        written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
+        written = out->known_written = __atomic_load_n(shm_u64(base, L->write_seq), __ATOMIC_SEQ_CST);
         uint64_t next = written > L->slots ? written - L->slots + 1 : 0;
         next = next > *k + 1 ? next : *k + 1;
         out->lost += next - *k;

@@ -136,8 +136,7 @@ int shmring_view_valid(const shmring_reader *rd)
 static void fill_info(shmring_reader *rd, const ShmSlotHeader *h, uint64_t seq, uint64_t lost,
                       shmring_frame_info *info)
 {
-    memset(info, 0, sizeof(*info));
-    info->seq = seq;
+    info->seq = seq; /* every field is set: no memset first */
     info->lost = lost;
     info->timestamp_ns = h->timestamp;
     info->nbytes = h->nbytes;
@@ -194,28 +193,28 @@ static ShmStatus read_once(shmring_reader *rd, void *dst, uint64_t cap, int view
 /* One try: SHMRING_OK with a frame, 1 when there is none yet, or an error. */
 static int take(shmring_reader *rd, void *dst, uint64_t cap, int view, shmring_frame_info *info)
 {
-    ShmRead got;
-    switch (read_once(rd, dst, cap, view, &got)) {
+    ShmRead *got = &rd->got;
+    switch (read_once(rd, dst, cap, view, got)) {
     case SHM_FRAME:
         rd->received += 1;
-        fill_info(rd, &got.header, got.seq, rd->pending_lost, info);
+        fill_info(rd, &got->header, got->seq, rd->pending_lost, info);
         rd->pending_lost = 0;
         if (view) {
             rd->has_view = 1;
-            rd->view_seq = got.seq;
+            rd->view_seq = got->seq;
         }
         return SHMRING_OK;
     case SHM_NOTHING:
         return 1;
     case SHM_REFUSED:
         memset(info, 0, sizeof(*info));
-        info->nbytes = got.header.nbytes;
+        info->nbytes = got->header.nbytes;
         return shmring_fail(SHMRING_ETOOLARGE, "the next frame of ring %s is %" PRIu64 " bytes, the buffer holds %"
-                            PRIu64 "; the frame stays unread", rd->ring->path, got.header.nbytes, cap);
+                            PRIu64 "; the frame stays unread", rd->ring->path, got->header.nbytes, cap);
     default: /* SHM_CORRUPT: the copy step never fails */
         return shmring_fail(SHMRING_EBROKEN, "ring %s: slot of frame %" PRIu64 " is corrupt: %s (dtype '%s', "
-                            "ndim %" PRIu32 ", %" PRIu64 " payload bytes)", rd->ring->path, got.seq, got.problem,
-                            got.header.typestr, got.header.ndim, got.header.nbytes);
+                            "ndim %" PRIu32 ", %" PRIu64 " payload bytes)", rd->ring->path, got->seq, got->problem,
+                            got->header.typestr, got->header.ndim, got->header.nbytes);
     }
 }
 

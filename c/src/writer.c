@@ -126,18 +126,25 @@ static int sleep_for_room(shmring_writer *w, uint64_t seq, uint32_t seen, double
     return SHMRING_OK;
 }
 
-/* Busy-poll up to w->spin_s for room (block policy), before sleeping on the futex. */
+/* Busy-poll up to w->spin_s for room (block policy), before sleeping on the futex.
+ * Each look reads the readers' release words, taking their cache lines from the readers'
+ * cores; a reader's next release store then waits for its line to come back. So the
+ * pause between looks doubles, up to ~1 us: a full ring has frames for the reader to
+ * read meanwhile, and the room found then is for several frames, not one at a time. */
 static int spin_for_room(shmring_writer *w, uint64_t seq)
 {
     double until = shmring_monotonic_s() + w->spin_s;
-    for (unsigned n = 1;; n++) {
+    for (unsigned n = 1, pauses = 1;; n++) {
         if (has_room(w, seq, 0))
             return 1;
-        if ((n & 255) == 0 && shmring_monotonic_s() > until)
+        if ((n & 63) == 0 && shmring_monotonic_s() > until)
             return 0;
+        for (unsigned i = 0; i < pauses; i++) {
 #if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
+            __builtin_ia32_pause();
 #endif
+        }
+        pauses = pauses < 32 ? pauses * 2 : pauses;
     }
 }
 
@@ -206,11 +213,13 @@ static int frame_shape(const shmring_ring *r, const shmring_frame_info *info, ui
 {
     if (!info || !info->dtype[0]) { /* bytes: stored as |u1, 1-d */
         memcpy(h->dtype, "|u1", 4);
+        h->f.typestr_len = 3;
         h->f.ndim = 1;
         h->shape[0] = nbytes;
         return SHMRING_OK;
     }
-    memcpy(h->dtype, info->dtype, strnlen(info->dtype, sizeof(info->dtype)));
+    h->f.typestr_len = strnlen(info->dtype, sizeof(info->dtype));
+    memcpy(h->dtype, info->dtype, h->f.typestr_len);
     uint64_t itemsize = shm_typestr_itemsize(&r->L, h->dtype), size;
     if (!itemsize)
         return shmring_fail(SHMRING_EINVAL, "dtype '%s' is not a numpy typestr of a bool, integer, float or "
@@ -229,8 +238,36 @@ static int frame_shape(const shmring_ring *r, const shmring_frame_info *info, ui
     return SHMRING_OK;
 }
 
+/* Whether info's dtype and shape, with nbytes, are those of the last typed frame found valid. */
+static int known_shape(const shmring_writer *w, const shmring_frame_info *info, uint64_t nbytes)
+{
+    return w->known_valid && info->dtype[0] && nbytes == w->known_nbytes && info->ndim == w->known_ndim &&
+           memcmp(info->dtype, w->known_dtype, sizeof(w->known_dtype)) == 0 &&
+           memcmp(info->shape, w->known_shape, sizeof(uint64_t) * info->ndim) == 0;
+}
+
+static void remember_shape(shmring_writer *w, const shmring_frame_info *info, uint64_t nbytes)
+{
+    w->known_valid = info && info->dtype[0];
+    if (!w->known_valid)
+        return;
+    memcpy(w->known_dtype, info->dtype, sizeof(w->known_dtype));
+    w->known_ndim = info->ndim;
+    memcpy(w->known_shape, info->shape, sizeof(w->known_shape));
+    w->known_nbytes = nbytes;
+}
+
+/* The header of a frame whose dtype and shape were checked before (known_shape). */
+static void known_head(const shmring_frame_info *info, frame_head *h)
+{
+    h->f.typestr_len = strnlen(info->dtype, sizeof(info->dtype));
+    memcpy(h->dtype, info->dtype, h->f.typestr_len);
+    h->f.ndim = info->ndim;
+    memcpy(h->shape, info->shape, sizeof(uint64_t) * info->ndim);
+}
+
 /* Check `info` describes a frame of `nbytes` that fits the ring; fill the header. */
-static int frame_header(const shmring_writer *w, const shmring_frame_info *info, uint64_t nbytes, frame_head *h)
+static int frame_header(shmring_writer *w, const shmring_frame_info *info, uint64_t nbytes, frame_head *h)
 {
     const shmring_ring *r = w->ring;
     head_init(h, nbytes);
@@ -245,14 +282,18 @@ static int frame_header(const shmring_writer *w, const shmring_frame_info *info,
         return shmring_fail(SHMRING_ETOOLARGE, "metadata is %zu bytes, ring %s allows %" PRIu64 " (meta_bytes)",
                             h->f.meta_len, r->path, r->g.meta_bytes);
     h->f.flags = info ? info->flags : 0;
+    if (info && known_shape(w, info, nbytes)) {
+        known_head(info, h);
+        return SHMRING_OK;
+    }
     int rc = frame_shape(r, info, nbytes, h);
     if (rc != SHMRING_OK)
         return rc;
-    h->f.typestr_len = strlen(h->dtype);
     if (r->has_schema && (strcmp(h->dtype, r->schema_dtype) != 0 || h->f.ndim != r->schema_ndim ||
                           memcmp(h->shape, r->schema_shape, sizeof(uint64_t) * h->f.ndim) != 0))
         return shmring_fail(SHMRING_ESCHEMA, "ring %s takes %" PRIu32 "-d '%s' frames of a fixed shape; got %" PRIu32
                             "-d '%s'", r->path, r->schema_ndim, r->schema_dtype, h->f.ndim, h->dtype);
+    remember_shape(w, info, nbytes);
     return SHMRING_OK;
 }
 
@@ -293,7 +334,6 @@ int shmring_reserve_timed(shmring_writer *w, uint64_t nbytes, void **payload, do
     frame_head h; /* bytes for now: commit writes the real header */
     head_init(&h, nbytes);
     frame_shape(r, NULL, nbytes, &h);
-    h.f.typestr_len = strlen(h.dtype);
     /* The odd mark goes first: from here until commit, no reader takes the
      * slot's bytes for a frame, and a writer dying here publishes nothing. */
     size_t slot = shm_open_slot(shmring_base(r), &r->L, seq, &h.f);

@@ -48,7 +48,7 @@ TEST(test_protocol_steps_on_a_plain_buffer)
     size_t slot = shm_open_slot(base, &L, 0, &f);
     memcpy(base + slot + L.payload_offset, "hello", 5);
     char out[64];
-    ShmRead got;
+    ShmRead got = {0}; /* a reader's first read: nothing known yet */
     CHECK(shm_read_broadcast(base, &L, 0, 0, SHM_RELEASE_AFTER, SHM_NO_PIN, copy_small, out, &got) == SHM_NOTHING,
           "an open slot is not a frame");
     shm_commit_slot(base, &L, 0);
@@ -80,7 +80,7 @@ TEST(test_queue_frame_refused_by_the_copy_step_stays_queued)
     big[sizeof(big) - 1] = 0;
     put(base, &L, 0, big, sizeof(big) - 1);
     char out[64];
-    ShmRead got;
+    ShmRead got = {0}; /* a reader's first read: nothing known yet */
     CHECK(shm_read_queued(base, &L, 0, SHM_RELEASE_AFTER, SHM_NO_PIN, copy_small, out, &got) == SHM_REFUSED,
           "a frame larger than the buffer is refused");
     CHECK(*shm_u64(base, L.queue_seq) == 0 && got.header.nbytes == 99, "not claimed: queue_seq stays at 0");

@@ -235,7 +235,7 @@ Core_read(Core *self, PyObject *const *args, Py_ssize_t nargs)
     uint64_t k = PyLong_AsUnsignedLongLong(args[1]);
     if (!(k == (uint64_t)-1 && PyErr_Occurred())) {
         CopyTarget t = {self, mode, &into, NULL, NULL};
-        ShmRead r;
+        ShmRead r = {0}; /* no dtype known yet (ShmRead.known_typestr) */
         ShmStatus status = shm_read_broadcast(core_base(self), &self->layout, index, k,
                                               mode == MODE_VIEW ? SHM_HOLD_VIEW : SHM_RELEASE_AFTER, pin,
                                               copy_frame, &t, &r);
@@ -256,7 +256,7 @@ Core_read_queued(Core *self, PyObject *const *args, Py_ssize_t nargs)
     if (parse_read_args(self, args, nargs, 4, &index, &mode, &into, &has_into, &pin) < 0)
         return NULL;
     CopyTarget t = {self, mode, &into, NULL, NULL};
-    ShmRead r;
+    ShmRead r = {0}; /* no dtype known yet (ShmRead.known_typestr) */
     ShmStatus status = shm_read_queued(core_base(self), &self->layout, index,
                                        mode == MODE_VIEW ? SHM_HOLD_VIEW : SHM_RELEASE_AFTER, pin, copy_frame, &t,
                                        &r);

@@ -121,7 +121,7 @@ Core_read_many(Core *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     ShmCopyStep copy = payloads_only ? copy_bytes : copy_frame;
     ShmTakeStep take = payloads_only ? take_bytes : take_frame;
-    ShmRead r;
+    ShmRead r = {0}; /* no dtype known yet (ShmRead.known_typestr) */
     ShmStatus status = queued ? shm_read_queued_many(core_base(self), &self->layout, index, pin, max_n, copy, take,
                                                      &b, &r, &got)
                               : shm_read_broadcast_many(core_base(self), &self->layout, index, k, pin, max_n, copy,
@@ -154,7 +154,7 @@ Core_read_bytes(Core *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     CopyTarget t = {self, MODE_COPY, NULL, NULL, NULL};
-    ShmRead r;
+    ShmRead r = {0}; /* no dtype known yet (ShmRead.known_typestr) */
     ShmStatus status = args[1] == Py_None
                            ? shm_read_queued(core_base(self), &self->layout, (uint64_t)i, SHM_RELEASE_AFTER, pin,
                                              copy_bytes, &t, &r)
