@@ -253,7 +253,10 @@ class Writer:
         frames lost upstream. Nothing is written. Under ``block`` and ``drop``
         it first waits until no live reader would have a frame it has not read
         fall out of the ring's window (readers treat anything older than
-        ``slots`` frames as overwritten); under ``overwrite`` it never waits.
+        ``slots`` frames as overwritten); under ``overwrite`` it never waits, and
+        a skip of more than ``slots`` numbers moves every reader's window past
+        the frames still in the ring: they count as lost, exactly as if that many
+        frames had been written over them.
 
         Args:
             frames: how many sequence numbers to skip (>= 0).
