@@ -55,6 +55,19 @@ def test_a_long_skip_under_overwrite_counts_every_number(shm_dir: Path, unique_n
         assert (f.seq, f.lost, reader.lost) == (100, 100, 100)
 
 
+def test_a_skip_past_the_window_under_overwrite_counts_unread_frames_lost(shm_dir: Path, unique_name: str) -> None:
+    with shmring.Ring.create(unique_name, slots=4, slot_bytes=16) as ring:
+        reader = ring.reader()
+        with ring.writer() as w:
+            w.put(b"a")
+            w.put(b"b")  # two frames written, none read yet
+            w.skip(10)
+            w.put(b"c")
+        f = reader.get(timeout=1.0)
+        assert (f.seq, bytes(f.data), f.lost) == (12, b"c", 12), "the unread frames count as lost with the skip"
+        assert reader.received + reader.lost == 13, "every number is received or lost, exactly"
+
+
 def test_a_skip_under_block_waits_for_readers_and_loses_no_written_frame(
         shm_dir: Path, unique_name: str) -> None:
     with shmring.Ring.create(unique_name, slots=4, slot_bytes=16, policy="block") as ring:
