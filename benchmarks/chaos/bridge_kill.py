@@ -28,9 +28,8 @@ import signal
 import socket
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from . import bridge_victims as bv
 from . import frames, victims
 from .channel_kill import _sigkill
 from .kill import _CTX, JOIN_S
+from .reports import StreamReport
 
 __all__ = ["BRIDGE_EVENTS", "BridgeKillReport", "run"]
 
@@ -48,31 +48,11 @@ _META_SPARE = 64  # the room a receiver adds to the sender's meta_bytes (its sou
 FLOW_S = 15.0  # after a restart, frames reach the far ring within this (ZeroMQ reconnects within 1 s)
 
 
-@dataclass
-class BridgeKillReport:
+@dataclass(kw_only=True)
+class BridgeKillReport(StreamReport):
     """What one mode's round saw."""
 
     mode: str
-    events: Counter[str] = field(default_factory=Counter)
-    written: int = 0
-    verifiers: list[dict[str, Any]] = field(default_factory=list)
-    torn: int = 0
-    hangs: int = 0
-    problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def kills(self) -> int:
-        return sum(self.events.values())
-
-    @property
-    def accounted(self) -> bool:
-        """Every verifier: received + lost == written exactly."""
-        return bool(self.verifiers) and all(v["received"] + v["lost"] == self.written for v in self.verifiers)
-
-    @property
-    def clean(self) -> bool:
-        return not self.problems and self.torn == 0 and self.hangs == 0 and self.accounted
 
 
 def _free_port() -> int:
@@ -172,7 +152,7 @@ def run(mode: str, kills: int, *, seed: int = 1, deadline: float | None = None,
 
     ``events``: names from :data:`BRIDGE_EVENTS` to draw from (default: all).
     """
-    report = BridgeKillReport(mode)
+    report = BridgeKillReport(mode=mode)
     began = time.monotonic()
     policy = "block" if mode == "lossless" else "overwrite"
     with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="chaos-bridge-") as scratch:

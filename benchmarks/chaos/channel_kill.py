@@ -25,7 +25,6 @@ import secrets
 import signal
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -36,6 +35,7 @@ from shmring import _channel_format as CF
 
 from . import channel_victims as cv
 from .kill import _CTX, JOIN_S
+from .reports import RoundReport
 
 __all__ = ["CHANNEL_EVENTS", "ChannelKillReport", "run"]
 
@@ -44,11 +44,10 @@ SLOTS = 4
 MAX_CLIENTS = 1 << 16  # client ids handed out in one round (the replies table's size)
 
 
-@dataclass
-class ChannelKillReport:
+@dataclass(kw_only=True)
+class ChannelKillReport(RoundReport):
     """What one channel round saw."""
 
-    events: Counter[str] = field(default_factory=Counter)
     replies: int = 0
     broken_notices: int = 0
     #: Seconds from a server's SIGKILL to each waiting client's BrokenError.
@@ -56,12 +55,6 @@ class ChannelKillReport:
     wrong: int = 0
     hangs: int = 0
     slots_back: int = 0
-    problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def kills(self) -> int:
-        return sum(self.events.values())
 
     @property
     def clean(self) -> bool:

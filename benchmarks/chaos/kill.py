@@ -25,9 +25,8 @@ import shutil
 import signal
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from shmring import _format as F
 from shmring import _sync
 
 from . import frames, victims
+from .reports import StreamReport
 
 __all__ = ["EVENTS", "KillReport", "run"]
 
@@ -45,31 +45,11 @@ _CTX.set_forkserver_preload(["numpy", "shmring", "benchmarks.chaos.victims"])
 JOIN_S = 10.0  # a killed process is reaped within this, or it is a hang
 
 
-@dataclass
-class KillReport:
+@dataclass(kw_only=True)
+class KillReport(StreamReport):
     """What one policy's round saw."""
 
     policy: str
-    events: Counter[str] = field(default_factory=Counter)
-    written: int = 0
-    verifiers: list[dict[str, Any]] = field(default_factory=list)
-    torn: int = 0
-    hangs: int = 0
-    problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def kills(self) -> int:
-        return sum(self.events.values())
-
-    @property
-    def accounted(self) -> bool:
-        """Every verifier: received + lost == written exactly."""
-        return bool(self.verifiers) and all(v["received"] + v["lost"] == self.written for v in self.verifiers)
-
-    @property
-    def clean(self) -> bool:
-        return not self.problems and self.torn == 0 and self.hangs == 0 and self.accounted
 
 
 class _Round:
@@ -221,7 +201,7 @@ def run(policy: str, kills: int, *, seed: int = 1, deadline: float | None = None
     ``events`` are the kinds of kill to draw from (another table, e.g. ``c_kill.EVENTS``, puts
     other victims under the same verifiers).
     """
-    report = KillReport(policy)
+    report = KillReport(policy=policy)
     began = time.monotonic()
     with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="chaos-kill-") as scratch:
         ring = shmring.Ring.create(Path(scratch) / f"ring-{secrets.token_hex(3)}", slots=8,

@@ -18,7 +18,6 @@ import signal
 import tempfile
 import time
 import zlib
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import numpy as np
 import shmring
 
 from .kill import _CTX, JOIN_S
+from .reports import RoundReport
 
 __all__ = ["LegacyKillReport", "run"]
 
@@ -97,16 +97,11 @@ def _consumer(path: str, stop: Any, results: Any) -> None:
     results.put(report)
 
 
-@dataclass
-class LegacyKillReport:
-    events: Counter[str] = field(default_factory=Counter)
-    consumer: dict[str, int] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+@dataclass(kw_only=True)
+class LegacyKillReport(RoundReport):
+    """What the legacy queue's round saw: the consumer's torn, gap and stuck counts."""
 
-    @property
-    def kills(self) -> int:
-        return sum(self.events.values())
+    consumer: dict[str, int] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
