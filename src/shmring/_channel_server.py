@@ -17,7 +17,7 @@ from typing import Any
 
 from . import _channel_codec as codec
 from . import _channel_format as CF
-from . import _sync
+from . import _core, _sync
 from ._channel_codec import Message
 from ._channel_slots import SlotTable
 from ._errors import ShmringError, WaitTimeout, WouldBlock
@@ -123,19 +123,42 @@ class ServerRole:
         if not table.client_alive(index):
             table.drop(index, serving)  # its client died mid-request: nobody would read the reply
             return
+        layout = table.layout
+        plain = _core.channel_read_bytes(table.buf, table.slot_at[index], layout.payload_offset, layout.slot_bytes,
+                                         serving, False)
+        if plain is not None:  # bytes without metadata: no header object, no metadata to decode
+            self._answer(index, serving, plain[0], plain[1], {}, handler)
+            return
         try:
             header, data, meta = table.read(index)
         except ShmringError as err:  # a corrupt request: its client (if any) learns why
-            self._publish(index, serving, table.request_id(index), _error_reply(err, table.layout.meta_bytes))
+            self._publish(index, serving, table.request_id(index), _error_reply(err, layout.meta_bytes))
             return
+        self._answer(index, serving, header.id, data, meta, handler)
+
+    def _answer(self, index: int, serving: int, ident: int, data: object, meta: dict[str, Any],
+                handler: Handler) -> None:
+        layout = self.table.layout
         try:
-            reply = _reply(handler(data, meta), table.layout, table.name)
+            result = handler(data, meta)
+            if type(result) is bytes and len(result) <= layout.slot_bytes:
+                self._publish_bytes(index, serving, ident, result)
+                return
+            reply = _reply(result, layout, self.table.name)
         except Exception as err:  # noqa: BLE001 -- a handler's error goes back to its client
-            reply = _error_reply(err, table.layout.meta_bytes)
+            reply = _error_reply(err, layout.meta_bytes)
         except BaseException as err:  # KeyboardInterrupt, SystemExit: tell the client, then stop
-            self._publish(index, serving, header.id, _error_reply(err, table.layout.meta_bytes, broken=True))
+            self._publish(index, serving, ident, _error_reply(err, layout.meta_bytes, broken=True))
             raise
-        self._publish(index, serving, header.id, reply)
+        self._publish(index, serving, ident, reply)
+
+    def _publish_bytes(self, index: int, serving: int, ident: int, data: bytes) -> None:
+        """Step 4 of a plain bytes reply, in one call: fields, payload, REPLY, the client's wake-up."""
+        table, layout = self.table, self.table.layout
+        if not _core.channel_reply(table.buf, table.slot_at[index], layout.payload_offset, layout.slot_bytes,
+                                   serving, ident, CF.KIND_BYTES, "", (), os.getpid(), b"", data):
+            table.drop(index, CF.state_word(CF.ticket(serving), CF.ABANDONED))  # its client gave up
+        self.served += 1
 
     def _publish(self, index: int, serving: int, ident: int, reply: tuple[codec.Encoded, bytes]) -> None:
         enc, meta = reply
