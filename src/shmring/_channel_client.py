@@ -65,7 +65,11 @@ class ClientSide:
         self.table = table
         self._fd = fd
         self._idle: tuple[int, Lease] | None = None  # the slot kept leased between requests
-        self._lock = threading.Condition(threading.Lock())  # guards _idle and _in_flight; close() waits on it
+        # _mutex guards _idle and _in_flight (a plain lock: every request takes it a few times);
+        # cancel_all() waits on _left for the requests in flight to leave, which they signal only then.
+        self._mutex = threading.Lock()
+        self._left = threading.Condition(self._mutex)
+        self._closing = False
         self._in_flight: set[_Exchange] = set()
         self._spinning = AdaptiveSpin()  # the learned spin of requests with spin=None
 
@@ -104,7 +108,7 @@ class ClientSide:
              timeout: float | None, spin: float | None) -> tuple[Any, dict[str, Any] | None, int]:
         table = self.table
         kept = False
-        with self._lock:
+        with self._mutex:
             self._in_flight.add(ex)
         try:
             ident = table.new_id()
@@ -125,9 +129,10 @@ class ClientSide:
                 table.finish(ex.index, ex.state)
         finally:
             self._give_back(ex, kept)
-            with self._lock:
+            with self._mutex:
                 self._in_flight.discard(ex)
-                self._lock.notify_all()
+                if self._closing:
+                    self._left.notify_all()
 
     def _await_reply(self, ex: _Exchange, deadline: float | None, timeout: float | None,
                      spin: float | None) -> bool:
@@ -207,7 +212,7 @@ class ClientSide:
                               f"or `shmring serve {name}`)", name=name)
 
     def _acquire(self, deadline: float | None, timeout: float | None) -> _Exchange:
-        with self._lock:
+        with self._mutex:
             idle, self._idle = self._idle, None
         if idle is not None:
             state = self.table.claim_leased(idle[0])
@@ -241,7 +246,7 @@ class ClientSide:
         if lease is None or not lease.alive:
             return
         if done:
-            with self._lock:
+            with self._mutex:
                 if self._idle is None:
                     self._idle = (ex.index, lease)
                     return
@@ -250,13 +255,14 @@ class ClientSide:
 
     def cancel_all(self, wait: float) -> bool:
         """Make every waiting request of this handle raise, and wait up to ``wait`` s for them to leave."""
-        with self._lock:
+        with self._mutex:
+            self._closing = True
             for ex in self._in_flight:
                 cancel(self.table, ex)
-            return self._lock.wait_for(lambda: not self._in_flight, timeout=wait)
+            return self._left.wait_for(lambda: not self._in_flight, timeout=wait)
 
     def close(self) -> None:
-        with self._lock:
+        with self._mutex:
             idle, self._idle = self._idle, None
         if idle is not None:
             idle[1].release()

@@ -64,17 +64,36 @@ class ServerRole:
         return self._stopping
 
     def serve_once(self, handler: Handler, timeout: float | None) -> bool:
-        """Wait up to ``timeout`` s (None: until stopped) for a request and handle it; False if none came."""
+        """Wait up to ``timeout`` s (None: until stopped) for a request and handle it; False if none came.
+
+        Each wait is one call into C with the GIL released (take, spin, sleep a
+        slice, take); the first spins ``spin`` s, or the learned budget.
+        """
+        table, layout = self.table, self.table.layout
         deadline = None if timeout is None else time.monotonic() + timeout
-        got = self._spin_take(deadline)
-        while got is None and not self._stopping:
-            got = self._take_or_sleep(deadline)
-            if got is None and deadline is not None and time.monotonic() >= deadline:
+        spin = self._spinning.seconds(self.spin)
+        if timeout is not None:
+            spin = max(0.0, min(spin, timeout))
+        first = True
+        while True:
+            seen = table.requests.snapshot()  # before the stop flag is looked at: stop() moves it
+            stopping = self._stopping
+            if stopping and not first:
                 return False
-        if got is None:
-            return False
-        self.handle(*got, handler)
-        return True
+            remaining = SERVER_SLICE_S if deadline is None else max(0.0, min(deadline - time.monotonic(),
+                                                                              SERVER_SLICE_S))
+            if stopping:
+                spin = remaining = 0.0  # one look, as a stopped server still answers what is posted
+            got, spun, caught = _core.channel_next(table.buf, layout.slots, layout.slot_stride, seen, spin,
+                                                   remaining)
+            if spin > 0 and self.spin is None:
+                self._spinning.learn(spin, caught, spun)
+            spin, first = 0.0, False
+            if got is not None:
+                self.handle(*got, handler)
+                return True
+            if self._stopping or (deadline is not None and time.monotonic() >= deadline):
+                return False
 
     def serve_pending(self, handler: Handler) -> int:
         """Handle every request posted now, without waiting; returns how many."""
@@ -83,39 +102,6 @@ class ServerRole:
             self.handle(*got, handler)
             count += 1
         return count
-
-    def _spin_take(self, deadline: float | None) -> tuple[int, int] | None:
-        """Take a posted request, busy-polling (in C) a while for one first: ``spin`` s, or learned."""
-        requests = self.table.requests
-        seen = requests.snapshot()  # before looking: a post after the look moves it
-        got = self.table.take()
-        if got is not None:
-            return got
-        seconds = self._spinning.seconds(self.spin)
-        if deadline is not None:
-            seconds = min(seconds, deadline - time.monotonic())
-        if seconds <= 0:
-            return None
-        started = time.monotonic()
-        got = self.table.take() if requests.spin_past(seen, seconds) else None
-        if self.spin is None:
-            self._spinning.learn(seconds, got is not None, time.monotonic() - started)
-        return got
-
-    def _take_or_sleep(self, deadline: float | None) -> tuple[int, int] | None:
-        requests = self.table.requests
-        seen = requests.snapshot()
-        requests.register()
-        try:
-            got = self.table.take()  # after registering: a request posted now wakes us
-            if got is not None or self._stopping:
-                return got
-            remaining = SERVER_SLICE_S if deadline is None else min(deadline - time.monotonic(), SERVER_SLICE_S)
-            if remaining > 0:
-                requests.wait(seen, remaining)
-        finally:
-            requests.unregister()
-        return None
 
     def handle(self, index: int, serving: int, handler: Handler) -> None:
         """Run ``handler`` on the request in slot ``index`` and publish its reply (or its error)."""

@@ -213,8 +213,8 @@ futex_wake_all(uint32_t *word)
     syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-static int
-cas(uint32_t *word, uint32_t expected, uint32_t desired)
+int
+ch_cas(uint32_t *word, uint32_t expected, uint32_t desired)
 {
     return __atomic_compare_exchange_n(word, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
@@ -235,7 +235,7 @@ channel_post(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     uint32_t posted = ch_word(claimed, CH_REQUEST);
-    cas(ch_u32(s.slot, CH_S_STATE), claimed, posted); /* nobody else moves a CLAIMED slot */
+    ch_cas(ch_u32(s.slot, CH_S_STATE), claimed, posted); /* nobody else moves a CLAIMED slot */
     /* The bump is an RMW after our CAS, the sleeper count is read after it: a server that
      * counted itself in before looking either sees the request or is woken. */
     uint32_t *requests = (uint32_t *)(void *)((char *)s.view.buf + CH_OFF_REQUESTS);
@@ -262,7 +262,7 @@ channel_reply(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     uint32_t *state = ch_u32(s.slot, CH_S_STATE);
-    int replied = cas(state, serving, ch_word(serving, CH_REPLY));
+    int replied = ch_cas(state, serving, ch_word(serving, CH_REPLY));
     /* The waiter count is read after the CAS; a client counts itself in before the kernel
      * compares the state: either we see it, or it sees REPLY and does not sleep. */
     if (replied && __atomic_load_n(ch_u32(s.slot, CH_S_WAITERS), __ATOMIC_SEQ_CST))
@@ -273,27 +273,27 @@ channel_reply(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 
 /* ---------- taking and reading ------------------------------------------------------------ */
 
-/* channel_take(buf, slots, stride) -> (index, serving) | None. Step 3: move the posted request
- * with the lowest id to SERVING; None when none is posted. */
-PyObject *
-channel_take(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+int
+ch_slots_get(PyObject *const *args, const char *fn, Py_buffer *view, size_t *slots, size_t *stride)
 {
-    (void)m;
-    size_t slots, stride;
-    Py_buffer view;
-    if (nargs_is("channel_take", nargs, 3) < 0 || ch_size_arg(args[1], "channel_take", "slots", &slots) < 0 ||
-        ch_size_arg(args[2], "channel_take", "stride", &stride) < 0)
-        return NULL;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_WRITABLE) < 0)
-        return NULL;
-    if (stride < CH_SLOT_HEADER || stride % 8 || slots > ((size_t)view.len - CH_HEADER_BYTES) / stride ||
-        (size_t)view.len < CH_HEADER_BYTES) {
-        PyErr_Format(PyExc_ValueError, "channel_take: %zu slots of %zu bytes do not fit a %zd-byte mapping", slots,
-                     stride, view.len);
-        PyBuffer_Release(&view);
-        return NULL;
+    if (ch_size_arg(args[1], fn, "slots", slots) < 0 || ch_size_arg(args[2], fn, "stride", stride) < 0)
+        return -1;
+    if (PyObject_GetBuffer(args[0], view, PyBUF_WRITABLE) < 0)
+        return -1;
+    if ((size_t)view->len < CH_HEADER_BYTES || *stride < CH_SLOT_HEADER || *stride % 8 ||
+        *slots > ((size_t)view->len - CH_HEADER_BYTES) / *stride || ((uintptr_t)view->buf & 7) != 0) {
+        PyErr_Format(PyExc_ValueError, "%s: %zu slots of %zu bytes do not fit the %zd-byte mapping", fn, *slots,
+                     *stride, view->len);
+        PyBuffer_Release(view);
+        return -1;
     }
-    char *first = (char *)view.buf + CH_HEADER_BYTES;
+    return 0;
+}
+
+int
+ch_take_in(char *base, size_t slots, size_t stride, size_t *index, uint32_t *serving)
+{
+    char *first = base + CH_HEADER_BYTES;
     for (;;) {
         size_t best = slots;
         uint32_t best_state = 0;
@@ -310,17 +310,39 @@ channel_take(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
                 best_state = state;
             }
         }
-        if (best == slots) {
-            PyBuffer_Release(&view);
-            Py_RETURN_NONE;
-        }
-        uint32_t serving = ch_word(best_state, CH_SERVING);
-        if (cas(ch_u32(first + best * stride, CH_S_STATE), best_state, serving)) {
-            PyBuffer_Release(&view);
-            return Py_BuildValue("(nk)", (Py_ssize_t)best, (unsigned long)serving);
+        if (best == slots)
+            return 0;
+        *serving = ch_word(best_state, CH_SERVING);
+        if (ch_cas(ch_u32(first + best * stride, CH_S_STATE), best_state, *serving)) {
+            *index = best;
+            return 1;
         }
         /* Withdrawn or taken over meanwhile: look again. */
     }
+}
+
+PyObject *
+ch_taken(int took, size_t index, uint32_t serving)
+{
+    if (!took)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(nk)", (Py_ssize_t)index, (unsigned long)serving);
+}
+
+/* channel_take(buf, slots, stride) -> (index, serving) | None. Step 3: move the posted request
+ * with the lowest id to SERVING; None when none is posted. */
+PyObject *
+channel_take(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)m;
+    size_t slots, stride, index = 0;
+    uint32_t serving = 0;
+    Py_buffer view;
+    if (nargs_is("channel_take", nargs, 3) < 0 || ch_slots_get(args, "channel_take", &view, &slots, &stride) < 0)
+        return NULL;
+    int took = ch_take_in((char *)view.buf, slots, stride, &index, &serving);
+    PyBuffer_Release(&view);
+    return ch_taken(took, index, serving);
 }
 
 /* channel_read_bytes(buf, slot_off, payload_off, slot_bytes, state, finish) -> (id, bytes) | None.
@@ -357,7 +379,7 @@ channel_read_bytes(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (data)
         result = Py_BuildValue("(KN)", (unsigned long long)*ch_u64(slot, CH_S_ID), data);
     if (result && finish)
-        cas(state, expected, ch_word(expected, CH_FREE));
+        ch_cas(state, expected, ch_word(expected, CH_FREE));
     ch_slot_release(&s);
     return result;
 }

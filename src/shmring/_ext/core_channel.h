@@ -74,11 +74,20 @@ SHM_INTERNAL int ch_size_arg(PyObject *obj, const char *fn, const char *what, si
 SHM_INTERNAL int ch_u32_arg(PyObject *obj, const char *fn, const char *what, uint32_t *out);
 SHM_INTERNAL int ch_seconds_arg(PyObject *obj, const char *fn, const char *what, double *out);
 
+SHM_INTERNAL int ch_cas(uint32_t *word, uint32_t expected, uint32_t desired);
+/* Parse (buf, slots, stride) from args[0..2] and check they fit; release the view after. */
+SHM_INTERNAL int ch_slots_get(PyObject *const *args, const char *fn, Py_buffer *view, size_t *slots, size_t *stride);
+/* Step 3 on a mapping at `base`: 1 and the slot taken (now SERVING), or 0 when none is posted. */
+SHM_INTERNAL int ch_take_in(char *base, size_t slots, size_t stride, size_t *index, uint32_t *serving);
+/* (index, serving) or None, as channel_take returns it. */
+SHM_INTERNAL PyObject *ch_taken(int took, size_t index, uint32_t serving);
+
 #define CH_FUNCTION(NAME) SHM_INTERNAL PyObject *NAME(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 CH_FUNCTION(channel_post);
 CH_FUNCTION(channel_reply);
 CH_FUNCTION(channel_take);
 CH_FUNCTION(channel_read_bytes);
 CH_FUNCTION(channel_wait);
+CH_FUNCTION(channel_next);
 
 #endif /* SHMRING_CORE_CHANNEL_H */

@@ -348,6 +348,8 @@ static PyMethodDef module_functions[] = {
     CH_METHOD(channel_take, "channel_take(buf, slots, stride) -> (index, serving) | None: the oldest request."),
     CH_METHOD(channel_read_bytes, "channel_read_bytes(buf, slot_off, payload_off, slot_bytes, state, finish) -> "
                                   "(id, bytes) | None: a plain-bytes message without metadata."),
+    CH_METHOD(channel_next, "channel_next(buf, slots, stride, seen, spin_s, sleep_s) -> ((index, serving) | None, "
+                            "spun_s, caught): a server's wait for the next request."),
     CH_METHOD(channel_wait, "channel_wait(buf, slot_off, posted, spin_s, sleep_s) -> (state, spun_s, timed_out)."),
     {NULL, NULL, 0, NULL},
 };
