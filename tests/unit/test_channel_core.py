@@ -67,6 +67,7 @@ def test_a_reply_is_read_back_and_the_client_read_frees_the_slot() -> None:
     buf = _mapping()
     _post(buf, 0, 5, b"question")
     index, serving = _core.channel_take(buf, LAYOUT.slots, LAYOUT.slot_stride)  # type: ignore[misc]
+    assert index == 0
     assert _core.channel_read_bytes(buf, LAYOUT.slot_offset(0), PAY, SLOT_BYTES, serving, False) == (5, b"question")
     assert _core.channel_reply(buf, LAYOUT.slot_offset(0), PAY, SLOT_BYTES, serving, 5, CF.KIND_BYTES, "", (),
                                os.getpid(), b"", b"answer")

@@ -12,7 +12,6 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---------- arguments ------------------------------------------------------------ */
@@ -109,14 +108,6 @@ nargs_is(const char *fn, Py_ssize_t nargs, Py_ssize_t n)
 
 /* ---------- writing a message ------------------------------------------------------ */
 
-static uint64_t
-monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* The typestr field: "" or up to 8 ASCII characters, NUL padded. */
 static int
 typestr_arg(PyObject *obj, const char *fn, char out[CH_TYPESTR_BYTES])
@@ -197,7 +188,7 @@ write_message(ChSlot *s, PyObject *const *args, const char *fn, uint32_t *state)
         *ch_u32(slot, CH_S_NDIM) = ndim;
         *ch_u32(slot, CH_S_PID) = pid;
         memcpy(slot + CH_S_SHAPE, shape, sizeof(shape));
-        *ch_u64(slot, CH_S_POSTED_NS) = monotonic_ns();
+        *ch_u64(slot, CH_S_POSTED_NS) = ch_now_ns();
         memcpy(slot + CH_SLOT_HEADER, meta.buf, (size_t)meta.len);
         memcpy(slot + s->payload_off, payload.buf, (size_t)payload.len);
         rc = 0;

@@ -14,7 +14,9 @@
 
 #include "core.h"
 
+#include <sched.h>
 #include <stdint.h>
+#include <time.h>
 
 /* docs/format.md, "Channel header page" and "Channel slots". */
 enum {
@@ -57,6 +59,29 @@ static inline uint64_t *
 ch_u64(char *slot, size_t off)
 {
     return (uint64_t *)(void *)(slot + off);
+}
+
+static inline uint64_t
+ch_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A yield this long ran another thread on our core. A yield with nothing else runnable
+ * returns in well under a microsecond; a switch to a peer and back takes several. */
+#define CH_YIELD_RAN_OTHERS_NS 5000u
+
+/* One spin step's yield: lets a peer on this core run. 1 if one did (the yield took long):
+ * the peer shares our core, and what the spin then catches a futex sleep would have caught
+ * as soon, without the spinning. The learned spin hears of it as a spin that caught nothing. */
+static inline int
+ch_yield(void)
+{
+    uint64_t before = ch_now_ns();
+    sched_yield();
+    return ch_now_ns() - before > CH_YIELD_RAN_OTHERS_NS;
 }
 
 /* The mapping and one slot in it, checked: slot_off + the slot header +

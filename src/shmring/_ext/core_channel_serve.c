@@ -10,28 +10,19 @@
 
 #include <errno.h>
 #include <linux/futex.h>
-#include <sched.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Poll the posted counter while it reads `seen`, until `until` (ns); 1 if it moved. */
+/* Poll the posted counter while it reads `seen`, until `until` (ns); 1 if it moved. *shared:
+ * a yield ran another thread (ch_yield). */
 static int
-spin_past(const uint32_t *posted, uint32_t seen, uint64_t until)
+spin_past(const uint32_t *posted, uint32_t seen, uint64_t until, int *shared)
 {
     for (unsigned i = 1; __atomic_load_n(posted, __ATOMIC_ACQUIRE) == seen; i++) {
         if ((i & 63) == 0) {
-            if (now_ns() >= until)
+            if (ch_now_ns() >= until)
                 return 0;
-            sched_yield(); /* a client on this core gets to post */
+            *shared |= ch_yield(); /* a client on this core gets to post */
         }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
@@ -46,7 +37,7 @@ spin_past(const uint32_t *posted, uint32_t seen, uint64_t until)
 static int
 sleep_on(uint32_t *posted, uint32_t seen, double seconds, PyThreadState **ts)
 {
-    uint64_t until = now_ns() + (uint64_t)(seconds * 1e9);
+    uint64_t until = ch_now_ns() + (uint64_t)(seconds * 1e9);
     struct timespec deadline = {(time_t)(until / 1000000000ull), (long)(until % 1000000000ull)};
     for (;;) {
         long rc = syscall(SYS_futex, posted, FUTEX_WAIT_BITSET, seen, &deadline, NULL, FUTEX_BITSET_MATCH_ANY);
@@ -68,7 +59,8 @@ sleep_on(uint32_t *posted, uint32_t seen, double seconds, PyThreadState **ts)
  * `seen` is the posted counter as the caller read it before it last looked at its stop flag: a
  * stop() (which bumps the counter) after that look ends the sleep. Takes the oldest posted
  * request, spinning up to spin_s and then sleeping up to sleep_s for one; returns it (None: none
- * came, or a wake-up without one), the time the spin took and whether it caught a request. */
+ * came, or a wake-up without one), the time the spin took and whether it caught a request on its own (without a
+ * yield that ran another thread on our core). */
 PyObject *
 channel_next(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -87,15 +79,16 @@ channel_next(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     char *base = (char *)view.buf;
     uint32_t *posted = (uint32_t *)(void *)(base + CH_OFF_REQUESTS), *sleepers = posted + 1;
-    int took = ch_take_in(base, slots, stride, &index, &serving), caught = 0, failed = 0;
+    int took = ch_take_in(base, slots, stride, &index, &serving), caught = 0, shared = 0, failed = 0;
     double spun = 0.0;
     if (!took && (spin_s > 0 || sleep_s > 0)) {
         PyThreadState *ts = PyEval_SaveThread();
         if (spin_s > 0) {
-            uint64_t start = now_ns();
-            if (spin_past(posted, seen, start + (uint64_t)(spin_s * 1e9)))
-                caught = took = ch_take_in(base, slots, stride, &index, &serving);
-            spun = (double)(now_ns() - start) * 1e-9;
+            uint64_t start = ch_now_ns();
+            if (spin_past(posted, seen, start + (uint64_t)(spin_s * 1e9), &shared))
+                took = ch_take_in(base, slots, stride, &index, &serving);
+            caught = took && !shared;
+            spun = (double)(ch_now_ns() - start) * 1e-9;
         }
         if (!took && sleep_s > 0) {
             /* Counted in (an RMW) before the last look; a client bumps `posted` after its post

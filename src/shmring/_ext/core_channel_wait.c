@@ -10,18 +10,8 @@
 
 #include <errno.h>
 #include <linux/futex.h>
-#include <sched.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Not replied yet. Any other value (a server's recovery moving the slot, a corrupt file) is
  * waited on like a pending one: the caller looks at the server and its deadline after a slice. */
@@ -31,16 +21,17 @@ pending(uint32_t state, uint32_t posted)
     return state != ch_word(posted, CH_REPLY);
 }
 
-/* Poll until the reply is in or `until` (ns) passes; the last state read. */
+/* Poll until the reply is in or `until` (ns) passes; the last state read. *shared: a yield
+ * ran another thread (ch_yield). */
 static uint32_t
-spin(const uint32_t *word, uint32_t posted, uint64_t until)
+spin(const uint32_t *word, uint32_t posted, uint64_t until, int *shared)
 {
     uint32_t state;
     for (unsigned i = 1; pending(state = __atomic_load_n(word, __ATOMIC_ACQUIRE), posted); i++) {
         if ((i & 63) == 0) {
-            if (now_ns() >= until)
+            if (ch_now_ns() >= until)
                 break;
-            sched_yield(); /* a server on this core gets to run */
+            *shared |= ch_yield(); /* a server on this core gets to run */
         }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
@@ -53,7 +44,8 @@ spin(const uint32_t *word, uint32_t posted, uint64_t until)
  *
  * Spins up to spin_s while the reply to the request posted as `posted` is not in, then, if it
  * still is not, sleeps up to sleep_s on the state word. Returns the state read last, the wall
- * time the spin took and whether it caught the reply (for the learned spin), and whether the
+ * time the spin took and whether it caught the reply on its own, without a yield that ran
+ * another thread on our core (for the learned spin), and whether the
  * wait ended without reply or wake-up (time to look at the server and the deadline). */
 PyObject *
 channel_wait(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
@@ -83,18 +75,18 @@ channel_wait(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     uint32_t *word = ch_u32(slot, CH_S_STATE), *waiters = ch_u32(slot, CH_S_WAITERS);
     uint32_t state = __atomic_load_n(word, __ATOMIC_ACQUIRE);
     double spun = 0.0;
-    int caught = 0, timed_out = 0, failed = 0;
+    int caught = 0, shared = 0, timed_out = 0, failed = 0;
     Py_BEGIN_ALLOW_THREADS
-    uint64_t start = now_ns();
+    uint64_t start = ch_now_ns();
     if (spin_s > 0 && pending(state, posted)) {
-        state = spin(word, posted, start + (uint64_t)(spin_s * 1e9));
-        spun = (double)(now_ns() - start) * 1e-9;
-        caught = !pending(state, posted);
+        state = spin(word, posted, start + (uint64_t)(spin_s * 1e9), &shared);
+        spun = (double)(ch_now_ns() - start) * 1e-9;
+        caught = !pending(state, posted) && !shared;
     }
     if (sleep_s <= 0 && pending(state, posted))
         timed_out = 1; /* no time to sleep: as a slice that ran out */
     if (sleep_s > 0 && pending(state, posted)) {
-        uint64_t until = now_ns() + (uint64_t)(sleep_s * 1e9);
+        uint64_t until = ch_now_ns() + (uint64_t)(sleep_s * 1e9);
         struct timespec deadline = {(time_t)(until / 1000000000ull), (long)(until % 1000000000ull)};
         /* Counted in (an RMW) before the kernel compares the word with `state`; the server moves
          * the word (a CAS) before it reads the count: it wakes us, or we do not sleep. */
