@@ -30,9 +30,6 @@ from . import _channel_format as CF
 from . import _core, _meta, _sync
 from ._locks import Lease, WakeWord
 
-#: Phases a client that took over a slot's lease may claim from (nobody else owns them then).
-_CLAIMABLE = (CF.FREE, CF.CLAIMED, CF.REQUEST, CF.REPLY)
-
 
 class SlotTable:
     """The slots and shared words of one mapped channel, as both sides use them.
@@ -137,14 +134,9 @@ class SlotTable:
 
     def claim_leased(self, index: int) -> int | None:
         """Start a new exchange in a slot whose lease we hold; None while a server still owns it."""
-        state = self.state(index)
-        if CF.phase(state) not in _CLAIMABLE:
-            return None  # SERVING or ABANDONED: the server (or the next one) frees it
-        claimed = CF.next_claim(state)
-        if not self.move(index, state, claimed):
-            return None
-        _sync.store32(self.buf, self._waiters_at[index], 0)  # a client that died asleep left its count
-        return claimed
+        # In C: the next ticket, CLAIMED, and the waiter count reset (a client that died asleep left
+        # its count). SERVING or ABANDONED: None; the server (or the next one) frees the slot.
+        return _core.channel_claim(self.buf, self.slot_at[index])
 
     def write(self, index: int, header: CF.SlotHeader, meta: bytes, enc: codec.Encoded) -> None:
         """Fill a slot we own (CLAIMED, or SERVING for the server) with a message."""

@@ -2,7 +2,7 @@
  * shmring._core: a channel exchange's steps, one call each (docs/format.md,
  * "Channel protocol"): fill a slot and post it (client, step 2), take the
  * oldest posted request (server, step 3), fill a slot and reply (server,
- * step 4), and copy a plain-bytes message out (either side). Policy --
+ * step 4); core_channel_slot.c claims and reads a slot. Policy --
  * leases, timeouts, liveness, the learned spin, metadata and arrays -- stays
  * in Python (_channel_client.py, _channel_server.py); these only move bytes
  * and state words, as _channel_slots.SlotTable does, byte for byte.
@@ -97,8 +97,8 @@ ch_slot_release(ChSlot *s)
     PyBuffer_Release(&s->view);
 }
 
-static int
-nargs_is(const char *fn, Py_ssize_t nargs, Py_ssize_t n)
+int
+ch_nargs_is(const char *fn, Py_ssize_t nargs, Py_ssize_t n)
 {
     if (nargs == n)
         return 0;
@@ -219,7 +219,7 @@ channel_post(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     (void)m;
     ChSlot s;
     uint32_t claimed;
-    if (nargs_is("channel_post", nargs, 12) < 0 || ch_slot_get(args, "channel_post", &s) < 0)
+    if (ch_nargs_is("channel_post", nargs, 12) < 0 || ch_slot_get(args, "channel_post", &s) < 0)
         return NULL;
     if (write_message(&s, args, "channel_post", &claimed) < 0) {
         ch_slot_release(&s);
@@ -246,7 +246,7 @@ channel_reply(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     (void)m;
     ChSlot s;
     uint32_t serving;
-    if (nargs_is("channel_reply", nargs, 12) < 0 || ch_slot_get(args, "channel_reply", &s) < 0)
+    if (ch_nargs_is("channel_reply", nargs, 12) < 0 || ch_slot_get(args, "channel_reply", &s) < 0)
         return NULL;
     if (write_message(&s, args, "channel_reply", &serving) < 0) {
         ch_slot_release(&s);
@@ -329,48 +329,9 @@ channel_take(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     size_t slots, stride, index = 0;
     uint32_t serving = 0;
     Py_buffer view;
-    if (nargs_is("channel_take", nargs, 3) < 0 || ch_slots_get(args, "channel_take", &view, &slots, &stride) < 0)
+    if (ch_nargs_is("channel_take", nargs, 3) < 0 || ch_slots_get(args, "channel_take", &view, &slots, &stride) < 0)
         return NULL;
     int took = ch_take_in((char *)view.buf, slots, stride, &index, &serving);
     PyBuffer_Release(&view);
     return ch_taken(took, index, serving);
-}
-
-/* channel_read_bytes(buf, slot_off, payload_off, slot_bytes, state, finish) -> (id, bytes) | None.
- * The message in a slot we own that reads `state`, when it is plain bytes without metadata (the
- * common case); None otherwise, and the caller reads it the general way (which checks and names
- * every field). With `finish`, a message read also frees the slot (the client's last step). */
-PyObject *
-channel_read_bytes(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
-{
-    (void)m;
-    ChSlot s;
-    uint32_t expected;
-    if (nargs_is("channel_read_bytes", nargs, 6) < 0 || ch_slot_get(args, "channel_read_bytes", &s) < 0)
-        return NULL;
-    int finish = PyObject_IsTrue(args[5]);
-    if (finish < 0 || ch_u32_arg(args[4], "channel_read_bytes", "state", &expected) < 0) {
-        ch_slot_release(&s);
-        return NULL;
-    }
-    char *slot = s.slot;
-    uint32_t *state = ch_u32(slot, CH_S_STATE);
-    PyObject *result = NULL;
-    /* The fields are read after the state (acquire): the peer wrote them before its CAS. */
-    if (__atomic_load_n(state, __ATOMIC_ACQUIRE) != expected) {
-        ch_slot_release(&s);
-        Py_RETURN_NONE;
-    }
-    uint64_t nbytes = *ch_u64(slot, CH_S_PAYLOAD_BYTES);
-    if (*ch_u32(slot, CH_S_KIND) != CH_KIND_BYTES || *ch_u32(slot, CH_S_META_LEN) != 0 || nbytes > s.slot_bytes) {
-        ch_slot_release(&s);
-        Py_RETURN_NONE;
-    }
-    PyObject *data = PyBytes_FromStringAndSize(slot + s.payload_off, (Py_ssize_t)nbytes);
-    if (data)
-        result = Py_BuildValue("(KN)", (unsigned long long)*ch_u64(slot, CH_S_ID), data);
-    if (result && finish)
-        ch_cas(state, expected, ch_word(expected, CH_FREE));
-    ch_slot_release(&s);
-    return result;
 }

@@ -1,7 +1,8 @@
 /*
  * shmring._core: a channel exchange's per-request steps (docs/format.md, "Channel
- * protocol"), shared by core_channel.c (write, post, reply, take, read) and
- * core_channel_wait.c (the client's spin and sleep for its reply).
+ * protocol"), shared by core_channel.c (write, post, reply, take),
+ * core_channel_slot.c (claim, read), core_channel_wait.c (the client's spin and
+ * sleep for its reply) and core_channel_serve.c (the server's, for a request).
  *
  * These are module functions on the mapping (any writable buffer), not methods
  * of an object holding it: each call takes the buffer for its own duration, so
@@ -96,6 +97,7 @@ typedef struct {
 SHM_INTERNAL int ch_slot_get(PyObject *const *args, const char *fn, ChSlot *s);
 SHM_INTERNAL void ch_slot_release(ChSlot *s);
 SHM_INTERNAL int ch_size_arg(PyObject *obj, const char *fn, const char *what, size_t *out);
+SHM_INTERNAL int ch_nargs_is(const char *fn, Py_ssize_t nargs, Py_ssize_t n);
 SHM_INTERNAL int ch_u32_arg(PyObject *obj, const char *fn, const char *what, uint32_t *out);
 SHM_INTERNAL int ch_seconds_arg(PyObject *obj, const char *fn, const char *what, double *out);
 
@@ -111,7 +113,8 @@ SHM_INTERNAL PyObject *ch_taken(int took, size_t index, uint32_t serving);
 CH_FUNCTION(channel_post);
 CH_FUNCTION(channel_reply);
 CH_FUNCTION(channel_take);
-CH_FUNCTION(channel_read_bytes);
+CH_FUNCTION(channel_read_bytes); /* core_channel_slot.c */
+CH_FUNCTION(channel_claim);      /* core_channel_slot.c */
 CH_FUNCTION(channel_wait);
 CH_FUNCTION(channel_next);
 

@@ -94,8 +94,16 @@ channel_wait(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         for (;;) {
             long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, state, &deadline, NULL, FUTEX_BITSET_MATCH_ANY);
             int err = errno;
-            if (rc == 0 || err == EAGAIN)
-                break;
+            if (rc == 0)
+                break; /* a wake-up: the reply, or a cancel the caller looks at */
+            if (err == EAGAIN) {
+                /* The word moved before we slept: most often REQUEST -> SERVING, which wakes
+                 * nobody. Sleep on again on its new value, up to the same deadline. */
+                state = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+                if (!pending(state, posted))
+                    break;
+                continue;
+            }
             if (err == ETIMEDOUT) {
                 timed_out = 1;
                 break;

@@ -341,6 +341,7 @@ static PyTypeObject CoreType = {
 #define CH_METHOD(NAME, DOC) {#NAME, (PyCFunction)(void (*)(void))NAME, METH_FASTCALL, DOC}
 /* A channel exchange's steps (core_channel*.c): functions on the mapping, not Core methods. */
 static PyMethodDef module_functions[] = {
+    CH_METHOD(channel_claim, "channel_claim(buf, slot_off) -> claimed state | None: claim a leased slot (step 1)."),
     CH_METHOD(channel_post, "channel_post(buf, slot_off, payload_off, slot_bytes, claimed, id, kind, typestr, "
                             "shape, pid, meta, payload) -> posted state: fill, post and wake (step 2)."),
     CH_METHOD(channel_reply, "channel_reply(buf, slot_off, payload_off, slot_bytes, serving, id, kind, typestr, "
