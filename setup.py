@@ -29,7 +29,7 @@ setup(
             "shmring._core",
             sources=sorted(glob(f"{PROTOCOL}/protocol_*.c")) + sorted(glob(f"{EXT}/core_*.c")),
             include_dirs=[PROTOCOL],
-            depends=[f"{PROTOCOL}/protocol.h", f"{EXT}/core.h"],
+            depends=[f"{PROTOCOL}/protocol.h", f"{EXT}/core.h", f"{EXT}/core_channel.h"],
             extra_compile_args=FLAGS,
         ),
     ]

@@ -222,7 +222,7 @@ class Channel:
             RemoteError: the handler raised (``remote_type``, ``remote_message``).
             FrameError: the request or its metadata is larger than the channel allows.
         """
-        return self.call(data, meta, timeout, spin=spin).data
+        return self._attachment().client.exchange(data, meta, timeout, None, spin)[0]  # no Message to build
 
     def call(self, data: Payload, meta: dict[str, Any] | None = None, timeout: float | None = None, *,
              spin: float | None = None) -> Message:

@@ -17,12 +17,15 @@ from typing import Any
 
 from . import _channel_codec as codec
 from . import _channel_format as CF
-from . import _sync
+from . import _core
 from ._channel_codec import Message
 from ._channel_slots import SlotTable
 from ._errors import BrokenError, ClosedError, ShmringError, WaitTimeout
 from ._locks import Lease
 from ._spin import AdaptiveSpin, check_spin
+
+#: A request as it enters a slot: kind, payload (any buffer), typestr, shape (an Encoded, or a plain tuple).
+_Payload = tuple[int, Any, str, tuple[int, ...]]
 
 #: Longest a waiting client sleeps before asking whether the server is still alive, in seconds.
 RECHECK_S = 0.1
@@ -62,7 +65,11 @@ class ClientSide:
         self.table = table
         self._fd = fd
         self._idle: tuple[int, Lease] | None = None  # the slot kept leased between requests
-        self._lock = threading.Condition(threading.Lock())  # guards _idle and _in_flight; close() waits on it
+        # _mutex guards _idle and _in_flight (a plain lock: every request takes it a few times);
+        # cancel_all() waits on _left for the requests in flight to leave, which they signal only then.
+        self._mutex = threading.Lock()
+        self._left = threading.Condition(self._mutex)
+        self._closing = False
         self._in_flight: set[_Exchange] = set()
         self._spinning = AdaptiveSpin()  # the learned spin of requests with spin=None
 
@@ -70,13 +77,25 @@ class ClientSide:
              spin: float | None = None) -> Message:
         """One exchange; ``token`` lets another thread cancel it; ``spin`` s of busy-polling before sleeping
         (None: learned)."""
+        reply, reply_meta, ident = self.exchange(data, meta, timeout, token, spin)
+        return Message(reply, {} if reply_meta is None else reply_meta, ident)
+
+    def exchange(self, data: object, meta: object, timeout: float | None, token: CancelToken | None = None,
+                 spin: float | None = None) -> tuple[Any, dict[str, Any] | None, int]:
+        """One exchange: ``(reply data, reply metadata or None when it has none, correlation id)``."""
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
             raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
         spin = check_spin(spin)
         table = self.table
-        enc = codec.encode(data, "request")
-        codec.check_fits(enc, table.layout.slot_bytes, table.name, "request")
-        meta_raw = codec.encode_meta(meta, table.layout.meta_bytes, table.name)
+        if type(data) is bytes and meta is None:  # the common case: no Encoded, no metadata to encode
+            if len(data) > table.layout.slot_bytes:
+                codec.check_fits(codec.encode(data, "request"), table.layout.slot_bytes, table.name, "request")
+            enc: _Payload = (CF.KIND_BYTES, data, "", ())
+            meta_raw = b""
+        else:
+            enc = encoded = codec.encode(data, "request")
+            codec.check_fits(encoded, table.layout.slot_bytes, table.name, "request")
+            meta_raw = codec.encode_meta(meta, table.layout.meta_bytes, table.name)
         deadline = None if timeout is None else time.monotonic() + timeout
         self._require_server()
         ex = self._acquire(deadline, timeout)
@@ -85,62 +104,69 @@ class ClientSide:
             ex.cancelled = token.cancelled
         return self._run(ex, enc, meta_raw, deadline, timeout, spin)
 
-    def _run(self, ex: _Exchange, enc: codec.Encoded, meta_raw: bytes, deadline: float | None,
-             timeout: float | None, spin: float | None) -> Message:
+    def _run(self, ex: _Exchange, enc: _Payload, meta_raw: bytes, deadline: float | None,
+             timeout: float | None, spin: float | None) -> tuple[Any, dict[str, Any] | None, int]:
         table = self.table
         kept = False
-        with self._lock:
+        with self._mutex:
             self._in_flight.add(ex)
         try:
             ident = table.new_id()
-            header = CF.SlotHeader(ident, enc.raw.nbytes, enc.kind, len(meta_raw), enc.typestr, enc.shape,
-                                   os.getpid(), time.monotonic_ns())
-            table.write(ex.index, header, meta_raw, enc)
-            ex.state = table.post(ex.index, ex.state)
-            self._spin(ex, spin, timeout)
-            kept = self._await_reply(ex, deadline, timeout)
+            kind, raw, typestr, shape = enc
+            # Step 2 in one call: the slot's fields, metadata and payload, REQUEST, the server's wake-up.
+            ex.state = _core.channel_post(table.buf, table.slot_at[ex.index], table.layout.payload_offset,
+                                          table.layout.slot_bytes, ex.state, ident, kind, typestr, shape,
+                                          os.getpid(), meta_raw, raw)
+            kept = self._await_reply(ex, deadline, timeout, spin)
+            got = _core.channel_read_bytes(table.buf, table.slot_at[ex.index], table.layout.payload_offset,
+                                           table.layout.slot_bytes, ex.state, True)  # read, then FREE
+            if got is not None:
+                self._check_id(ex, got[0], ident)
+                return got[1], None, ident
             try:
                 return self._read_reply(ex, ident)
             finally:
                 table.finish(ex.index, ex.state)
         finally:
             self._give_back(ex, kept)
-            with self._lock:
+            with self._mutex:
                 self._in_flight.discard(ex)
-                self._lock.notify_all()
+                if self._closing:
+                    self._left.notify_all()
 
-    def _spin(self, ex: _Exchange, spin: float | None, timeout: float | None) -> None:
-        """Busy-poll a while for the reply before sleeping: ``spin`` s, or the learned budget."""
+    def _await_reply(self, ex: _Exchange, deadline: float | None, timeout: float | None,
+                     spin: float | None) -> bool:
+        """Spin a while (``spin`` s, or the learned budget), then sleep until the reply is in; True once
+        it is. Raises (after withdrawing) otherwise.
+
+        Each wait is one call into C with the GIL released: the spin and a sleep
+        slice of at most :data:`RECHECK_S`. The server's lease and the deadline
+        are asked only when a slice ends without a wake-up (or on
+        cancellation): the common reply costs no extra syscall.
+        """
+        table = self.table
+        buf, at = table.buf, table.slot_at[ex.index]
+        reply_state = CF.state_word(CF.ticket(ex.state), CF.REPLY)
         seconds = self._spinning.seconds(spin)
         if timeout is not None:
             seconds = min(seconds, timeout)
-        if seconds > 0:
-            started = time.monotonic()
-            state = self.table.spin_for(ex.index, ex.state, seconds)
-            if spin is None:
-                self._spinning.learn(seconds, CF.phase(state) == CF.REPLY, time.monotonic() - started)
-
-    def _await_reply(self, ex: _Exchange, deadline: float | None, timeout: float | None) -> bool:
-        """Sleep until the reply is in; True once it is. Raises (after withdrawing) otherwise.
-
-        The server's lease and the deadline are asked only when a sleep slice
-        ends without a wake-up (or on cancellation): the common reply costs no
-        extra syscall.
-        """
-        table = self.table
-        reply_state = CF.state_word(CF.ticket(ex.state), CF.REPLY)
-        look = False
+        slice_s = RECHECK_S if deadline is None else max(0.0, min(RECHECK_S, deadline - time.monotonic()))
+        if ex.cancelled:  # cancelled before it was posted: look at once, do not sleep a slice first
+            seconds = slice_s = 0.0
+        current, spun, caught, look = _core.channel_wait(buf, at, ex.state, seconds, slice_s)
+        if spin is None and seconds > 0:
+            self._spinning.learn(seconds, caught, spun)
         while True:
-            current = table.state(ex.index)
             if current == reply_state:
                 ex.state = current
                 return True
             failure = self._failure(ex, deadline, timeout) if look or ex.cancelled else None
             if failure is not None:
                 self._withdraw(ex, failure)
+                current = table.state(ex.index)
                 continue  # the reply came in the meantime
-            remaining = RECHECK_S if deadline is None else min(RECHECK_S, deadline - time.monotonic())
-            look = table.wait_slot(ex.index, current, max(remaining, 0.0)) == _sync.TIMED_OUT
+            slice_s = RECHECK_S if deadline is None else max(0.0, min(RECHECK_S, deadline - time.monotonic()))
+            current, _, _, look = _core.channel_wait(buf, at, ex.state, 0.0, slice_s)
 
     def _failure(self, ex: _Exchange, deadline: float | None, timeout: float | None) -> ShmringError | None:
         name = self.table.name
@@ -164,15 +190,20 @@ class ClientSide:
         if outcome != "replied":
             raise failure
 
-    def _read_reply(self, ex: _Exchange, ident: int) -> Message:
+    def _read_reply(self, ex: _Exchange, ident: int) -> tuple[Any, dict[str, Any], int]:
         header, data, meta = self.table.read(ex.index)
-        name = self.table.name
-        if header.id != ident:
-            raise BrokenError(f"channel {name!r}: the reply in slot {ex.index} is for request {header.id}, "
-                              f"not {ident}", name=name)
+        self._check_id(ex, header.id, ident)
         if header.kind == CF.KIND_ERROR:
-            raise _remote_error(codec.decode_error(data), name)  # type: ignore[arg-type]
-        return Message(data, meta, ident)  # type: ignore[arg-type]
+            raise _remote_error(codec.decode_error(data), self.table.name)  # type: ignore[arg-type]
+        return data, meta, ident
+
+    def _check_id(self, ex: _Exchange, found: int, ident: int) -> int:
+        """``found`` if it is the id of our request; BrokenError otherwise (a corrupt or hostile file)."""
+        if found != ident:
+            name = self.table.name
+            raise BrokenError(f"channel {name!r}: the reply in slot {ex.index} is for request {found}, "
+                              f"not {ident}", name=name)
+        return found
 
     # -- slots -----------------------------------------------------------------------
 
@@ -183,7 +214,7 @@ class ClientSide:
                               f"or `shmring serve {name}`)", name=name)
 
     def _acquire(self, deadline: float | None, timeout: float | None) -> _Exchange:
-        with self._lock:
+        with self._mutex:
             idle, self._idle = self._idle, None
         if idle is not None:
             state = self.table.claim_leased(idle[0])
@@ -217,7 +248,7 @@ class ClientSide:
         if lease is None or not lease.alive:
             return
         if done:
-            with self._lock:
+            with self._mutex:
                 if self._idle is None:
                     self._idle = (ex.index, lease)
                     return
@@ -226,13 +257,14 @@ class ClientSide:
 
     def cancel_all(self, wait: float) -> bool:
         """Make every waiting request of this handle raise, and wait up to ``wait`` s for them to leave."""
-        with self._lock:
+        with self._mutex:
+            self._closing = True
             for ex in self._in_flight:
                 cancel(self.table, ex)
-            return self._lock.wait_for(lambda: not self._in_flight, timeout=wait)
+            return self._left.wait_for(lambda: not self._in_flight, timeout=wait)
 
     def close(self) -> None:
-        with self._lock:
+        with self._mutex:
             idle, self._idle = self._idle, None
         if idle is not None:
             idle[1].release()

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import _channel_codec as codec
 from . import _channel_format as CF
-from . import _sync
+from . import _core, _sync
 from ._channel_codec import Message
 from ._channel_slots import SlotTable
 from ._errors import ShmringError, WaitTimeout, WouldBlock
@@ -64,17 +64,36 @@ class ServerRole:
         return self._stopping
 
     def serve_once(self, handler: Handler, timeout: float | None) -> bool:
-        """Wait up to ``timeout`` s (None: until stopped) for a request and handle it; False if none came."""
+        """Wait up to ``timeout`` s (None: until stopped) for a request and handle it; False if none came.
+
+        Each wait is one call into C with the GIL released (take, spin, sleep a
+        slice, take); the first spins ``spin`` s, or the learned budget.
+        """
+        table, layout = self.table, self.table.layout
         deadline = None if timeout is None else time.monotonic() + timeout
-        got = self._spin_take(deadline)
-        while got is None and not self._stopping:
-            got = self._take_or_sleep(deadline)
-            if got is None and deadline is not None and time.monotonic() >= deadline:
+        spin = self._spinning.seconds(self.spin)
+        if timeout is not None:
+            spin = max(0.0, min(spin, timeout))
+        first = True
+        while True:
+            seen = table.requests.snapshot()  # before the stop flag is looked at: stop() moves it
+            stopping = self._stopping
+            if stopping and not first:
                 return False
-        if got is None:
-            return False
-        self.handle(*got, handler)
-        return True
+            remaining = SERVER_SLICE_S if deadline is None else max(0.0, min(deadline - time.monotonic(),
+                                                                              SERVER_SLICE_S))
+            if stopping:
+                spin = remaining = 0.0  # one look, as a stopped server still answers what is posted
+            got, spun, caught = _core.channel_next(table.buf, layout.slots, layout.slot_stride, seen, spin,
+                                                   remaining)
+            if spin > 0 and self.spin is None:
+                self._spinning.learn(spin, caught, spun)
+            spin, first = 0.0, False
+            if got is not None:
+                self.handle(*got, handler)
+                return True
+            if self._stopping or (deadline is not None and time.monotonic() >= deadline):
+                return False
 
     def serve_pending(self, handler: Handler) -> int:
         """Handle every request posted now, without waiting; returns how many."""
@@ -84,58 +103,48 @@ class ServerRole:
             count += 1
         return count
 
-    def _spin_take(self, deadline: float | None) -> tuple[int, int] | None:
-        """Take a posted request, busy-polling (in C) a while for one first: ``spin`` s, or learned."""
-        requests = self.table.requests
-        seen = requests.snapshot()  # before looking: a post after the look moves it
-        got = self.table.take()
-        if got is not None:
-            return got
-        seconds = self._spinning.seconds(self.spin)
-        if deadline is not None:
-            seconds = min(seconds, deadline - time.monotonic())
-        if seconds <= 0:
-            return None
-        started = time.monotonic()
-        got = self.table.take() if requests.spin_past(seen, seconds) else None
-        if self.spin is None:
-            self._spinning.learn(seconds, got is not None, time.monotonic() - started)
-        return got
-
-    def _take_or_sleep(self, deadline: float | None) -> tuple[int, int] | None:
-        requests = self.table.requests
-        seen = requests.snapshot()
-        requests.register()
-        try:
-            got = self.table.take()  # after registering: a request posted now wakes us
-            if got is not None or self._stopping:
-                return got
-            remaining = SERVER_SLICE_S if deadline is None else min(deadline - time.monotonic(), SERVER_SLICE_S)
-            if remaining > 0:
-                requests.wait(seen, remaining)
-        finally:
-            requests.unregister()
-        return None
-
     def handle(self, index: int, serving: int, handler: Handler) -> None:
         """Run ``handler`` on the request in slot ``index`` and publish its reply (or its error)."""
         table = self.table
         if not table.client_alive(index):
             table.drop(index, serving)  # its client died mid-request: nobody would read the reply
             return
+        layout = table.layout
+        plain = _core.channel_read_bytes(table.buf, table.slot_at[index], layout.payload_offset, layout.slot_bytes,
+                                         serving, False)
+        if plain is not None:  # bytes without metadata: no header object, no metadata to decode
+            self._answer(index, serving, plain[0], plain[1], {}, handler)
+            return
         try:
             header, data, meta = table.read(index)
         except ShmringError as err:  # a corrupt request: its client (if any) learns why
-            self._publish(index, serving, table.request_id(index), _error_reply(err, table.layout.meta_bytes))
+            self._publish(index, serving, table.request_id(index), _error_reply(err, layout.meta_bytes))
             return
+        self._answer(index, serving, header.id, data, meta, handler)
+
+    def _answer(self, index: int, serving: int, ident: int, data: object, meta: dict[str, Any],
+                handler: Handler) -> None:
+        layout = self.table.layout
         try:
-            reply = _reply(handler(data, meta), table.layout, table.name)
+            result = handler(data, meta)
+            if type(result) is bytes and len(result) <= layout.slot_bytes:
+                self._publish_bytes(index, serving, ident, result)
+                return
+            reply = _reply(result, layout, self.table.name)
         except Exception as err:  # noqa: BLE001 -- a handler's error goes back to its client
-            reply = _error_reply(err, table.layout.meta_bytes)
+            reply = _error_reply(err, layout.meta_bytes)
         except BaseException as err:  # KeyboardInterrupt, SystemExit: tell the client, then stop
-            self._publish(index, serving, header.id, _error_reply(err, table.layout.meta_bytes, broken=True))
+            self._publish(index, serving, ident, _error_reply(err, layout.meta_bytes, broken=True))
             raise
-        self._publish(index, serving, header.id, reply)
+        self._publish(index, serving, ident, reply)
+
+    def _publish_bytes(self, index: int, serving: int, ident: int, data: bytes) -> None:
+        """Step 4 of a plain bytes reply, in one call: fields, payload, REPLY, the client's wake-up."""
+        table, layout = self.table, self.table.layout
+        if not _core.channel_reply(table.buf, table.slot_at[index], layout.payload_offset, layout.slot_bytes,
+                                   serving, ident, CF.KIND_BYTES, "", (), os.getpid(), b"", data):
+            table.drop(index, CF.state_word(CF.ticket(serving), CF.ABANDONED))  # its client gave up
+        self.served += 1
 
     def _publish(self, index: int, serving: int, ident: int, reply: tuple[codec.Encoded, bytes]) -> None:
         enc, meta = reply

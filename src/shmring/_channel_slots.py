@@ -27,11 +27,8 @@ from typing import Any
 
 from . import _channel_codec as codec
 from . import _channel_format as CF
-from . import _meta, _sync
+from . import _core, _meta, _sync
 from ._locks import Lease, WakeWord
-
-#: Phases a client that took over a slot's lease may claim from (nobody else owns them then).
-_CLAIMABLE = (CF.FREE, CF.CLAIMED, CF.REQUEST, CF.REPLY)
 
 
 class SlotTable:
@@ -55,6 +52,7 @@ class SlotTable:
         self._next_scan = 0
         # Offsets per slot, computed once (by the layout): every request uses each a few times.
         indexes = range(layout.slots)
+        self.slot_at = [layout.slot_offset(i) for i in indexes]  # what the C exchange steps take
         self._state_at = [layout.state_offset(i) for i in indexes]
         self._waiters_at = [layout.waiters_offset(i) for i in indexes]
         self._id_at = [layout.id_offset(i) for i in indexes]
@@ -136,14 +134,9 @@ class SlotTable:
 
     def claim_leased(self, index: int) -> int | None:
         """Start a new exchange in a slot whose lease we hold; None while a server still owns it."""
-        state = self.state(index)
-        if CF.phase(state) not in _CLAIMABLE:
-            return None  # SERVING or ABANDONED: the server (or the next one) frees it
-        claimed = CF.next_claim(state)
-        if not self.move(index, state, claimed):
-            return None
-        _sync.store32(self.buf, self._waiters_at[index], 0)  # a client that died asleep left its count
-        return claimed
+        # In C: the next ticket, CLAIMED, and the waiter count reset (a client that died asleep left
+        # its count). SERVING or ABANDONED: None; the server (or the next one) frees the slot.
+        return _core.channel_claim(self.buf, self.slot_at[index])
 
     def write(self, index: int, header: CF.SlotHeader, meta: bytes, enc: codec.Encoded) -> None:
         """Fill a slot we own (CLAIMED, or SERVING for the server) with a message."""
@@ -195,15 +188,8 @@ class SlotTable:
 
     def take(self) -> tuple[int, int] | None:
         """Move the oldest posted request to SERVING: ``(index, state)``, or None if none is posted."""
-        while True:
-            found = self._oldest_posted()
-            if found is None:
-                return None
-            index, state = found
-            serving = CF.state_word(CF.ticket(state), CF.SERVING)
-            if self.move(index, state, serving):
-                return index, serving
-            # Withdrawn or taken over meanwhile: look again.
+        # In C: the scan of every slot's state (and the CAS) is most of an idle server's look.
+        return _core.channel_take(self.buf, self.layout.slots, self.layout.slot_stride)
 
     def _oldest_posted(self) -> tuple[int, int] | None:
         best: tuple[int, int, int] | None = None

@@ -294,3 +294,23 @@ def test_closing_a_handle_ends_its_waiting_requests_with_closed_error(shm_dir: P
         assert not waiting.is_alive(), "close() left a request waiting"
         assert len(errors) == 1 and isinstance(errors[0], shmring.ClosedError), errors
         assert ch.request(b"after", timeout=WAIT_S) == b"after"
+
+
+def test_a_request_cancelled_before_it_was_posted_is_withdrawn_and_the_slot_serves_the_next(
+        shm_dir: Path, unique_name: str) -> None:
+    from shmring._channel_client import Cancelled, CancelToken
+
+    with shmring.Channel.create(unique_name, slots=1, slot_bytes=64) as ch:
+        ch.serve_pending(upper)  # this handle is the server now, but answers only when told
+        with shmring.Channel.open(unique_name) as cl:
+            token = CancelToken()
+            token.cancelled = True
+            with pytest.raises(Cancelled, match="was cancelled"):
+                cl._attachment().client.call(b"never", None, None, token)
+            assert ch.serve_pending(upper) == 0  # withdrawn: nothing was left posted
+            asker = threading.Thread(target=lambda: replies.append(cl.request(b"next", timeout=WAIT_S)))
+            replies: list[bytes] = []
+            asker.start()
+            assert ch.serve_once(upper, timeout=WAIT_S)  # woken by the post
+            asker.join(WAIT_S)
+            assert replies == [b"NEXT"]

@@ -14,6 +14,7 @@
  * makes, so _format remains the single definition.
  */
 #include "core.h"
+#include "core_channel.h"
 
 #include <sched.h>
 
@@ -337,9 +338,26 @@ static PyTypeObject CoreType = {
     .tp_methods = Core_methods,
 };
 
+#define CH_METHOD(NAME, DOC) {#NAME, (PyCFunction)(void (*)(void))NAME, METH_FASTCALL, DOC}
+/* A channel exchange's steps (core_channel*.c): functions on the mapping, not Core methods. */
+static PyMethodDef module_functions[] = {
+    CH_METHOD(channel_claim, "channel_claim(buf, slot_off) -> claimed state | None: claim a leased slot (step 1)."),
+    CH_METHOD(channel_post, "channel_post(buf, slot_off, payload_off, slot_bytes, claimed, id, kind, typestr, "
+                            "shape, pid, meta, payload) -> posted state: fill, post and wake (step 2)."),
+    CH_METHOD(channel_reply, "channel_reply(buf, slot_off, payload_off, slot_bytes, serving, id, kind, typestr, "
+                             "shape, pid, meta, payload) -> bool: fill, reply and wake (step 4)."),
+    CH_METHOD(channel_take, "channel_take(buf, slots, stride) -> (index, serving) | None: the oldest request."),
+    CH_METHOD(channel_read_bytes, "channel_read_bytes(buf, slot_off, payload_off, slot_bytes, state, finish) -> "
+                                  "(id, bytes) | None: a plain-bytes message without metadata."),
+    CH_METHOD(channel_next, "channel_next(buf, slots, stride, seen, spin_s, sleep_s) -> ((index, serving) | None, "
+                            "spun_s, caught): a server's wait for the next request."),
+    CH_METHOD(channel_wait, "channel_wait(buf, slot_off, posted, spin_s, sleep_s) -> (state, spun_s, timed_out)."),
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef core_module = {
-    PyModuleDef_HEAD_INIT, "shmring._core", "The per-frame fast path of the shmring ring protocol.", -1, NULL,
-    NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, "shmring._core", "The per-frame fast path of the shmring ring protocol.", -1,
+    module_functions, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC
