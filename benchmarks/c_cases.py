@@ -30,7 +30,8 @@ PY_READER = ROOT / "benchmarks" / "c" / "py_reader.py"
 SUBJECTS = ("c-to-c", "c-to-py")
 DESCRIPTIONS = {
     "c-to-c": "libshmring C writer (shmring_put) and C reader (shmring_get_view); for messages across "
-              "cores both spin (writer up to 1 ms for room, reader up to 1 s), else both block on the futexes",
+              "cores both spin (writer up to 1 ms for room, reader up to 1 s); otherwise the reader spins a learned "
+              "while (its default, as the Python reader's) and the writer blocks on the futex",
     "c-to-py": "the same C writer, shmring Python reader (get(view=True), spin=1.0 as above)",
 }
 KINDS = ("msg", "copy")  # what these cases measure (no round trips, no in-place rows)
@@ -66,10 +67,11 @@ def _trial(exe: Path, subject: str, m: Measure, place: str, quick: bool, key: st
     warm, n = _counts(m, quick)
     cpu_writer, cpu_reader = PLACEMENTS[place]
     name = f"cbench-{os.getpid()}-{key}"
-    # Spin only for small messages across cores (the "spinning reader" figure); frames block
-    # on the futexes as the "shmring" subject does, and on one core a spinner would starve its peer.
+    # A fixed spin only for small messages across cores (the "spinning reader" figure); frames
+    # and same-core runs use the reader's learned spin, as the "shmring" subject does (a fixed spin on
+    # one core would starve its peer; the learned one turns itself off there).
     spinning = place == "cross-core" and m.kind == "msg"
-    spin = SPIN_S if spinning else 0.0
+    spin = SPIN_S if spinning else -1.0  # otherwise the reader's default: the learned spin
     args = [name, str(m.nbytes), str(warm + n), str(warm), str(spin)]
     reader_cmd = [str(exe), "read", *args] if subject == "c-to-c" else [sys.executable, str(PY_READER), *args]
     with Ring.create(name, slots=m.depth, slot_bytes=m.nbytes, meta_bytes=0, policy="block") as ring:

@@ -17,7 +17,8 @@ import numpy as np
 import shmring
 
 
-def main(name: str, nbytes: int, count: int, warm: int, spin: float) -> int:
+def main(name: str, nbytes: int, count: int, warm: int, spin_s: float) -> int:
+    spin = None if spin_s < 0 else spin_s  # negative: the learned spin, the reader's default
     with shmring.Ring.open(name) as ring, ring.reader(name="bench") as reader:
         print("ready", flush=True)
         bad = 0

@@ -194,8 +194,14 @@ int shmring_reader_open(shmring_ring *ring, const char *name, int queue, shmring
  * (broadcast readers; queue readers always take the queue's next frame). */
 int shmring_reader_open_at(shmring_ring *ring, const char *name, int queue, int start, shmring_reader **out);
 
-/* Busy-poll up to spin_s seconds before sleeping in shmring_get (lowest
- * latency when both sides are busy; costs a core while it spins). */
+/* How long shmring_get busy-polls before it sleeps on the futex. By default
+ * (SHMRING_SPIN_LEARNED) the reader learns it, as Python's readers do: up to
+ * 50 us (SHMRING_SPIN_US in the environment sets the most, 0 turns it off),
+ * halved after every spin that runs out, down to none, so an idle reader costs
+ * no CPU; a spin that lost its core to another process turns spinning off.
+ * 0: never spin; spin_s > 0: always spin that long (lowest latency when both
+ * sides are busy; costs a core while it spins). */
+#define SHMRING_SPIN_LEARNED (-1.0)
 void shmring_reader_set_spin(shmring_reader *r, double spin_s);
 
 /* Wait up to timeout_s for the next frame, copy its payload into buf (cap

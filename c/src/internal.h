@@ -68,6 +68,18 @@ struct shmring_writer {
     uint64_t known_nbytes;
 };
 
+/* ---- spin.c: the learned spin before a reader sleeps ---- */
+typedef struct {
+    double budget;         /* seconds the next wait spins */
+    uint32_t waits;        /* waits so far, for the periodic probe */
+    uint32_t probe_every;  /* one wait in this many spins the maximum */
+} shmring_learned_spin;
+SHMRING_HIDDEN void shmring_spin_init(shmring_learned_spin *s);
+/* How long this wait spins. */
+SHMRING_HIDDEN double shmring_spin_seconds(shmring_learned_spin *s);
+/* How a spin of `spun` seconds went: it caught the frame (or ran out) after `took` seconds. */
+SHMRING_HIDDEN void shmring_spin_learn(shmring_learned_spin *s, double spun, int caught, double took);
+
 struct shmring_reader {
     shmring_ring *ring;
     int lease_fd;       /* holds the lease on the entry's first byte */
@@ -76,7 +88,8 @@ struct shmring_reader {
     uint64_t cursor;    /* broadcast: next seq to read */
     uint64_t lost, received;
     uint64_t pending_lost; /* lost since the last frame returned */
-    double spin_s;
+    double spin_s;      /* < 0: learned (the default), 0: none, > 0: spin this long */
+    shmring_learned_spin learned;
     int has_view;
     uint64_t view_seq;
     char *meta;         /* meta_bytes of storage for info->meta */

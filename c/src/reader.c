@@ -82,6 +82,8 @@ int shmring_reader_open_at(shmring_ring *ring, const char *name, int queue, int 
     rd->ring = ring;
     rd->lease_fd = -1;
     rd->queue = queue != 0;
+    rd->spin_s = SHMRING_SPIN_LEARNED;
+    shmring_spin_init(&rd->learned);
     rd->meta = malloc(ring->g.meta_bytes ? ring->g.meta_bytes : 1);
     int rc = rd->meta ? claim_entry(rd) : shmring_fail(SHMRING_ENOMEM, "out of memory");
     if (rc != SHMRING_OK) {
@@ -110,7 +112,7 @@ int shmring_reader_open(shmring_ring *ring, const char *name, int queue, shmring
 
 void shmring_reader_set_spin(shmring_reader *r, double spin_s)
 {
-    r->spin_s = spin_s > 0 ? spin_s : 0;
+    r->spin_s = spin_s < 0 ? SHMRING_SPIN_LEARNED : spin_s;
 }
 
 uint64_t shmring_reader_lost(const shmring_reader *r) { return r->lost; }
@@ -266,9 +268,17 @@ static int wait_frame(shmring_reader *rd, void *dst, uint64_t cap, int view, shm
     int rc = take(rd, dst, cap, view, info);
     if (rc != 1)
         return rc; /* the common case under load: no clock read at all */
-    double deadline = shmring_monotonic_s() + (timeout_s > 0 ? timeout_s : 0);
-    if (rd->spin_s > 0 && spin(rd, timeout_s >= 0 && timeout_s < rd->spin_s ? timeout_s : rd->spin_s))
-        rc = take(rd, dst, cap, view, info);
+    double now = shmring_monotonic_s(), deadline = now + (timeout_s > 0 ? timeout_s : 0);
+    double spun = rd->spin_s >= 0 ? rd->spin_s : shmring_spin_seconds(&rd->learned);
+    if (timeout_s >= 0 && timeout_s < spun)
+        spun = timeout_s;
+    if (spun > 0) {
+        int caught = spin(rd, spun);
+        if (rd->spin_s < 0)
+            shmring_spin_learn(&rd->learned, spun, caught, shmring_monotonic_s() - now);
+        if (caught)
+            rc = take(rd, dst, cap, view, info);
+    }
     while (rc == 1)
         rc = sleep_once(rd, dst, cap, view, info, deadline, timeout_s);
     return rc;
