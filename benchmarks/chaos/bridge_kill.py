@@ -38,9 +38,8 @@ import shmring
 
 from . import bridge_victims as bv
 from . import frames, victims
-from .channel_kill import _sigkill
 from .kill import _CTX, JOIN_S
-from .reports import StreamReport
+from .reports import StreamReport, kill_and_join
 
 __all__ = ["BRIDGE_EVENTS", "BridgeKillReport", "run"]
 
@@ -77,19 +76,12 @@ class _Round:
         return proc
 
     def problem(self, text: str, *, hang: bool = False) -> None:
-        self.report.hangs += hang
-        if len(self.report.problems) < 30:
-            self.report.problems.append(text)
+        self.report.problem(text, hang=hang)
 
     def reap(self, proc: BaseProcess, role: str) -> None:
-        _sigkill(proc)
-        proc.join(JOIN_S)
-        if proc.is_alive():
-            self.problem(f"{role} still alive {JOIN_S} s after SIGKILL", hang=True)
-            proc.kill()
-            proc.join(JOIN_S)
-        elif proc.exitcode != -signal.SIGKILL:
-            self.problem(f"{role} ended with exit code {proc.exitcode}, not by SIGKILL")
+        code = kill_and_join(proc, role, self.report, JOIN_S)
+        if code is not None and code != -signal.SIGKILL:
+            self.problem(f"{role} ended with exit code {code}, not by SIGKILL")
 
     def await_flow(self, what: str) -> None:
         """Frames reach the far ring again (bounded): the bridge recovered."""

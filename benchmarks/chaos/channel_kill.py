@@ -35,7 +35,7 @@ from shmring import _channel_format as CF
 
 from . import channel_victims as cv
 from .kill import _CTX, JOIN_S
-from .reports import RoundReport
+from .reports import RoundReport, kill_and_join
 
 __all__ = ["CHANNEL_EVENTS", "ChannelKillReport", "run"]
 
@@ -53,20 +53,11 @@ class ChannelKillReport(RoundReport):
     #: Seconds from a server's SIGKILL to each waiting client's BrokenError.
     latencies: list[float] = field(default_factory=list)
     wrong: int = 0
-    hangs: int = 0
     slots_back: int = 0
 
     @property
     def clean(self) -> bool:
         return not self.problems and self.wrong == 0 and self.hangs == 0 and self.slots_back == SLOTS
-
-
-def _sigkill(proc: BaseProcess) -> None:
-    """SIGKILL ``proc`` unless it is gone (a fork server's child may be reaped before we look)."""
-    try:
-        os.kill(proc.pid, signal.SIGKILL)  # type: ignore[arg-type]
-    except ProcessLookupError:
-        pass
 
 
 class _Round:
@@ -101,20 +92,12 @@ class _Round:
         return ident, proc
 
     def problem(self, text: str, *, hang: bool = False) -> None:
-        self.report.hangs += hang
-        if len(self.report.problems) < 30:
-            self.report.problems.append(text)
+        self.report.problem(text, hang=hang)
 
     def reap(self, proc: BaseProcess, role: str, *, killed: bool = True, expect: int = -signal.SIGKILL) -> None:
-        if killed:
-            _sigkill(proc)
-        proc.join(JOIN_S)
-        if proc.is_alive():
-            self.problem(f"{role} still alive {JOIN_S} s after SIGKILL", hang=True)
-            proc.kill()
-            proc.join(JOIN_S)
+        code = kill_and_join(proc, role, self.report, JOIN_S, killed=killed)
+        if code is None:
             return
-        code = proc.exitcode
         if code in cv.EXIT:
             self.report.wrong += code == 3
             self.problem(f"{role}: {cv.EXIT[code]}", hang=code == 4)
@@ -188,8 +171,7 @@ class _Round:
         self.drain_notices()
         self.jitter()
         killed_at = time.monotonic()  # before the kill: a client may notice before we look at the clock again
-        _sigkill(self.server)
-        self.reap(self.server, "server killed at a random moment")
+        self.reap(self.server, "server killed at a random moment")  # SIGKILLs it first
         self.collect_notices(killed_at, "after the server's SIGKILL")
         self.server = self.start_server()
         self.await_replies("from the new server")

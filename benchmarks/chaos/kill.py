@@ -36,7 +36,7 @@ from shmring import _format as F
 from shmring import _sync
 
 from . import frames, victims
-from .reports import StreamReport
+from .reports import StreamReport, kill_and_join
 
 __all__ = ["EVENTS", "KillReport", "run"]
 
@@ -67,9 +67,7 @@ class _Round:
         return proc
 
     def problem(self, text: str, *, hang: bool = False) -> None:
-        self.report.hangs += hang
-        if len(self.report.problems) < 30:
-            self.report.problems.append(text)
+        self.report.problem(text, hang=hang)
 
     def write_seq(self) -> int:
         return self.ring.info().write_seq
@@ -86,15 +84,9 @@ class _Round:
 
     def reap(self, proc: BaseProcess, role: str, *, killed: bool = True) -> None:
         """Kill (if still running) and join ``proc``; note an exit that shows a problem."""
-        if killed and proc.is_alive():
-            os.kill(proc.pid, signal.SIGKILL)  # type: ignore[arg-type]
-        proc.join(JOIN_S)
-        if proc.is_alive():
-            self.problem(f"{role} still alive {JOIN_S} s after SIGKILL", hang=True)
-            proc.kill()
-            proc.join(JOIN_S)
+        code = kill_and_join(proc, role, self.report, JOIN_S, killed=killed)
+        if code is None:
             return
-        code = proc.exitcode
         if code in victims.EXIT:
             self.report.torn += code == 3
             self.problem(f"{role}: {victims.EXIT[code]}", hang=code == 4)

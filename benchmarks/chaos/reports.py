@@ -8,11 +8,17 @@ and ``received + lost == written`` exactly for every verifier.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections import Counter
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from typing import Any
 
-__all__ = ["RoundReport", "StreamReport"]
+__all__ = ["RoundReport", "StreamReport", "kill_and_join"]
+
+#: A round keeps this many problems' texts (the counts go on).
+MAX_PROBLEMS = 30
 
 
 @dataclass(kw_only=True)
@@ -21,11 +27,18 @@ class RoundReport:
 
     events: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    hangs: int = 0
     seconds: float = 0.0
 
     @property
     def kills(self) -> int:
         return sum(self.events.values())
+
+    def problem(self, text: str, *, hang: bool = False) -> None:
+        """Note what went wrong (``hang``: a wait that did not end, or a process that would not die)."""
+        self.hangs += hang
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
 
 
 @dataclass(kw_only=True)
@@ -35,7 +48,6 @@ class StreamReport(RoundReport):
     written: int = 0
     verifiers: list[dict[str, Any]] = field(default_factory=list)
     torn: int = 0
-    hangs: int = 0
 
     @property
     def accounted(self) -> bool:
@@ -45,3 +57,25 @@ class StreamReport(RoundReport):
     @property
     def clean(self) -> bool:
         return not self.problems and self.torn == 0 and self.hangs == 0 and self.accounted
+
+
+def kill_and_join(proc: BaseProcess, role: str, report: RoundReport, join_s: float, *,
+                  killed: bool = True) -> int | None:
+    """SIGKILL ``proc`` (unless ``killed`` is False: it ends itself) and join it; its exit code.
+
+    None, with a hang noted, when it is still alive ``join_s`` after (it is then
+    killed for good). A process already gone is not an error: a fork server's child
+    may be reaped before we look.
+    """
+    if killed:
+        try:
+            os.kill(proc.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        except ProcessLookupError:
+            pass
+    proc.join(join_s)
+    if proc.is_alive():
+        report.problem(f"{role} still alive {join_s} s after SIGKILL", hang=True)
+        proc.kill()
+        proc.join(join_s)
+        return None
+    return proc.exitcode
