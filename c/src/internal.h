@@ -111,7 +111,6 @@ SHMRING_HIDDEN int shmring_ofd_lock(int fd, uint64_t byte, int exclusive, int wa
 SHMRING_HIDDEN void shmring_ofd_unlock(int fd, uint64_t byte);
 /* Sleep while the u32 at word reads `seen`, at most timeout_s (>= 0). */
 SHMRING_HIDDEN void shmring_futex_wait(uint32_t *word, uint32_t seen, double timeout_s);
-SHMRING_HIDDEN void shmring_futex_wake_all(uint32_t *word);
 /* Whether the ring's path still names the file mapped. */
 SHMRING_HIDDEN int shmring_replaced(const shmring_ring *ring);
 

@@ -254,7 +254,7 @@ static void announce(shmring_locker *l, uint32_t off)
      * re-checks, so either we see it and wake it, or it sees the new value. */
     __atomic_fetch_add(word(l, off), 1u, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(word(l, off) + 1, __ATOMIC_SEQ_CST))
-        shmring_futex_wake_all(word(l, off));
+        shm_futex_wake_all(word(l, off));
 }
 
 static void sleep_on(shmring_locker *l, uint32_t off, uint32_t seen, double seconds)

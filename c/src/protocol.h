@@ -235,6 +235,8 @@ SHM_INTERNAL int shm_lease_held(int probe_fd, uint64_t byte);
 
 /* Increment a futex word and wake all its sleepers, if its sleeper count says any. */
 SHM_INTERNAL void shm_wake_if_sleeping(char *base, size_t word, size_t sleepers);
+/* FUTEX_WAKE every sleeper of a shared futex word (no FUTEX_PRIVATE_FLAG: other processes sleep on it). */
+SHM_INTERNAL void shm_futex_wake_all(uint32_t *word);
 /* Busy-wait until the u64 at `word` exceeds `beyond` or `seconds` pass; 1 if it did. */
 SHM_INTERNAL int shm_spin(char *base, size_t word, uint64_t beyond, double seconds);
 /* CLOCK_REALTIME / CLOCK_MONOTONIC / CLOCK_REALTIME_COARSE now, in ns. */

@@ -44,8 +44,14 @@ shm_wake_if_sleeping(char *base, size_t word, size_t sleepers)
 {
     if (__atomic_load_n(shm_u32(base, sleepers), __ATOMIC_SEQ_CST)) {
         __atomic_fetch_add(shm_u32(base, word), 1, __ATOMIC_SEQ_CST);
-        syscall(SYS_futex, shm_u32(base, word), FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+        shm_futex_wake_all(shm_u32(base, word));
     }
+}
+
+void
+shm_futex_wake_all(uint32_t *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 int

@@ -71,11 +71,6 @@ void shmring_futex_wait(uint32_t *word, uint32_t seen, double timeout_s)
     (void)syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0);
 }
 
-void shmring_futex_wake_all(uint32_t *word)
-{
-    (void)syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
 int shmring_replaced(const shmring_ring *ring)
 {
     struct stat st;

@@ -93,7 +93,7 @@ static void unlock_put(shmring_writer *w)
     shmring_ofd_unlock(w->put_fd, SHMRING_LOCK_WRITER_PUT);
     __atomic_fetch_add(wake_word(w, 0), 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(wake_word(w, 4), __ATOMIC_SEQ_CST))
-        shmring_futex_wake_all(wake_word(w, 0));
+        shm_futex_wake_all(wake_word(w, 0));
 }
 
 /* ---------- room (step 1 of "Write frame") --------------------------------- */

@@ -9,11 +9,6 @@
  */
 #include "core_channel.h"
 
-#include <limits.h>
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 /* ---------- arguments ------------------------------------------------------------ */
 
 int
@@ -198,12 +193,6 @@ write_message(ChSlot *s, PyObject *const *args, const char *fn, uint32_t *state)
     return rc;
 }
 
-static void
-futex_wake_all(uint32_t *word)
-{
-    syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
 int
 ch_cas(uint32_t *word, uint32_t expected, uint32_t desired)
 {
@@ -232,7 +221,7 @@ channel_post(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     uint32_t *requests = (uint32_t *)(void *)((char *)s.view.buf + CH_OFF_REQUESTS);
     __atomic_fetch_add(requests, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(requests + 1, __ATOMIC_SEQ_CST))
-        futex_wake_all(requests);
+        shm_futex_wake_all(requests);
     ch_slot_release(&s);
     return PyLong_FromUnsignedLong(posted);
 }
@@ -257,7 +246,7 @@ channel_reply(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     /* The waiter count is read after the CAS; a client counts itself in before the kernel
      * compares the state: either we see it, or it sees REPLY and does not sleep. */
     if (replied && __atomic_load_n(ch_u32(s.slot, CH_S_WAITERS), __ATOMIC_SEQ_CST))
-        futex_wake_all(state);
+        shm_futex_wake_all(state);
     ch_slot_release(&s);
     return PyBool_FromLong(replied);
 }
