@@ -49,13 +49,13 @@ class Waiting:
         ``spin``: seconds to spin first, or None for the learned budget.
         ``raise_gone``: raise BrokenError once nothing is left and the writer is gone.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
         if spin is not None:
             spin = check_spin(spin)
         seconds = self._spinning.seconds(spin)
         if timeout is not None:
             seconds = min(seconds, timeout)  # a short timeout is not overstayed by the spin
-        started = time.monotonic()
         got = self._spin(m, seconds, take) if seconds > 0 else None
         if spin is None:
             self._spinning.learn(seconds, got is not None, time.monotonic() - started)
