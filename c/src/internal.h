@@ -77,8 +77,9 @@ typedef struct {
 SHMRING_HIDDEN void shmring_spin_init(shmring_learned_spin *s);
 /* How long this wait spins. */
 SHMRING_HIDDEN double shmring_spin_seconds(shmring_learned_spin *s);
-/* How a spin of `spun` seconds went: it caught the frame (or ran out) after `took` seconds. */
-SHMRING_HIDDEN void shmring_spin_learn(shmring_learned_spin *s, double spun, int caught, double took);
+/* How a spin of `spun` seconds went: it caught the frame (or ran out); `shared`: one of its
+ * yields ran another thread (shm_yield), so another process wants this core. */
+SHMRING_HIDDEN void shmring_spin_learn(shmring_learned_spin *s, double spun, int caught, int shared);
 
 struct shmring_reader {
     shmring_ring *ring;

@@ -237,8 +237,16 @@ SHM_INTERNAL int shm_lease_held(int probe_fd, uint64_t byte);
 SHM_INTERNAL void shm_wake_if_sleeping(char *base, size_t word, size_t sleepers);
 /* FUTEX_WAKE every sleeper of a shared futex word (no FUTEX_PRIVATE_FLAG: other processes sleep on it). */
 SHM_INTERNAL void shm_futex_wake_all(uint32_t *word);
-/* Busy-wait until the u64 at `word` exceeds `beyond` or `seconds` pass; 1 if it did. */
-SHM_INTERNAL int shm_spin(char *base, size_t word, uint64_t beyond, double seconds);
+/* Busy-wait until the u64 at `word` exceeds `beyond` or `seconds` pass; 1 if it did.
+ * *shared is set when one of its yields ran another thread: another process wants this core. */
+SHM_INTERNAL int shm_spin(char *base, size_t word, uint64_t beyond, double seconds, int *shared);
+/* sched_yield(), and whether it ran another thread on this core (it took over SHM_YIELD_RAN_OTHERS_NS). */
+SHM_INTERNAL int shm_yield(void);
+/* A yield with nothing else runnable returns in well under a microsecond; a switch to
+ * another thread and back takes several. A spin stretched by the hypervisor instead (a
+ * virtual CPU descheduled by the host) is no sign of a shared core, and nothing a futex
+ * sleep would avoid, so it is the yield that is timed, not the spin. */
+#define SHM_YIELD_RAN_OTHERS_NS 5000u
 /* CLOCK_REALTIME / CLOCK_MONOTONIC / CLOCK_REALTIME_COARSE now, in ns. */
 SHM_INTERNAL uint64_t shm_realtime_ns(void);
 SHM_INTERNAL uint64_t shm_monotonic_ns(void);

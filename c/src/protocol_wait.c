@@ -55,7 +55,15 @@ shm_futex_wake_all(uint32_t *word)
 }
 
 int
-shm_spin(char *base, size_t word, uint64_t beyond, double seconds)
+shm_yield(void)
+{
+    uint64_t before = shm_monotonic_ns();
+    sched_yield();
+    return shm_monotonic_ns() - before > SHM_YIELD_RAN_OTHERS_NS;
+}
+
+int
+shm_spin(char *base, size_t word, uint64_t beyond, double seconds, int *shared)
 {
     uint64_t *w = shm_u64(base, word), until = shm_monotonic_ns() + (uint64_t)(seconds * 1e9);
     for (unsigned i = 0;; i++) {
@@ -67,7 +75,7 @@ shm_spin(char *base, size_t word, uint64_t beyond, double seconds)
             /* Let a peer that shares this core run: spinning here would only
              * delay the very write we wait for. With a core of its own the
              * peer is unaffected, and the yield returns at once. */
-            sched_yield();
+            *shared |= shm_yield();
         }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();

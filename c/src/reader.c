@@ -222,12 +222,12 @@ static int take(shmring_reader *rd, void *dst, uint64_t cap, int view, shmring_f
 
 /* ---------- waiting ------------------------------------------------------ */
 
-static int spin(shmring_reader *rd, double seconds)
+static int spin(shmring_reader *rd, double seconds, int *shared)
 {
     shmring_ring *r = rd->ring;
     uint64_t beyond = rd->queue ? __atomic_load_n(shm_u64(shmring_base(r), r->L.queue_seq), __ATOMIC_SEQ_CST)
                                 : rd->cursor;
-    return shm_spin(shmring_base(r), r->L.write_seq, beyond, seconds);
+    return shm_spin(shmring_base(r), r->L.write_seq, beyond, seconds, shared);
 }
 
 /* Register on notify, re-check, sleep one slice, unregister (no lost wake-up). */
@@ -268,14 +268,14 @@ static int wait_frame(shmring_reader *rd, void *dst, uint64_t cap, int view, shm
     int rc = take(rd, dst, cap, view, info);
     if (rc != 1)
         return rc; /* the common case under load: no clock read at all */
-    double now = shmring_monotonic_s(), deadline = now + (timeout_s > 0 ? timeout_s : 0);
+    double deadline = shmring_monotonic_s() + (timeout_s > 0 ? timeout_s : 0);
     double spun = rd->spin_s >= 0 ? rd->spin_s : shmring_spin_seconds(&rd->learned);
     if (timeout_s >= 0 && timeout_s < spun)
         spun = timeout_s;
     if (spun > 0) {
-        int caught = spin(rd, spun);
+        int shared = 0, caught = spin(rd, spun, &shared);
         if (rd->spin_s < 0)
-            shmring_spin_learn(&rd->learned, spun, caught, shmring_monotonic_s() - now);
+            shmring_spin_learn(&rd->learned, spun, caught, shared);
         if (caught)
             rc = take(rd, dst, cap, view, info);
     }

@@ -4,8 +4,8 @@
  * through the scheduler on the other (tens of microseconds on a virtual machine);
  * a frame that comes within that is caught cheaper by polling. A spin that runs out
  * halves the budget down to none, so an idle reader costs no CPU; one wait in
- * SPIN_PROBE_EVERY spins the maximum again; a spin that took far longer than it was
- * given lost its core, where spinning only delays the peer: it turns spinning off. */
+ * SPIN_PROBE_EVERY spins the maximum again; a spin whose yield ran another thread
+ * shares its core, where spinning only delays the peer: it turns spinning off. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -14,7 +14,6 @@
 #define SPIN_DEFAULT_MAX_S 50e-6
 #define SPIN_PROBE_EVERY 16u
 #define SPIN_MAX_PROBE_EVERY 4096u
-#define SPIN_PREEMPTED_S 20e-6
 
 /* SHMRING_SPIN_US from the environment (microseconds, 0 turns the learned spin
  * off), read once; a value that is no number in 0..1e6 is ignored. */
@@ -46,12 +45,12 @@ double shmring_spin_seconds(shmring_learned_spin *s)
     return s->budget;
 }
 
-void shmring_spin_learn(shmring_learned_spin *s, double spun, int caught, double took)
+void shmring_spin_learn(shmring_learned_spin *s, double spun, int caught, int shared)
 {
     double most = max_spin_s();
     if (spun <= 0)
         return;
-    if (took > 2 * spun + SPIN_PREEMPTED_S) { /* it lost its core: spinning costs more than it saves */
+    if (shared) { /* another process wants this core: spinning costs more than it saves */
         s->budget = 0;
         s->probe_every = s->probe_every * 2 < SPIN_MAX_PROBE_EVERY ? s->probe_every * 2 : SPIN_MAX_PROBE_EVERY;
         return;

@@ -35,7 +35,9 @@ char test_dir[256];
     X(test_corrupt_frame_of_a_known_dtype_is_refused) X(test_lapped_reader_loses_only_the_overwritten_frames) \
     X(test_slot_dtype_that_is_no_numpy_dtype_is_a_corrupt_slot) X(test_schema_size_is_the_product_of_every_dim) \
     X(test_learned_spin_halves_to_none_and_probes_the_maximum)                            \
-    X(test_learned_spin_that_lost_its_core_turns_spinning_off) X(test_idle_reader_with_the_learned_spin_sleeps)
+    X(test_learned_spin_that_shares_its_core_turns_spinning_off)                             \
+    X(test_a_spin_beside_a_busy_process_on_its_core_says_the_core_is_shared)                 \
+    X(test_idle_reader_with_the_learned_spin_sleeps)
 
 #define DECLARE(name) void name(void);
 TESTS(DECLARE)

@@ -153,9 +153,9 @@ class ClientSide:
         slice_s = RECHECK_S if deadline is None else max(0.0, min(RECHECK_S, deadline - time.monotonic()))
         if ex.cancelled:  # cancelled before it was posted: look at once, do not sleep a slice first
             seconds = slice_s = 0.0
-        current, spun, caught, look = _core.channel_wait(buf, at, ex.state, seconds, slice_s)
+        current, _spun, caught, look = _core.channel_wait(buf, at, ex.state, seconds, slice_s)
         if spin is None and seconds > 0:
-            self._spinning.learn(seconds, caught, spun)
+            self._spinning.learn(seconds, caught)  # C counts a catch after a yield that ran others as none
         while True:
             if current == reply_state:
                 ex.state = current

@@ -84,10 +84,10 @@ class ServerRole:
                                                                               SERVER_SLICE_S))
             if stopping:
                 spin = remaining = 0.0  # one look, as a stopped server still answers what is posted
-            got, spun, caught = _core.channel_next(table.buf, layout.slots, layout.slot_stride, seen, spin,
+            got, _spun, caught = _core.channel_next(table.buf, layout.slots, layout.slot_stride, seen, spin,
                                                    remaining)
             if spin > 0 and self.spin is None:
-                self._spinning.learn(spin, caught, spun)
+                self._spinning.learn(spin, caught)  # C counts a catch after a yield that ran others as none
             spin, first = 0.0, False
             if got is not None:
                 self.handle(*got, handler)

@@ -200,6 +200,12 @@ class Reader(Batches, Waiting):
     def _take_bytes(self, m: Attachment) -> bytes | None:
         pin = min(self._held) if self._held else _NO_PIN
         got = m.core.read_bytes(self._index, None if self.queue else self._cursor, pin)
+        if isinstance(got, bytes):  # frame `cursor` itself, none lost: the common case
+            self._cursor += 1
+            self.received += 1
+            if self._pending_lost:
+                self._take_lost(0)
+            return got
         if not isinstance(got, tuple):  # None, or frames skipped as lost with nothing to read yet
             if got:
                 self._skipped(got)

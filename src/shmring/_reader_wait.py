@@ -18,7 +18,7 @@ from typing import TypeVar
 from . import _format as F
 from ._attachment import RECHECK_S, Attachment, RingHandle
 from ._errors import BrokenError, ClosedError, WaitTimeout
-from ._spin import AdaptiveSpin, check_spin
+from ._spin import SPIN_SHARED, AdaptiveSpin, check_spin
 
 _T = TypeVar("_T")
 
@@ -49,27 +49,27 @@ class Waiting:
         ``spin``: seconds to spin first, or None for the learned budget.
         ``raise_gone``: raise BrokenError once nothing is left and the writer is gone.
         """
-        started = time.monotonic()
-        deadline = None if timeout is None else started + timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         if spin is not None:
             spin = check_spin(spin)
         seconds = self._spinning.seconds(spin)
         if timeout is not None:
             seconds = min(seconds, timeout)  # a short timeout is not overstayed by the spin
-        got = self._spin(m, seconds, take) if seconds > 0 else None
+        got, shared = self._spin(m, seconds, take) if seconds > 0 else (None, False)
         if spin is None:
-            self._spinning.learn(seconds, got is not None, time.monotonic() - started)
+            self._spinning.learn(seconds, got is not None, shared)
         while got is None:
             got = self._sleep_once(m, deadline, timeout, take, raise_gone)
             m = self._ring._mapping()
         return got
 
-    def _spin(self, m: Attachment, seconds: float, take: Callable[[Attachment], _T | None]) -> _T | None:
-        # Busy-wait in C (GIL released) for the ring to move past what we have seen.
+    def _spin(self, m: Attachment, seconds: float, take: Callable[[Attachment], _T | None]
+              ) -> tuple[_T | None, bool]:
+        """Busy-wait in C (GIL released) for the ring to move past what we have seen: (what
+        ``take`` got then, or None; whether a yield of the spin ran another thread)."""
         beyond = m.queue_seq() if self.queue else self._cursor
-        if m.core.spin(F.OFF_WRITE_SEQ, beyond, seconds):
-            return take(m)
-        return None
+        spun = m.core.spin(F.OFF_WRITE_SEQ, beyond, seconds)
+        return (take(m) if spun & 1 else None), bool(spun & SPIN_SHARED)
 
     def _sleep_once(self, m: Attachment, deadline: float | None, timeout: float | None,
                     take: Callable[[Attachment], _T | None], raise_gone: bool) -> _T | None:

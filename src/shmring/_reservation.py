@@ -16,6 +16,7 @@ class SlotLender(Protocol):
     """What a reservation needs of its writer."""
 
     _ring: RingHandle
+    _sole: bool  # a sole writer under block or drop: room is asked of C (Core.open_slot_if_room) first
 
     def _claim(self, m: Attachment, timeout: float | None) -> int | None: ...
     def _unclaim(self) -> None: ...
@@ -37,10 +38,15 @@ class Reservation:
     def __enter__(self) -> np.ndarray[Any, Any]:
         w = self._writer
         m = self._m = w._ring._mapping()
+        nbytes = self._dtype.itemsize * math.prod(self._dims)
+        if w._sole:  # room now: one call, no lock to take
+            opened = m.core.open_slot_if_room(nbytes, self._typestr, self._dims, self._flags, self._meta)
+            if opened is not None:
+                self._seq, start = opened
+                return np.ndarray(self._dims, self._dtype, m.buf, start)
         seq = w._claim(m, self._timeout)
         if seq is None:
             raise WouldBlock(f"ring {w._ring.name!r} is full (drop policy)")
-        nbytes = self._dtype.itemsize * math.prod(self._dims)
         try:
             self._seq, start = m.core.open_slot(seq, nbytes, self._typestr, self._dims, self._flags, self._meta)
         except BaseException:

@@ -19,7 +19,7 @@ import time
 
 from ._attachment import RECHECK_S, Attachment
 from ._errors import WaitTimeout
-from ._spin import AdaptiveSpin
+from ._spin import SPIN_SHARED, AdaptiveSpin
 
 
 class Room:
@@ -83,9 +83,9 @@ class Room:
             seconds = min(seconds, timeout)
         if seconds <= 0:
             return False
-        started = time.monotonic()
-        room = m.core.spin_room(seq, seconds)
-        self.spinning.learn(seconds, room, time.monotonic() - started)
+        spun = m.core.spin_room(seq, seconds)
+        room = bool(spun & 1)
+        self.spinning.learn(seconds, room, bool(spun & SPIN_SHARED))
         return room
 
     def _has_room(self, m: Attachment, seq: int, reap: bool) -> bool:

@@ -12,12 +12,15 @@ none, so a waiter whose data comes rarely soon stops spinning, and costs no
 CPU while idle. Every :data:`PROBE_EVERY`-th wait with a budget below the
 maximum spins the maximum once, to notice that data comes quickly again.
 
-A spin that took far longer than it was given lost its core to another
-process (the yield inside the spin let it run, or the scheduler took the
-core). On a busy core, spinning is what costs: the spinner uses up its share
-and then waits out another's time slice (milliseconds), where a sleeper woken
-by the futex would be scheduled at once. So such a spin turns spinning off
-and doubles the interval between probes, up to :data:`MAX_PROBE_EVERY`.
+A spin shares its core with another process when one of the yields inside
+it (every few dozen polls) ran another thread: the yield then took several
+microseconds instead of well under one (``SPIN_SHARED``, from C). On a busy
+core, spinning is what costs: the spinner uses up its share and then waits
+out another's time slice (milliseconds), where a sleeper woken by the futex
+would be scheduled at once. So such a spin turns spinning off and doubles the
+interval between probes, up to :data:`MAX_PROBE_EVERY`. A spin that merely
+took long is no such sign: on a virtual machine the host deschedules a virtual
+CPU now and then, whatever it runs, and a sleeper would have waited as long.
 
 ``SHMRING_SPIN_US`` in the environment sets :data:`MAX_SPIN_S` for the
 process (``0`` turns the learned spin off); ``spin=0`` turns it off for one
@@ -50,8 +53,9 @@ MIN_SPIN_S = MAX_SPIN_S / 32
 PROBE_EVERY = 16
 #: The longest interval between probes, after spins that lost their core.
 MAX_PROBE_EVERY = 4096
-#: A spin that took longer than twice its time plus this lost its core to another process.
-PREEMPTED_S = 20e-6
+#: Bit 1 of what ``Core.spin`` and ``Core.spin_room`` return (bit 0: the wait was over):
+#: one of the spin's yields ran another thread on this core.
+SPIN_SHARED = 2
 
 
 def check_spin(spin: object) -> float | None:
@@ -82,12 +86,12 @@ class AdaptiveSpin:
             return MAX_SPIN_S
         return self.budget
 
-    def learn(self, spun: float, caught: bool, took: float) -> None:
-        """Record how a learned spin of ``spun`` seconds went: it ``caught`` the data (or ran out)
-        after ``took`` seconds of wall time."""
+    def learn(self, spun: float, caught: bool, shared: bool = False) -> None:
+        """Record how a learned spin of ``spun`` seconds went: it ``caught`` the data (or ran out);
+        ``shared``: one of its yields ran another thread, so another process wants this core."""
         if spun <= 0:
             return
-        if took > 2 * spun + PREEMPTED_S:  # it lost its core: spinning costs more than it saves here
+        if shared:  # spinning costs more than it saves on a core another process wants
             self.budget = 0.0
             self._probe_every = min(self._probe_every * 2, MAX_PROBE_EVERY)
             return

@@ -68,7 +68,12 @@ class Writer:
         self._room = Room(ring.name)  # frames below room.until are known to have room
         # A sole writer under overwrite neither locks nor waits: put() is one C call.
         self._unguarded = not shared and m.layout.policy == "overwrite"
-        self._checked_key: tuple[Any, ...] | None = None
+        # A sole writer under block or drop: one C call too while the ring has room
+        # (Core.put_if_room knows how far that goes); it waits, or drops, only when not.
+        self._sole = not shared and not self._unguarded
+        m.core.forget_room()  # what an earlier writer of this mapping knew
+        self._checked_dtype: np.dtype[Any] | None = None
+        self._checked_shape: tuple[int, ...] | None = None
         self._checked_typestr = b""
         self._checked_len = -1  # the length of bytes messages known to fit
 
@@ -114,6 +119,10 @@ class Writer:
         m = self._ring._mapping()
         if self._unguarded:  # a sole writer that never waits: straight to the fast path
             return m.core.put(None, arr, typestr, shape, flags, meta_raw)
+        if self._sole:  # a sole writer with room now: the same single call
+            seq = m.core.put_if_room(arr, typestr, shape, flags, meta_raw)
+            if seq is not None:
+                return seq
         seq = self._claim(m, timeout)
         if seq is None:
             return None
@@ -283,6 +292,7 @@ class Writer:
                 self._room.await_readers(m, min(seq, seq + frames - m.layout.slots), timeout)
             # A seq whose slot never gets its 2*seq+2 mark reads as lost (docs/format.md, "Skip").
             self._room.forget()  # room is known per seq; re-check it for the jumped-to one
+            m.core.forget_room()
             after = _sync.fetch_add64(m.buf, F.OFF_WRITE_SEQ, frames) + frames
             # Sleeping readers move their release past the skipped numbers only when they look:
             # wake them, so a writer under block waiting for that room is not held up.
@@ -295,10 +305,10 @@ class Writer:
 
     def _typestr(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> bytes:
         """The dtype's typestr once (shape, dtype) is known to fit; checked once per type."""
-        key = (shape, dtype)
-        if key != self._checked_key:
+        if dtype is not self._checked_dtype or shape != self._checked_shape:  # identity: no dtype compare per frame
             self._check_frame(shape, dtype)
-            self._checked_key, self._checked_typestr = key, dtype.str.encode("ascii")
+            self._checked_dtype, self._checked_shape = dtype, shape
+            self._checked_typestr = dtype.str.encode("ascii")
         return self._checked_typestr
 
     def _check_message(self, n: int) -> None:
@@ -364,7 +374,7 @@ class Writer:
             self._presence.release()
             self._presence = None
             self._wake_readers()
-        self._unguarded = False
+        self._unguarded = self._sole = False
 
     def _wake_readers(self) -> None:
         # Readers waiting with writer_gone="raise" re-check the writer lease when

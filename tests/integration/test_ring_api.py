@@ -139,6 +139,36 @@ def test_drop_policy_returns_none_when_full(shm_dir: Path, unique_name: str) -> 
                 pass
 
 
+@pytest.mark.parametrize("how", ["put", "reserve"])
+def test_a_block_writer_goes_exactly_as_far_as_the_slowest_reader_lets_it(shm_dir: Path, unique_name: str,
+                                                                           how: str) -> None:
+    def publish(w: Any, i: int) -> None:
+        if how == "put":
+            w.put(np.array([i], np.uint8), timeout=0)
+        else:
+            with w.reserve(1, timeout=0) as arr:
+                arr[0] = i
+
+    with shmring.Ring.create(unique_name, slots=4, slot_bytes=8, policy="block") as ring:
+        slow, fast = ring.reader(), ring.reader()
+        w = ring.writer()
+        for i in range(4):
+            publish(w, i)
+            assert fast.get(timeout=1).data[0] == i
+        with pytest.raises(shmring.WaitTimeout, match="frame 4 waits for readers to release frame 0"):
+            publish(w, 4)
+        assert slow.get(timeout=1).data[0] == 0  # one frame read: room for exactly one more
+        publish(w, 4)
+        with pytest.raises(shmring.WaitTimeout):
+            publish(w, 5)
+        w.close()
+        slow.close()  # the slowest reader leaves: a new writer sees the room it left at once
+        w = ring.writer()
+        publish(w, 5)
+        assert [int(fast.get(timeout=1).data[0]) for _ in range(2)] == [4, 5]
+        w.close()
+
+
 def test_try_get_latest_and_lost_counts(ring: Any) -> None:
     with ring.writer() as w, ring.reader() as r:
         assert r.try_get() is None

@@ -10,7 +10,7 @@ from shmring._spin import MAX_SPIN_S, PROBE_EVERY, AdaptiveSpin, check_spin
 def _miss_until_off(spin: AdaptiveSpin) -> int:
     misses = 0
     while spin.budget > 0:
-        spin.learn(spin.seconds(None), caught=False, took=0.0)
+        spin.learn(spin.seconds(None), caught=False)
         misses += 1
         assert misses < 50, "the budget never reached 0"
     return misses
@@ -33,8 +33,8 @@ def test_a_probe_that_catches_the_data_brings_the_spin_back() -> None:
     spin = AdaptiveSpin()
     _miss_until_off(spin)
     while (seconds := spin.seconds(None)) == 0:
-        spin.learn(seconds, caught=False, took=0.0)
-    spin.learn(seconds, caught=True, took=seconds / 2)
+        spin.learn(seconds, caught=False)
+    spin.learn(seconds, caught=True)
     assert spin.seconds(None) == MAX_SPIN_S
 
 
@@ -50,13 +50,13 @@ def test_a_bad_spin_is_refused(bad: object) -> None:
         check_spin(bad)
 
 
-def test_a_spin_that_lost_its_core_turns_spinning_off_and_probes_less_often() -> None:
+def test_a_spin_that_shares_its_core_turns_spinning_off_and_probes_less_often() -> None:
     spin = AdaptiveSpin()
-    spin.learn(MAX_SPIN_S, caught=True, took=3e-3)  # caught, but after another process's time slice
+    spin.learn(MAX_SPIN_S, caught=True, shared=True)  # caught, but a yield ran another process first
     assert spin.budget == 0
     asked = [spin.seconds(None) for _ in range(PROBE_EVERY * 4)]
     assert asked.count(MAX_SPIN_S) == 2, "probes every 2 x PROBE_EVERY waits after one such spin"
-    spin.learn(MAX_SPIN_S, caught=True, took=MAX_SPIN_S / 2)  # a probe on a free core brings it back
+    spin.learn(MAX_SPIN_S, caught=True)  # a probe on a free core brings it back
     assert spin.budget == MAX_SPIN_S
     asked = [spin.seconds(None) for _ in range(PROBE_EVERY)]
     assert asked == [MAX_SPIN_S] * PROBE_EVERY

@@ -17,6 +17,10 @@
 
 enum { MODE_COPY = 0, MODE_VIEW = 1, MODE_INTO = 2 };
 
+/* Bit 1 of what spin() and spin_room() return (bit 0: the wait was over): one of the
+ * spin's yields ran another thread, so another process wants this core (shm_yield). */
+#define SPIN_SHARED 2
+
 typedef struct {
     PyObject_HEAD
     Py_buffer view;
@@ -29,6 +33,10 @@ typedef struct {
      * which the reader's dtype cache looks up) instead of making one per frame. */
     PyObject *typestr;
     char typestr_chars[SHM_TYPESTR_BYTES + 1];
+    /* put_if_room(), open_slot_if_room(): frames below this seq are known to have room (write step 1).
+     * Readers only ever move their release forward, so a bound once true stays
+     * true; forget_room() drops it where the sequence jumps (a skip, a new writer). */
+    uint64_t room_until;
 } Core;
 
 static inline char *
@@ -69,7 +77,9 @@ copy_maybe_nogil(Core *self, void *dst, const void *src, size_t n)
 /* Methods defined in core_write.c, core_read*.c and core_spin.c. */
 #define CORE_METHOD(NAME) SHM_INTERNAL PyObject *NAME(Core *self, PyObject *const *args, Py_ssize_t nargs)
 CORE_METHOD(Core_put);
+CORE_METHOD(Core_put_if_room);
 CORE_METHOD(Core_open_slot);
+CORE_METHOD(Core_open_slot_if_room);
 CORE_METHOD(Core_set_meta);
 CORE_METHOD(Core_read);
 CORE_METHOD(Core_read_queued);
@@ -78,6 +88,7 @@ CORE_METHOD(Core_read_bytes);
 CORE_METHOD(Core_put_many);
 CORE_METHOD(Core_spin_room); /* core_spin.c */
 SHM_INTERNAL PyObject *Core_commit(Core *self, PyObject *arg);
+SHM_INTERNAL PyObject *Core_forget_room(Core *self, PyObject *unused);
 
 /* core_read.c: the FrameRead type and the shmring errors C raises, made once at module init. */
 SHM_INTERNAL int core_read_init(PyObject *module);

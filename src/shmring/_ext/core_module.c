@@ -135,6 +135,7 @@ Core_init(Core *self, PyObject *args, PyObject *kwds)
         return -1;
     if (load_layout(layout, &self->layout) < 0)
         return -1;
+    self->room_until = 0;
     Py_INCREF(name);
     Py_XSETREF(self->name, name);
     if (self->has_view) {
@@ -283,18 +284,24 @@ Core_spin(Core *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "spin() watches write_seq or queue_seq only");
         return NULL;
     }
-    int seen;
+    int seen, shared = 0;
     __atomic_fetch_add(&self->busy, 1, __ATOMIC_SEQ_CST);
     Py_BEGIN_ALLOW_THREADS
-    seen = shm_spin(core_base(self), (size_t)off, beyond, seconds);
+    seen = shm_spin(core_base(self), (size_t)off, beyond, seconds, &shared);
     Py_END_ALLOW_THREADS
     __atomic_fetch_sub(&self->busy, 1, __ATOMIC_SEQ_CST);
-    return PyBool_FromLong(seen);
+    return PyLong_FromLong(seen | (shared ? SPIN_SHARED : 0));
 }
 
 /* ---------- type and module ------------------------------------------------------ */
 
 static PyMethodDef Core_methods[] = {
+    {"put_if_room", (PyCFunction)(void (*)(void))Core_put_if_room, METH_FASTCALL,
+     "put_if_room(data, typestr, shape, flags, meta) -> seq | None: a sole writer's put when there is room now."},
+    {"open_slot_if_room", (PyCFunction)(void (*)(void))Core_open_slot_if_room, METH_FASTCALL,
+     "open_slot_if_room(nbytes, typestr, shape, flags, meta) -> (seq, offset) | None: open_slot() with room now."},
+    {"forget_room", (PyCFunction)Core_forget_room, METH_NOARGS,
+     "forget_room(): drop the room put_if_room() knows of (the sequence jumped, or a new writer starts)."},
     {"put", (PyCFunction)(void (*)(void))Core_put, METH_FASTCALL,
      "put(seq|None, data, typestr, shape, flags, meta|None) -> seq: write and publish one frame."},
     {"open_slot", (PyCFunction)(void (*)(void))Core_open_slot, METH_FASTCALL,
@@ -309,7 +316,8 @@ static PyMethodDef Core_methods[] = {
     {"read_many", (PyCFunction)(void (*)(void))Core_read_many, METH_FASTCALL,
      "read_many(index, cursor|None, max_n, pin, payloads_only) -> (frames, lost_after, error|None)."},
     {"read_bytes", (PyCFunction)(void (*)(void))Core_read_bytes, METH_FASTCALL,
-     "read_bytes(index, cursor|None, pin) -> (seq, lost, bytes) | None | skipped: the payload only."},
+     "read_bytes(index, cursor|None, pin) -> bytes (frame cursor, none lost) | (seq, lost, bytes) | None | "
+     "skipped: the payload only."},
     {"put_many", (PyCFunction)(void (*)(void))Core_put_many, METH_FASTCALL,
      "put_many(seq|None, items, start, count, typestr, shape, flags, metas) -> seq of the last: one wake."},
     {"set_release", (PyCFunction)(void (*)(void))Core_set_release, METH_FASTCALL,
@@ -320,7 +328,8 @@ static PyMethodDef Core_methods[] = {
      "room_until(seq, probe_fd, reap) -> the first seq the writer may not write now (write step 1)."},
     {"still_committed", (PyCFunction)Core_still_committed, METH_O, "still_committed(seq) -> bool."},
     {"spin", (PyCFunction)(void (*)(void))Core_spin, METH_FASTCALL,
-     "spin(word_offset, beyond, seconds) -> bool: busy-wait for the word to pass `beyond`."},
+     "spin(word_offset, beyond, seconds) -> int: busy-wait for the word to pass `beyond`; bit 0: it did, "
+     "bit 1 (SPIN_SHARED): a yield ran another thread on this core."},
     {"spin_room", (PyCFunction)(void (*)(void))Core_spin_room, METH_FASTCALL,
      "spin_room(seq, seconds) -> bool: busy-wait until frame seq has room."},
     {"release", (PyCFunction)Core_release, METH_NOARGS, "release(): let go of the mapping's buffer."},

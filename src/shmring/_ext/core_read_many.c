@@ -131,7 +131,8 @@ Core_read_many(Core *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* ---------- read_bytes() ------------------------------------------------------------- */
 
-/* read_bytes(index, cursor|None, pin) -> (seq, lost, payload: bytes) | None | skipped:int
+/* read_bytes(index, cursor|None, pin) -> payload: bytes (frame `cursor`, none lost) |
+ * (seq, lost, payload: bytes) | None | skipped:int
  *
  * read() (cursor given) or read_queued() (None) with the payload copied into bytes and
  * nothing else built: no metadata, dtype or shape. */
@@ -164,5 +165,7 @@ Core_read_bytes(Core *self, PyObject *const *args, Py_ssize_t nargs)
         return result_of(self, status, &r, &t);
     PyObject *payload = t.payload;
     t.payload = NULL;
+    if (args[1] != Py_None && r.seq == k && r.lost == 0)
+        return payload; /* the frame the cursor named, nothing lost: the bytes alone, no tuple */
     return Py_BuildValue("(KKN)", (unsigned long long)r.seq, (unsigned long long)r.lost, payload);
 }

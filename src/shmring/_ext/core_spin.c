@@ -1,7 +1,6 @@
 /* shmring._core: a blocked writer's bounded spin for room, before it sleeps on the space word. */
 #include "core.h"
 
-#include <sched.h>
 #include <time.h>
 
 /* Write step 1's test without liveness (no probe, no reaping: the sleeping path
@@ -12,8 +11,8 @@ has_room(char *base, const ShmLayout *L, uint64_t seq)
     return seq < shm_room_until(base, L, seq, -1, 0);
 }
 
-/* spin_room(seq, seconds) -> bool: busy-wait (GIL released) until frame seq has
- * room, or seconds pass. Readers publish their release positions with a release
+/* spin_room(seq, seconds) -> int: busy-wait (GIL released) until frame seq has
+ * room (bit 0), or seconds pass; bit 1 (SPIN_SHARED): a yield ran another thread. Readers publish their release positions with a release
  * store; shm_pin_floor loads them with acquire, as the sleeping path does. */
 PyObject *
 Core_spin_room(Core *self, PyObject *const *args, Py_ssize_t nargs)
@@ -34,7 +33,7 @@ Core_spin_room(Core *self, PyObject *const *args, Py_ssize_t nargs)
     if (seconds > 1e6)
         seconds = 1e6; /* keeps the deadline in range */
     char *base = core_base(self);
-    int room;
+    int room, shared = 0;
     __atomic_fetch_add(&self->busy, 1, __ATOMIC_SEQ_CST);
     Py_BEGIN_ALLOW_THREADS
     struct timespec ts;
@@ -46,7 +45,7 @@ Core_spin_room(Core *self, PyObject *const *args, Py_ssize_t nargs)
             clock_gettime(CLOCK_MONOTONIC, &ts);
             if ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec >= until)
                 break;
-            sched_yield(); /* a reader sharing this core gets to make the room we wait for */
+            shared |= shm_yield(); /* a reader sharing this core gets to make the room we wait for */
         }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
@@ -54,5 +53,5 @@ Core_spin_room(Core *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_END_ALLOW_THREADS
     __atomic_fetch_sub(&self->busy, 1, __ATOMIC_SEQ_CST);
-    return PyBool_FromLong(room);
+    return PyLong_FromLong(room | (shared ? SPIN_SHARED : 0));
 }

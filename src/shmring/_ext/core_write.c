@@ -50,6 +50,43 @@ parse_seq(Core *self, PyObject *obj, uint64_t *seq)
     return (*seq == (uint64_t)-1 && PyErr_Occurred()) ? -1 : 0;
 }
 
+/* Write step 1 for a sole writer under block or drop, without waiting: whether
+ * frame seq has room now. The answer is cached in room_until, so most frames
+ * read no reader entry. No liveness probe: a dead reader that fills the ring is
+ * reaped by the caller's waiting path, which looks again with the probe. */
+static int
+has_room_now(Core *self, uint64_t seq)
+{
+    if (seq < self->room_until)
+        return 1;
+    self->room_until = shm_room_until(core_base(self), &self->layout, seq, -1, 0);
+    return seq < self->room_until;
+}
+
+/* Write steps 2-7 of frame seq from args (data, typestr, shape, flags, meta) -> seq. */
+static PyObject *
+put_frame(Core *self, uint64_t seq, PyObject *const *args)
+{
+    uint64_t dims[SHM_MAX_DIMS];
+    unsigned long flags = PyLong_AsUnsignedLong(args[3]);
+    if (flags == (unsigned long)-1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer data;
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    ShmFrameHead f;
+    if (frame_head(self, (uint64_t)data.len, args[1], args[2], flags, args[4], dims, &f) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    size_t slot = shm_open_slot(core_base(self), &self->layout, seq, &f);
+    /* docs/format.md, write step 4: the payload. */
+    copy_maybe_nogil(self, core_base(self) + slot + self->layout.payload_offset, data.buf, (size_t)data.len);
+    PyBuffer_Release(&data);
+    shm_commit_slot(core_base(self), &self->layout, seq);
+    return PyLong_FromUnsignedLongLong(seq);
+}
+
 /* put(seq|None, data, typestr, shape|None, flags, meta|None) -> seq */
 PyObject *
 Core_put(Core *self, PyObject *const *args, Py_ssize_t nargs)
@@ -60,26 +97,52 @@ Core_put(Core *self, PyObject *const *args, Py_ssize_t nargs)
     }
     if (require_open(self) < 0)
         return NULL;
-    uint64_t seq, dims[SHM_MAX_DIMS];
+    uint64_t seq;
     if (parse_seq(self, args[0], &seq) < 0)
         return NULL;
-    unsigned long flags = PyLong_AsUnsignedLong(args[4]);
-    if (flags == (unsigned long)-1 && PyErr_Occurred())
-        return NULL;
-    Py_buffer data;
-    if (PyObject_GetBuffer(args[1], &data, PyBUF_C_CONTIGUOUS) < 0)
-        return NULL;
-    ShmFrameHead f;
-    if (frame_head(self, (uint64_t)data.len, args[2], args[3], flags, args[5], dims, &f) < 0) {
-        PyBuffer_Release(&data);
+    return put_frame(self, seq, args + 1);
+}
+
+/* put_if_room(data, typestr, shape|None, flags, meta|None) -> seq | None: put() for
+ * a sole writer under block or drop when the next frame has room now; None, with
+ * nothing written, when it has not (the caller then waits, or drops, as its policy says). */
+PyObject *
+Core_put_if_room(Core *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "put_if_room(data, typestr, shape, flags, meta)");
         return NULL;
     }
+    if (require_open(self) < 0)
+        return NULL;
+    uint64_t seq = shm_next_seq(core_base(self), &self->layout);
+    if (!has_room_now(self, seq))
+        Py_RETURN_NONE;
+    return put_frame(self, seq, args);
+}
+
+/* forget_room(): the sequence jumped (a skip) or a new writer starts: look at the readers again. */
+PyObject *
+Core_forget_room(Core *self, PyObject *unused)
+{
+    (void)unused;
+    self->room_until = 0;
+    Py_RETURN_NONE;
+}
+
+/* Write steps 2-3 of frame seq from args (nbytes, typestr, shape, flags, meta) -> (seq, payload offset). */
+static PyObject *
+open_frame(Core *self, uint64_t seq, PyObject *const *args)
+{
+    uint64_t dims[SHM_MAX_DIMS], nbytes = PyLong_AsUnsignedLongLong(args[0]);
+    unsigned long flags = PyLong_AsUnsignedLong(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+    ShmFrameHead f;
+    if (frame_head(self, nbytes, args[1], args[2], flags, args[4], dims, &f) < 0)
+        return NULL;
     size_t slot = shm_open_slot(core_base(self), &self->layout, seq, &f);
-    /* docs/format.md, write step 4: the payload. */
-    copy_maybe_nogil(self, core_base(self) + slot + self->layout.payload_offset, data.buf, (size_t)data.len);
-    PyBuffer_Release(&data);
-    shm_commit_slot(core_base(self), &self->layout, seq);
-    return PyLong_FromUnsignedLongLong(seq);
+    return Py_BuildValue("Kn", (unsigned long long)seq, (Py_ssize_t)(slot + self->layout.payload_offset));
 }
 
 /* open_slot(seq|None, nbytes, typestr, shape, flags, meta|None) -> (seq, payload offset) */
@@ -92,15 +155,28 @@ Core_open_slot(Core *self, PyObject *const *args, Py_ssize_t nargs)
     }
     if (require_open(self) < 0)
         return NULL;
-    uint64_t seq, dims[SHM_MAX_DIMS], nbytes = PyLong_AsUnsignedLongLong(args[1]);
-    unsigned long flags = PyLong_AsUnsignedLong(args[4]);
-    if (PyErr_Occurred() || parse_seq(self, args[0], &seq) < 0)
+    uint64_t seq;
+    if (parse_seq(self, args[0], &seq) < 0)
         return NULL;
-    ShmFrameHead f;
-    if (frame_head(self, nbytes, args[2], args[3], flags, args[5], dims, &f) < 0)
+    return open_frame(self, seq, args + 1);
+}
+
+/* open_slot_if_room(nbytes, typestr, shape, flags, meta|None) -> (seq, payload offset) | None:
+ * open_slot() for a sole writer under block or drop when the next frame has room
+ * now; None, with nothing written, when it has not. */
+PyObject *
+Core_open_slot_if_room(Core *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "open_slot_if_room(nbytes, typestr, shape, flags, meta)");
         return NULL;
-    size_t slot = shm_open_slot(core_base(self), &self->layout, seq, &f);
-    return Py_BuildValue("Kn", (unsigned long long)seq, (Py_ssize_t)(slot + self->layout.payload_offset));
+    }
+    if (require_open(self) < 0)
+        return NULL;
+    uint64_t seq = shm_next_seq(core_base(self), &self->layout);
+    if (!has_room_now(self, seq))
+        Py_RETURN_NONE;
+    return open_frame(self, seq, args);
 }
 
 /* commit(seq): publish a frame opened with open_slot() (write steps 5-7). */
