@@ -198,7 +198,7 @@ int shmring_reader_open_at(shmring_ring *ring, const char *name, int queue, int 
  * (SHMRING_SPIN_LEARNED) the reader learns it, as Python's readers do: up to
  * 50 us (SHMRING_SPIN_US in the environment sets the most, 0 turns it off),
  * halved after every spin that runs out, down to none, so an idle reader costs
- * no CPU; a spin whose yield ran another process on its core turns spinning off.
+ * no CPU; spins whose yields gave the core to a busy process turn spinning off.
  * 0: never spin; spin_s > 0: always spin that long (lowest latency when both
  * sides are busy; costs a core while it spins). */
 #define SHMRING_SPIN_LEARNED (-1.0)

@@ -73,6 +73,7 @@ typedef struct {
     double budget;         /* seconds the next wait spins */
     uint32_t waits;        /* waits so far, for the periodic probe */
     uint32_t probe_every;  /* one wait in this many spins the maximum */
+    uint32_t shared_in_a_row; /* spins in a row whose yields ran another thread */
 } shmring_learned_spin;
 SHMRING_HIDDEN void shmring_spin_init(shmring_learned_spin *s);
 /* How long this wait spins. */

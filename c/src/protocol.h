@@ -238,15 +238,21 @@ SHM_INTERNAL void shm_wake_if_sleeping(char *base, size_t word, size_t sleepers)
 /* FUTEX_WAKE every sleeper of a shared futex word (no FUTEX_PRIVATE_FLAG: other processes sleep on it). */
 SHM_INTERNAL void shm_futex_wake_all(uint32_t *word);
 /* Busy-wait until the u64 at `word` exceeds `beyond` or `seconds` pass; 1 if it did.
- * *shared is set when one of its yields ran another thread: another process wants this core. */
+ * *shared is set when one of its yields gave the core away for a time slice
+ * (SHM_YIELD_HELD_NS): another process keeps this core busy. */
 SHM_INTERNAL int shm_spin(char *base, size_t word, uint64_t beyond, double seconds, int *shared);
-/* sched_yield(), and whether it ran another thread on this core (it took over SHM_YIELD_RAN_OTHERS_NS). */
-SHM_INTERNAL int shm_yield(void);
-/* A yield with nothing else runnable returns in well under a microsecond; a switch to
- * another thread and back takes several. A spin stretched by the hypervisor instead (a
- * virtual CPU descheduled by the host) is no sign of a shared core, and nothing a futex
- * sleep would avoid, so it is the yield that is timed, not the spin. */
-#define SHM_YIELD_RAN_OTHERS_NS 5000u
+/* sched_yield(); how long it took, in ns. A yield with nothing else runnable returns in
+ * well under a microsecond; one that ran another thread returns when that thread
+ * blocks, yields or has used its time slice. */
+SHM_INTERNAL uint64_t shm_yield_ns(void);
+/* A yield this long ran a thread that kept the core for a time slice (a scheduler slice
+ * is a millisecond or more): a busy process shares the core, and a spinner there only
+ * waits out its slices, where a futex sleeper is woken at once. A peer on the same core
+ * that answers and then waits gives the core back within microseconds: spinning (each
+ * yield handing it the core) is then the cheaper hand-off, cheaper than the futex. A
+ * spin stretched by the hypervisor (a virtual CPU descheduled by its host) is neither,
+ * so it is the yield that is timed, not the spin. */
+#define SHM_YIELD_HELD_NS 200000u
 /* CLOCK_REALTIME / CLOCK_MONOTONIC / CLOCK_REALTIME_COARSE now, in ns. */
 SHM_INTERNAL uint64_t shm_realtime_ns(void);
 SHM_INTERNAL uint64_t shm_monotonic_ns(void);

@@ -54,12 +54,12 @@ shm_futex_wake_all(uint32_t *word)
     syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-int
-shm_yield(void)
+uint64_t
+shm_yield_ns(void)
 {
     uint64_t before = shm_monotonic_ns();
     sched_yield();
-    return shm_monotonic_ns() - before > SHM_YIELD_RAN_OTHERS_NS;
+    return shm_monotonic_ns() - before;
 }
 
 int
@@ -75,7 +75,7 @@ shm_spin(char *base, size_t word, uint64_t beyond, double seconds, int *shared)
             /* Let a peer that shares this core run: spinning here would only
              * delay the very write we wait for. With a core of its own the
              * peer is unaffected, and the yield returns at once. */
-            *shared |= shm_yield();
+            *shared |= shm_yield_ns() > SHM_YIELD_HELD_NS;
         }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();

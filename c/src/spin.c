@@ -4,8 +4,11 @@
  * through the scheduler on the other (tens of microseconds on a virtual machine);
  * a frame that comes within that is caught cheaper by polling. A spin that runs out
  * halves the budget down to none, so an idle reader costs no CPU; one wait in
- * SPIN_PROBE_EVERY spins the maximum again; a spin whose yield ran another thread
- * shares its core, where spinning only delays the peer: it turns spinning off. */
+ * SPIN_PROBE_EVERY spins the maximum again; spins whose yields gave the core to a
+ * busy process for a time slice (SHM_YIELD_HELD_NS) only wait out its slices:
+ * SPIN_SHARED_IN_A_ROW of them one after another turn spinning off (one alone may be
+ * the host pausing a virtual CPU). A peer on the same core that answers quickly is no
+ * such sign: handing it the core at each yield is the cheapest hand-off there. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -14,6 +17,7 @@
 #define SPIN_DEFAULT_MAX_S 50e-6
 #define SPIN_PROBE_EVERY 16u
 #define SPIN_MAX_PROBE_EVERY 4096u
+#define SPIN_SHARED_IN_A_ROW 2u
 
 /* SHMRING_SPIN_US from the environment (microseconds, 0 turns the learned spin
  * off), read once; a value that is no number in 0..1e6 is ignored. */
@@ -34,6 +38,7 @@ void shmring_spin_init(shmring_learned_spin *s)
     s->budget = max_spin_s();
     s->waits = 0;
     s->probe_every = SPIN_PROBE_EVERY;
+    s->shared_in_a_row = 0;
 }
 
 double shmring_spin_seconds(shmring_learned_spin *s)
@@ -50,7 +55,8 @@ void shmring_spin_learn(shmring_learned_spin *s, double spun, int caught, int sh
     double most = max_spin_s();
     if (spun <= 0)
         return;
-    if (shared) { /* another process wants this core: spinning costs more than it saves */
+    s->shared_in_a_row = shared ? s->shared_in_a_row + 1 : 0;
+    if (s->shared_in_a_row >= SPIN_SHARED_IN_A_ROW) { /* another process wants this core: spinning costs more */
         s->budget = 0;
         s->probe_every = s->probe_every * 2 < SPIN_MAX_PROBE_EVERY ? s->probe_every * 2 : SPIN_MAX_PROBE_EVERY;
         return;

@@ -33,6 +33,11 @@ TEST(test_learned_spin_that_shares_its_core_turns_spinning_off)
     shmring_learned_spin s;
     shmring_spin_init(&s);
     shmring_spin_learn(&s, 50e-6, 1, 1); /* caught, but a yield ran another process first */
+    CHECK(s.budget == 50e-6, "one such spin may be the host pausing the CPU: budget %g", s.budget);
+    shmring_spin_learn(&s, 50e-6, 1, 0);
+    shmring_spin_learn(&s, 50e-6, 1, 1);
+    CHECK(s.budget == 50e-6, "a spin on a free core in between starts the count again: budget %g", s.budget);
+    shmring_spin_learn(&s, 50e-6, 1, 1); /* the second in a row */
     CHECK(s.budget == 0 && s.probe_every == 32, "spinning off, probes twice as rare: budget %g, every %u",
           s.budget, s.probe_every);
     shmring_spin_learn(&s, 50e-6, 1, 0); /* a probe on a free core brings it back */

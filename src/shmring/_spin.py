@@ -12,15 +12,19 @@ none, so a waiter whose data comes rarely soon stops spinning, and costs no
 CPU while idle. Every :data:`PROBE_EVERY`-th wait with a budget below the
 maximum spins the maximum once, to notice that data comes quickly again.
 
-A spin shares its core with another process when one of the yields inside
-it (every few dozen polls) ran another thread: the yield then took several
-microseconds instead of well under one (``SPIN_SHARED``, from C). On a busy
-core, spinning is what costs: the spinner uses up its share and then waits
-out another's time slice (milliseconds), where a sleeper woken by the futex
-would be scheduled at once. So such a spin turns spinning off and doubles the
-interval between probes, up to :data:`MAX_PROBE_EVERY`. A spin that merely
-took long is no such sign: on a virtual machine the host deschedules a virtual
-CPU now and then, whatever it runs, and a sleeper would have waited as long.
+A spin shares its core with a busy process when one of the yields inside it
+(every few dozen polls) gave the core to another thread for a time slice: it
+took over 200 µs instead of well under one (``SPIN_SHARED``, from C). There,
+spinning is what costs: the spinner waits out the other's slices
+(milliseconds), where a sleeper woken by the futex would be scheduled at once.
+So :data:`SHARED_IN_A_ROW` such spins one after another turn spinning off and
+double the interval between probes, up to :data:`MAX_PROBE_EVERY` (one alone
+may be the host pausing a virtual CPU, rarely that long but not never). A
+peer on the same core that answers and then waits hands the core back within
+microseconds: a spin whose yields run it is the cheapest hand-off on one core,
+cheaper than the futex, and goes on. A spin that merely took long is no sign
+either way: on a virtual machine the host deschedules a virtual CPU now and
+then, whatever it runs, and a sleeper would have waited as long.
 
 ``SHMRING_SPIN_US`` in the environment sets :data:`MAX_SPIN_S` for the
 process (``0`` turns the learned spin off); ``spin=0`` turns it off for one
@@ -54,8 +58,10 @@ PROBE_EVERY = 16
 #: The longest interval between probes, after spins that lost their core.
 MAX_PROBE_EVERY = 4096
 #: Bit 1 of what ``Core.spin`` and ``Core.spin_room`` return (bit 0: the wait was over):
-#: one of the spin's yields ran another thread on this core.
+#: one of the spin's yields gave this core to another thread for a time slice.
 SPIN_SHARED = 2
+#: Spins in a row whose yields ran another thread before spinning stops: one alone may be a host's pause.
+SHARED_IN_A_ROW = 2
 
 
 def check_spin(spin: object) -> float | None:
@@ -70,12 +76,13 @@ def check_spin(spin: object) -> float | None:
 class AdaptiveSpin:
     """The learned spin budget of one waiter (a reader, a writer's room, a client, a server)."""
 
-    __slots__ = ("_probe_every", "_waits", "budget")
+    __slots__ = ("_probe_every", "_shared", "_waits", "budget")
 
     def __init__(self) -> None:
         self.budget = MAX_SPIN_S
         self._waits = 0
         self._probe_every = PROBE_EVERY
+        self._shared = 0  # spins in a row whose yields ran another thread
 
     def seconds(self, spin: float | None) -> float:
         """How long to spin before this wait: ``spin`` if given, else the learned budget."""
@@ -91,7 +98,8 @@ class AdaptiveSpin:
         ``shared``: one of its yields ran another thread, so another process wants this core."""
         if spun <= 0:
             return
-        if shared:  # spinning costs more than it saves on a core another process wants
+        self._shared = self._shared + 1 if shared else 0
+        if self._shared >= SHARED_IN_A_ROW:  # spinning costs more than it saves on a core another process wants
             self.budget = 0.0
             self._probe_every = min(self._probe_every * 2, MAX_PROBE_EVERY)
             return

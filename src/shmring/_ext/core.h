@@ -18,7 +18,7 @@
 enum { MODE_COPY = 0, MODE_VIEW = 1, MODE_INTO = 2 };
 
 /* Bit 1 of what spin() and spin_room() return (bit 0: the wait was over): one of the
- * spin's yields ran another thread, so another process wants this core (shm_yield). */
+ * spin's yields gave the core to another thread for a time slice (SHM_YIELD_HELD_NS). */
 #define SPIN_SHARED 2
 
 typedef struct {

@@ -70,9 +70,18 @@ ch_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* One spin step's yield is the protocol's shm_yield(): it lets a peer on this core run,
- * and says whether one did. Then the peer shares our core, and what the spin catches a
- * futex sleep would have caught as soon, without the spinning. */
+/* A yield this long ran another thread on our core. A yield with nothing else runnable
+ * returns in well under a microsecond; a switch to a peer and back takes several. */
+#define CH_YIELD_RAN_OTHERS_NS 5000u
+
+/* One spin step's yield: lets a peer on this core run. 1 if one did (the yield took long):
+ * the peer shares our core, and what the spin then catches a futex sleep would have caught
+ * as soon, without the spinning. The learned spin hears of it as a spin that caught nothing. */
+static inline int
+ch_yield(void)
+{
+    return shm_yield_ns() > CH_YIELD_RAN_OTHERS_NS;
+}
 
 /* The mapping and one slot in it, checked: slot_off + the slot header +
  * the payload area (payload_off + slot_bytes) lie inside the buffer. */

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 /* Poll the posted counter while it reads `seen`, until `until` (ns); 1 if it moved. *shared:
- * a yield ran another thread (shm_yield). */
+ * a yield ran another thread (ch_yield). */
 static int
 spin_past(const uint32_t *posted, uint32_t seen, uint64_t until, int *shared)
 {
@@ -22,7 +22,7 @@ spin_past(const uint32_t *posted, uint32_t seen, uint64_t until, int *shared)
         if ((i & 63) == 0) {
             if (ch_now_ns() >= until)
                 return 0;
-            *shared |= shm_yield(); /* a client on this core gets to post */
+            *shared |= ch_yield(); /* a client on this core gets to post */
         }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();

@@ -22,7 +22,7 @@ pending(uint32_t state, uint32_t posted)
 }
 
 /* Poll until the reply is in or `until` (ns) passes; the last state read. *shared: a yield
- * ran another thread (shm_yield). */
+ * ran another thread (ch_yield). */
 static uint32_t
 spin(const uint32_t *word, uint32_t posted, uint64_t until, int *shared)
 {
@@ -31,7 +31,7 @@ spin(const uint32_t *word, uint32_t posted, uint64_t until, int *shared)
         if ((i & 63) == 0) {
             if (ch_now_ns() >= until)
                 break;
-            *shared |= shm_yield(); /* a server on this core gets to run */
+            *shared |= ch_yield(); /* a server on this core gets to run */
         }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();

@@ -45,7 +45,7 @@ Core_spin_room(Core *self, PyObject *const *args, Py_ssize_t nargs)
             clock_gettime(CLOCK_MONOTONIC, &ts);
             if ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec >= until)
                 break;
-            shared |= shm_yield(); /* a reader sharing this core gets to make the room we wait for */
+            shared |= shm_yield_ns() > SHM_YIELD_HELD_NS; /* a reader on this core gets to make room */
         }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
