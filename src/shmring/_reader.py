@@ -132,19 +132,8 @@ class Reader(Batches, Waiting):
         Waits as :meth:`get`; ``reader.lost`` counts frames missed. The payload
         is the frame's bytes whatever its dtype; its metadata and flags are not read.
         """
-        if self._lease is None:
-            raise ClosedError(f"reader of ring {self._ring.name!r} was closed")
-        m = self._ring._mapping()
-        # The common case inlined (a call less each way): frame `cursor`, none lost.
-        if not self.queue and not self._held and not self._pending_lost:
-            got = m.core.read_bytes(self._index, self._cursor, _NO_PIN)
-            if isinstance(got, bytes):
-                self._cursor += 1
-                self.received += 1
-                return got
-            data = self._bytes_of(got)
-        else:
-            data = self._take_bytes(m)
+        m = self._open_mapping()
+        data = self._take_bytes(m)
         if data is None:
             data = self._wait(m, timeout, spin, self._take_bytes)
         return data
@@ -210,11 +199,8 @@ class Reader(Batches, Waiting):
 
     def _take_bytes(self, m: Attachment) -> bytes | None:
         pin = min(self._held) if self._held else _NO_PIN
-        return self._bytes_of(m.core.read_bytes(self._index, None if self.queue else self._cursor, pin))
-
-    def _bytes_of(self, got: bytes | tuple[int, int, bytes] | int | None) -> bytes | None:
-        """The payload of what ``Core.read_bytes`` returned, the cursor and counts moved past it."""
-        if isinstance(got, bytes):  # frame `cursor` itself, none lost
+        got = m.core.read_bytes(self._index, None if self.queue else self._cursor, pin)
+        if isinstance(got, bytes):  # frame `cursor` itself, none lost: the common case
             self._cursor += 1
             self.received += 1
             if self._pending_lost:

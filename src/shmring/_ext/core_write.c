@@ -63,6 +63,21 @@ has_room_now(Core *self, uint64_t seq)
     return seq < self->room_until;
 }
 
+/* The argument check and write step 1 of put_if_room() and open_slot_if_room():
+ * 1 with *seq the next frame when it has room now, 0 when it has not, -1 on error. */
+static int
+next_seq_with_room(Core *self, Py_ssize_t nargs, const char *usage, uint64_t *seq)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
+    }
+    if (require_open(self) < 0)
+        return -1;
+    *seq = shm_next_seq(core_base(self), &self->layout);
+    return has_room_now(self, *seq);
+}
+
 /* Write steps 2-7 of frame seq from args (data, typestr, shape, flags, meta) -> seq. */
 static PyObject *
 put_frame(Core *self, uint64_t seq, PyObject *const *args)
@@ -109,16 +124,11 @@ Core_put(Core *self, PyObject *const *args, Py_ssize_t nargs)
 PyObject *
 Core_put_if_room(Core *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "put_if_room(data, typestr, shape, flags, meta)");
+    uint64_t seq;
+    int room = next_seq_with_room(self, nargs, "put_if_room(data, typestr, shape, flags, meta)", &seq);
+    if (room < 0)
         return NULL;
-    }
-    if (require_open(self) < 0)
-        return NULL;
-    uint64_t seq = shm_next_seq(core_base(self), &self->layout);
-    if (!has_room_now(self, seq))
-        Py_RETURN_NONE;
-    return put_frame(self, seq, args);
+    return room ? put_frame(self, seq, args) : Py_NewRef(Py_None);
 }
 
 /* forget_room(): the sequence jumped (a skip) or a new writer starts: look at the readers again. */
@@ -167,16 +177,11 @@ Core_open_slot(Core *self, PyObject *const *args, Py_ssize_t nargs)
 PyObject *
 Core_open_slot_if_room(Core *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "open_slot_if_room(nbytes, typestr, shape, flags, meta)");
+    uint64_t seq;
+    int room = next_seq_with_room(self, nargs, "open_slot_if_room(nbytes, typestr, shape, flags, meta)", &seq);
+    if (room < 0)
         return NULL;
-    }
-    if (require_open(self) < 0)
-        return NULL;
-    uint64_t seq = shm_next_seq(core_base(self), &self->layout);
-    if (!has_room_now(self, seq))
-        Py_RETURN_NONE;
-    return open_frame(self, seq, args);
+    return room ? open_frame(self, seq, args) : Py_NewRef(Py_None);
 }
 
 /* commit(seq): publish a frame opened with open_slot() (write steps 5-7). */
