@@ -20,7 +20,9 @@ delivered. Throughput = bytes delivered to the far reader / time from its first 
 its last frame. Every frame carries its seq in its first word; the reader checks it.
 
 CPU: the measuring process samples the CPU time (user + system, all threads) of every
-process of the run at the first and the last frame, and prints it per MiB delivered:
+process of the run at the first and the last frame (the bridge's far reader also every
+16th frame, since in live mode it cannot know which frame is its last; never every
+frame, which cost ~50 us of reading /proc a frame), and prints it per MiB delivered:
 for raw pyzmq its two processes, for the bridge the sender and the receiver (the
 bridge's own cost) and the camera and reader. Unlike GB/s this hardly depends on
 what else the machine runs, and on two cores it bounds the rate.
@@ -201,7 +203,8 @@ def _measure(far: str, cam: str, nbytes: int, count: int, directory: str, roles:
         camera.start()
         roles = {**roles, "camera + reader": [camera.pid, os.getpid()]}
         received, overwritten, t0, t_last, last = 0, 0, 0.0, 0.0, -1
-        cpu0 = cpu1 = {}
+        sampled = _CpuSample(0, {})  # the last CPU sample: reading /proc for every frame would cost
+        first = _CpuSample(0, {})    # the reader ~50 us a frame, on the cores the pipeline runs on
         while last < count - 1:
             try:
                 with reader.get(timeout=5, view=True) as f:
@@ -214,14 +217,26 @@ def _measure(far: str, cam: str, nbytes: int, count: int, directory: str, roles:
                     assert word == f.seq, "the bridge mixed up a frame"
             except shmring.WaitTimeout:
                 break  # live mode: the last frames may be dropped; what arrived is measured
-            t_last, cpu1 = time.perf_counter(), {role: _cpu_s(p) for role, p in roles.items()}
+            t_last = time.perf_counter()
             received += 1
             if received == 1:
-                t0, cpu0 = t_last, cpu1
+                t0, first = t_last, _CpuSample(received, {role: _cpu_s(p) for role, p in roles.items()})
+            elif received % _CPU_EVERY == 0 or last >= count - 1:
+                sampled = _CpuSample(received, {role: _cpu_s(p) for role, p in roles.items()})
         elapsed = t_last - t0
         camera.join(30)
-        return Result((received - 1) * nbytes / elapsed / 1e9, reader.lost + overwritten,
-                      _cpu_per_mib(cpu0, cpu1, (received - 1) * nbytes))
+        cpu_frames = max(1, sampled.received - first.received)
+        cpu = _cpu_per_mib(first.cpu, sampled.cpu, cpu_frames * nbytes) if sampled.cpu else {r: 0.0 for r in roles}
+        return Result((received - 1) * nbytes / elapsed / 1e9, reader.lost + overwritten, cpu)
+
+
+class _CpuSample(NamedTuple):
+    received: int  # frames the far reader had when the sample was taken
+    cpu: dict[str, float]  # CPU seconds so far, by role
+
+
+#: The far reader samples the CPU of every process once in this many frames (and at the last one).
+_CPU_EVERY = 16
 
 
 def _count(mib: int, quick: bool) -> int:
