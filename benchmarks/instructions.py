@@ -26,6 +26,7 @@ BATCH_BODIES = 40  # batch cases run at least this many batches: fewer leave sta
 CASES: dict[str, tuple[str, int]] = {
     # name: (loop body, messages per body)
     "put": ("w.put(msg)", 1),
+    "put(array)": ("w.put(arr)", 1),
     "put+get": ("w.put(msg); r.get(timeout=0)", 1),
     "put+get_bytes": ("w.put(msg); r.get_bytes(timeout=0)", 1),
     "reserve": ("with w.reserve(64) as a: a[0] = 1", 1),
@@ -42,7 +43,7 @@ BATCH = {batch}
 count = int(sys.argv[1])
 ring = shmring.Ring.create(f"icount{{count}}", slots=1024, slot_bytes=64)
 w = ring.writer(); r = ring.reader()
-msg = bytes(64); msgs = [bytes(64)] * BATCH; block = np.zeros((BATCH, 64), np.uint8)
+msg = bytes(64); arr = np.zeros(64, np.uint8); msgs = [bytes(64)] * BATCH; block = np.zeros((BATCH, 64), np.uint8)
 for _ in range(50):
     {body}
 gc.freeze()  # start-up objects out of the collector's way: its passes then cost the same in both runs

@@ -114,7 +114,12 @@ class Writer:
             typestr, shape = _U1, None
         else:
             arr = data if data.__class__ is np.ndarray and data.flags.c_contiguous else _as_array(data)
-            typestr, shape = self._typestr(arr.shape, arr.dtype), arr.shape
+            shape, dtype = arr.shape, arr.dtype
+            # identity: no dtype compare per frame, and no call when the frame type is the last one
+            if dtype is self._checked_dtype and shape == self._checked_shape:
+                typestr = self._checked_typestr
+            else:
+                typestr = self._typestr(shape, dtype)
         meta_raw = None if meta is None and flags == 0 else self._encode_meta(meta, flags)
         m = self._ring._mapping()
         if self._unguarded:  # a sole writer that never waits: straight to the fast path
