@@ -19,7 +19,7 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
-N = 5000  # messages per run of a single-message case (and 2N in the second run)
+N = 50_000  # messages per run of a single-message case (and 2N in the second run)
 BATCH = 256
 BATCH_BODIES = 40  # batch cases run at least this many batches: fewer leave start-up noise in the difference
 
@@ -30,6 +30,7 @@ CASES: dict[str, tuple[str, int]] = {
     "put+get": ("w.put(msg); r.get(timeout=0)", 1),
     "put+get_bytes": ("w.put(msg); r.get_bytes(timeout=0)", 1),
     "reserve": ("with w.reserve(64) as a: a[0] = 1", 1),
+    "reserve+get(view)": ("with w.reserve(64) as a: a[0] = 1\n    with r.get(timeout=0, view=True): pass", 1),
     "put_many": ("w.put_many(msgs)", BATCH),
     "put_many(2-D)": ("w.put_many(block)", BATCH),
     "put_many+get_many": ("w.put_many(msgs); r.get_many(BATCH, timeout=0)", BATCH),

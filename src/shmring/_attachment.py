@@ -108,6 +108,7 @@ class RingHandle(Protocol):
 
     name: str
     _pid: int
+    _m: Attachment | None  # None once closed (``closed`` without a call, for the per-frame paths)
 
     @property
     def closed(self) -> bool: ...

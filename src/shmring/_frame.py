@@ -109,7 +109,10 @@ class Frame:
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.release()
+        owner, self._owner = self._owner, None  # release(), inline: once a frame
+        if owner is not None:
+            self._data = None
+            owner._unpin(self.seq)
 
     def __repr__(self) -> str:
         what = "released" if self._data is None else f"{self._data.shape} {self._data.dtype}"

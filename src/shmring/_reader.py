@@ -120,7 +120,9 @@ class Reader(Batches, Waiting):
         """
         if writer_gone not in WRITER_GONE:
             raise ValueError(f"writer_gone must be one of {', '.join(WRITER_GONE)}; got {writer_gone!r}")
-        m = self._open_mapping()
+        if self._lease is None:  # _open_mapping(), inline: the per-frame path
+            raise ClosedError(f"reader of ring {self._ring.name!r} was closed")
+        m = self._ring._mapping()
         frame = self._take(m, view, out)
         if frame is None:
             frame = self._wait(m, timeout, spin, lambda a: self._take(a, view, out), writer_gone == "raise")
@@ -302,7 +304,7 @@ class Reader(Batches, Waiting):
 
     def _unpin(self, k: int) -> None:
         self._held.discard(k)
-        if self._lease is None or self._ring.closed:
+        if self._lease is None or self._ring._m is None:  # closed (the ring's `closed`, without a call)
             return
         floor = min(self._held) if self._held else (F.NO_PIN if self.queue else self._cursor)
         self._ring._mapping().core.set_release(self._index, floor)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from . import _attachment, _meta, _segment, _sync
 from . import _format as F
-from . import _meta, _segment, _sync
 from ._attachment import Attachment, fork_generation, validate_counters
 from ._errors import BrokenError, ClosedError, FrameError, SegmentNotFoundError, ShmringError
 from ._info import ReaderInfo, RingInfo, RingStats
@@ -303,7 +303,8 @@ class Ring:
     def _mapping(self) -> Attachment:
         if self._m is None:
             raise ClosedError(f"ring {self.name!r} was closed")
-        if self._generation != fork_generation():
+        # the module's counter read in place: this runs a few times a frame, a call would cost more
+        if self._generation != _attachment._fork_generation:
             raise BrokenError(
                 f"ring {self.name!r} was opened in process {self._pid} and used after fork() in "
                 f"{os.getpid()}: a child shares its parent's locks, so it must Ring.open() anew")

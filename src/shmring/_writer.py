@@ -76,6 +76,12 @@ class Writer:
         self._checked_shape: tuple[int, ...] | None = None
         self._checked_typestr = b""
         self._checked_len = -1  # the length of bytes messages known to fit
+        self._fast_paths = (self._unguarded, self._sole)
+        self._lent: int | None = None  # the seq of the frame a reservation holds open
+        # The last reservation made without metadata, and the shape and dtype arguments it was
+        # made from: a camera reserves the same frame type every time, and reuses it once idle.
+        self._last_reservation: Reservation | None = None
+        self._last_reserved: tuple[object, object] = (None, None)
 
     # -- publishing ------------------------------------------------------------
 
@@ -251,12 +257,22 @@ class Writer:
         seen by readers; the slot is reused) when it raises. Under ``drop``
         with the ring full, entering raises :class:`WouldBlock`.
 
-        Args and Raises: as :meth:`put`, with ``shape`` and ``dtype`` of the frame.
+        Args and Raises: as :meth:`put`, with ``shape`` and ``dtype`` of the frame; and
+        RuntimeError on entering while another reservation of this writer is open
+        (``put``, ``put_many`` and ``skip`` refuse then too: they would write its slot).
         """
+        last = self._last_reservation
+        if (last is not None and meta is None and dtype is self._last_reserved[1] and last._seq is None
+                and (shape is self._last_reserved[0] or (shape.__class__ is tuple and shape == last._dims))
+                and flags == last._flags and timeout is last._timeout):
+            return last  # the same frame type as the last time: checked then, nothing to redo
         dims = (shape,) if isinstance(shape, int) else tuple(shape)
         dt = np.dtype(dtype)
-        return Reservation(self, dims, dt, self._typestr(dims, dt), self._encode_meta(meta, flags), flags,
-                           timeout)
+        res = Reservation(self, dims, dt, self._typestr(dims, dt), self._encode_meta(meta, flags), flags, timeout)
+        # Kept only for arguments that cannot change under the same identity (not a list, say).
+        if meta is None and isinstance(shape, (int, tuple)) and isinstance(dtype, (type, np.dtype, str)):
+            self._last_reservation, self._last_reserved = res, (shape, dtype)
+        return res
 
     def skip(self, frames: int, timeout: float | None = None) -> int:
         """Advance the ring's sequence by ``frames`` numbers that are never written.
@@ -288,6 +304,7 @@ class Writer:
             raise ValueError(f"frames must be an int >= 0, got {frames!r}")
         if self._presence is None:
             raise ClosedError(f"writer of ring {self._ring.name!r} was closed")
+        self._refuse_while_lent("skip frames")
         m = self._ring._mapping()
         if self._put_lock is not None:
             self._put_lock.acquire(timeout)
@@ -349,6 +366,7 @@ class Writer:
         """The seq to write next, holding the put lock if shared; None if dropped."""
         if self._presence is None:
             raise ClosedError(f"writer of ring {self._ring.name!r} was closed")
+        self._refuse_while_lent("write another frame")
         if self._unguarded:
             return _sync.load64(m.buf, F.OFF_WRITE_SEQ)
         lock = self._put_lock
@@ -367,6 +385,27 @@ class Writer:
     def _unclaim(self) -> None:
         if self._put_lock is not None:
             self._put_lock.release()
+
+    def _lend(self, seq: int) -> None:
+        """A reservation holds frame ``seq`` open: until it ends, writing any other frame would
+        write that same slot. Turning off the fast paths sends put(), put_many() and reserve()
+        through _claim(), which refuses; they cost nothing more on the common path."""
+        self._lent = seq
+        self._unguarded = self._sole = False
+
+    def _unlend(self) -> None:
+        """The reservation ended (committed or abandoned): the writer writes again."""
+        self._lent = None
+        if self._presence is not None:  # closed inside the with block: the fast paths stay off
+            self._unguarded, self._sole = self._fast_paths
+        if self._put_lock is not None:  # _unclaim(), inline: this runs once a frame
+            self._put_lock.release()
+
+    def _refuse_while_lent(self, what: str) -> None:
+        if self._lent is not None:
+            raise RuntimeError(
+                f"writer of ring {self._ring.name!r} cannot {what} while frame {self._lent} is reserved: "
+                "end that reserve() with block first (it commits the frame)")
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -112,6 +112,57 @@ def test_reserve_commits_on_exit_and_abandons_on_error(ring: Any) -> None:
         assert w.put(b"next") == 1, "the abandoned slot is reused"
 
 
+@pytest.mark.parametrize("policy", ["overwrite", "block", "drop"])
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_writer_with_a_frame_reserved_refuses_to_write_another(shm_dir: Path, unique_name: str, policy: str,
+                                                                 shared: bool) -> None:
+    # Each of these would have written the reserved frame's own slot: two frames in one, one lost.
+    with shmring.Ring.create(unique_name, slots=4, slot_bytes=64, policy=policy) as ring, \
+            ring.writer(shared=shared) as w, ring.reader() as r:
+        with w.reserve(8) as arr:
+            arr[:] = 1
+            for attempt in (lambda: w.reserve(8).__enter__(), lambda: w.put(b"x"),
+                            lambda: w.put_many([b"y", b"z"]), lambda: w.skip(1)):
+                with pytest.raises(RuntimeError, match=f"ring {unique_name!r} cannot .* while frame 0 is reserved"):
+                    attempt()
+        assert w.put(b"after") == 1, "once the reservation ends the writer writes again"
+        frames = r.get_many(8, timeout=1)
+    assert [(f.seq, bytes(f.data)) for f in frames] == [(0, bytes([1] * 8)), (1, b"after")]
+    assert frames[1].lost == 0, "nothing was lost to the refused writes"
+
+
+def test_reserving_again_and_again_gives_each_frame_its_own_type_and_metadata(shm_dir: Path,
+                                                                             unique_name: str) -> None:
+    # reserve() reuses the last reservation for the same frame type: a change of any argument must show.
+    shape = (2, 3)
+    with shmring.Ring.create(unique_name, slots=8, slot_bytes=64) as ring, ring.writer() as w, \
+            ring.reader() as r:
+        for i in range(3):
+            with w.reserve(shape, np.float32) as arr:
+                arr[:] = i
+        with w.reserve(shape, np.int16, meta={"k": 1}) as arr:
+            arr[:] = 7
+        with w.reserve([3, 2], np.int16, flags=5) as arr:
+            arr[:] = 8
+        with pytest.raises(shmring.FrameError, match="not supported"):
+            w.reserve(shape, "V8")
+        with w.reserve(shape, np.float32) as arr:
+            arr[:] = 9
+        frames = r.get_many(8, timeout=1)
+    seen = [(f.data.dtype.str, f.data.shape, f.data.flat[0], f.meta, f.flags) for f in frames]
+    assert seen == [("<f4", (2, 3), 0, {}, 0), ("<f4", (2, 3), 1, {}, 0), ("<f4", (2, 3), 2, {}, 0),
+                    ("<i2", (2, 3), 7, {"k": 1}, 0), ("<i2", (3, 2), 8, {}, 5), ("<f4", (2, 3), 9, {}, 0)]
+
+
+def test_a_closed_writer_refuses_a_reservation_it_made_before(ring: Any) -> None:
+    w = ring.writer()
+    with w.reserve(4) as arr:
+        arr[:] = 1
+    w.close()
+    with pytest.raises(shmring.ClosedError, match="closed"), w.reserve(4):
+        pass
+
+
 def test_reserve_can_set_metadata_from_the_pixels_and_is_stamped_at_commit(ring: Any) -> None:
     with ring.writer() as w, ring.reader() as r:
         res = w.reserve((4, 4), np.uint16, meta={"stage": "filling"})
