@@ -133,6 +133,11 @@ SHM_INTERNAL void shm_commit_slot(char *base, const ShmLayout *L, uint64_t seq);
 SHM_INTERNAL void shm_publish_slot(char *base, const ShmLayout *L, uint64_t seq);
 /* Write step 7 once for every frame published since the last wake. */
 SHM_INTERNAL void shm_wake_readers(char *base, const ShmLayout *L);
+/* Write step 4's payload copy: memcpy, or streaming stores (past the cache, then a fence)
+ * for a payload of shm_stream_bytes() or more (protocol_copy.c says why and when). */
+SHM_INTERNAL void shm_copy_payload(void *dst, const void *src, size_t n);
+/* Payloads of at least this many bytes are streamed (SIZE_MAX: never); decided once a process. */
+SHM_INTERNAL size_t shm_stream_bytes(void);
 /* Write steps 2-6 for a frame that fits, its payload copied from `payload`; step 7 is the caller's. */
 SHM_INTERNAL void shm_write_frame(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead *f,
                                   const void *payload);

@@ -127,7 +127,7 @@ shm_write_frame(char *base, const ShmLayout *L, uint64_t seq, const ShmFrameHead
 {
     size_t slot = shm_open_slot(base, L, seq, f);
     if (f->nbytes) /* an empty frame may come without a payload pointer */
-        memcpy(base + slot + L->payload_offset, payload, f->nbytes); /* write step 4: the payload */
+        shm_copy_payload(base + slot + L->payload_offset, payload, f->nbytes); /* write step 4: the payload */
     publish_at(base, L, slot, seq);
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -40,8 +41,10 @@ def procs() -> Iterator[list[subprocess.Popen[str]]]:
                 stream.close()
 
 
-def _start(procs: list[subprocess.Popen[str]], peer: Path, *args: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([str(peer), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _start(procs: list[subprocess.Popen[str]], peer: Path, *args: str,
+           env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([str(peer), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=None if env is None else {**os.environ, **env})
     procs.append(proc)
     return proc
 
@@ -143,6 +146,19 @@ def test_c_writer_python_readers(peer: Path, procs: list[subprocess.Popen[str]],
             assert done["written"] == N and done["dropped"] == 0
         assert done["written"] + done["dropped"] >= N
         assert ring.info().write_seq == done["written"]
+
+
+def test_a_c_writer_streaming_every_payload_delivers_each_byte(peer: Path, procs: list[subprocess.Popen[str]],
+                                                             unique_name: str) -> None:
+    # SHMRING_STREAM_BYTES=1 writes every payload with streaming stores (docs/c.md, "Environment"):
+    # the peer's frames of 24 to 4,000 bytes cover a copy's aligned body and its odd tail.
+    with _ring(unique_name, "block") as ring:
+        tally = _Tally(ring.reader(name="copy"), view=False)
+        writer = _start(procs, peer, "write", unique_name, "2000", "30", env={"SHMRING_STREAM_BYTES": "1"})
+        _read_all([tally], writer, queue=False)
+        done = _summary(writer)
+    assert not tally.problems, f"{len(tally.problems)} frames not intact, first: {tally.problems[0]}"
+    assert tally.seqs == list(range(2000)) and done["written"] == 2000
 
 
 def test_c_writer_python_queue_readers(peer: Path, procs: list[subprocess.Popen[str]], unique_name: str) -> None:

@@ -55,19 +55,32 @@ require_open(Core *self)
     return 0;
 }
 
+/* Which copy: out of the ring (memcpy), or a payload into its slot (write step 4:
+ * shm_copy_payload, which streams frames too large to stay cached). */
+enum { COPY_OUT, COPY_INTO_SLOT };
+
+static inline void
+copy_either(int into_slot, void *dst, const void *src, size_t n)
+{
+    if (into_slot)
+        shm_copy_payload(dst, src, n);
+    else
+        memcpy(dst, src, n);
+}
+
 /* Large copies run without the GIL so other threads go on meanwhile. `busy`
  * is raised while they do: a release() from another thread (closing the
  * ring) then waits instead of letting the mapping go under the copy. */
 static inline void
-copy_maybe_nogil(Core *self, void *dst, const void *src, size_t n)
+copy_maybe_nogil(Core *self, int into_slot, void *dst, const void *src, size_t n)
 {
     if (n < NOGIL_COPY_BYTES) {
-        memcpy(dst, src, n);
+        copy_either(into_slot, dst, src, n);
         return;
     }
     __atomic_fetch_add(&self->busy, 1, __ATOMIC_SEQ_CST);
     Py_BEGIN_ALLOW_THREADS
-    memcpy(dst, src, n);
+    copy_either(into_slot, dst, src, n);
     Py_END_ALLOW_THREADS
     /* Lowered only with the GIL back: the rest of this call still reads the
      * mapping, and release() proceeds only when it holds the GIL and sees 0. */

@@ -57,9 +57,9 @@ copy_frame(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payl
     if (t->mode == MODE_COPY) {
         t->payload = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)h->nbytes);
         if (t->payload)
-            copy_maybe_nogil(t->core, PyByteArray_AS_STRING(t->payload), payload, h->nbytes);
+            copy_maybe_nogil(t->core, COPY_OUT, PyByteArray_AS_STRING(t->payload), payload, h->nbytes);
     } else if (t->mode == MODE_INTO) {
-        copy_maybe_nogil(t->core, t->into->buf, payload, h->nbytes);
+        copy_maybe_nogil(t->core, COPY_OUT, t->into->buf, payload, h->nbytes);
         t->payload = Py_NewRef(Py_None);
     } else {
         t->payload = PyLong_FromSsize_t(payload - core_base(t->core));

@@ -15,7 +15,7 @@ copy_bytes(void *ctx, const ShmSlotHeader *h, const char *meta, const char *payl
     t->payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)h->nbytes);
     if (!t->payload)
         return -1;
-    copy_maybe_nogil(t->core, PyBytes_AS_STRING(t->payload), payload, h->nbytes);
+    copy_maybe_nogil(t->core, COPY_OUT, PyBytes_AS_STRING(t->payload), payload, h->nbytes);
     return 0;
 }
 

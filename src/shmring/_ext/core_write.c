@@ -96,7 +96,8 @@ put_frame(Core *self, uint64_t seq, PyObject *const *args)
     }
     size_t slot = shm_open_slot(core_base(self), &self->layout, seq, &f);
     /* docs/format.md, write step 4: the payload. */
-    copy_maybe_nogil(self, core_base(self) + slot + self->layout.payload_offset, data.buf, (size_t)data.len);
+    copy_maybe_nogil(self, COPY_INTO_SLOT, core_base(self) + slot + self->layout.payload_offset, data.buf,
+                     (size_t)data.len);
     PyBuffer_Release(&data);
     shm_commit_slot(core_base(self), &self->layout, seq);
     return PyLong_FromUnsignedLongLong(seq);
@@ -276,7 +277,8 @@ write_item(Core *self, Batch *b, Py_ssize_t i, uint64_t seq, PyObject *typestr, 
                             metas == Py_None ? Py_None : PyList_GET_ITEM(metas, i), dims, &f) < 0;
     if (!failed) {
         size_t slot = shm_open_slot(core_base(self), &self->layout, seq, &f);
-        copy_maybe_nogil(self, core_base(self) + slot + self->layout.payload_offset, data, (size_t)len);
+        copy_maybe_nogil(self, COPY_INTO_SLOT, core_base(self) + slot + self->layout.payload_offset, data,
+                         (size_t)len);
         shm_publish_slot(core_base(self), &self->layout, seq); /* write steps 5-6; step 7 once per batch */
     }
     if (holding)
