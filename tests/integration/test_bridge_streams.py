@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
+import zlib
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -59,6 +60,37 @@ def test_lossless_2000_frames_of_1mib_arrive_intact_in_order(
         assert receiver.interrupt() == EXIT_INTERRUPTED, "Ctrl-C must end `bridge recv` with 130"
         last = receiver.last()
         assert (last["received"], last["lost"], last["dropped_total"]) == (count, 0, 0), last
+
+
+def test_a_full_drop_ring_drops_and_counts_frames_and_then_receives_again(
+        shm_dir: Path, unique_name: str, bridges: Callable[..., Bridge], spawn: Callable[..., BaseProcess]) -> None:
+    count, nbytes = 40, 64 << 10
+    cam, far = f"{unique_name}-cam", f"{unique_name}-far"
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    with shmring.Ring.create(cam, slots=8, slot_bytes=nbytes, policy="block"):
+        sender = bridges("send", "send", cam, "--bind", endpoint, "--lossless")
+        receiver = bridges("recv", "recv", endpoint, "--into", far, "--lossless", "--policy", "drop")
+        with open_ring(far, 20, sender, receiver) as ring, ring.reader() as reader:  # a reader that waits
+            assert ring.policy == "drop"
+            first = spawn(camera, cam, count, nbytes)
+            first.join(30)
+
+            def all_accounted() -> bool:
+                s = receiver.samples() and receiver.last()
+                return bool(s) and s["received"] + s["dropped"].get("local ring full", 0) == count
+
+            wait_until(all_accounted, 20, f"the receiver to write or drop all {count} frames", receiver)
+            assert receiver.last()["received"] == ring.slots, "the ring holds what its reader has not read"
+            kept = [reader.get(timeout=5) for _ in range(ring.slots)]
+            assert reader.try_get() is None
+            # room again: the receiver, still up, writes the next frames right after the kept ones
+            second = spawn(camera, cam, 3, nbytes)
+            later = [reader.get(timeout=20) for _ in range(3)]
+            second.join(30)
+    assert [int(f.data.view(np.uint64)[0]) for f in kept + later] == [*range(ring.slots), 0, 1, 2]
+    assert [f.seq for f in kept + later] == list(range(ring.slots + 3)), "a dropped frame takes no seq"
+    assert all(f.lost == 0 for f in kept + later) and reader.lost == 0
+    assert all(zlib.crc32(f.data.view(np.uint64)[1:]) == f.meta["CRC"] for f in kept + later), "a frame arrived torn"
 
 
 def test_live_slow_reader_accounts_for_every_frame(

@@ -42,6 +42,9 @@ _META_SPARE = 64  # room the receiver adds to meta_bytes of a ring it creates, f
 _WAIT_SLICE_S = 0.25  # a blocked local put/skip re-checks whether to stop this often
 
 
+_STOPPED = object()  # what _blocking() returns when asked to stop before its call is done
+
+
 class Receiver:
     """Writes what a sender relays into the local ring ``into``; see :func:`shmring.bridge.recv`.
 
@@ -262,14 +265,14 @@ class Receiver:
             return
         if SOURCE_TIME_KEY not in meta:
             meta = {**meta, SOURCE_TIME_KEY: h.timestamp_ns}
+        # reserve() checks shape, dtype and metadata against the local ring without taking a
+        # slot: a frame that does not fit is dropped before the skip below moves anything.
         try:
-            reservation = self._writer.reserve(h.shape, h.dtype, meta=meta, flags=h.flags,
-                                                   timeout=_WAIT_SLICE_S)
+            self._writer.reserve(h.shape, h.dtype, meta=meta, flags=h.flags)
         except FrameError as err:
             if SOURCE_TIME_KEY in meta and meta.pop(SOURCE_TIME_KEY) is not None:
                 try:  # it fits without the source time (a ring made by someone else)
-                    reservation = self._writer.reserve(h.shape, h.dtype, meta=meta, flags=h.flags,
-                                                   timeout=_WAIT_SLICE_S)
+                    self._writer.reserve(h.shape, h.dtype, meta=meta, flags=h.flags)
                 except FrameError as err2:
                     self._drops.drop("local ring", f"frame {h.seq} does not fit ring {self._ring.name!r}: {err2}")
                     return
@@ -277,12 +280,20 @@ class Receiver:
                 self._drops.drop("local ring", f"frame {h.seq} does not fit ring {self._ring.name!r}: {err}")
                 return
         gap = local - self._next_local
-        if gap and not self._blocking(lambda: self._writer.skip(gap, timeout=_WAIT_SLICE_S), stop):
+        if gap and self._blocking(lambda: self._writer.skip(gap, timeout=_WAIT_SLICE_S), stop) is _STOPPED:
             return
         self._next_local = local  # from here on the skipped numbers are gone for good
         self._count_gap(h, gap)
         data = np.frombuffer(payload, dtype=h.dtype).reshape(h.shape)
-        if not self._blocking(lambda: self._fill(reservation, data), stop):
+        # put(), not a reservation filled with numpy: its copy streams large frames past the cache
+        put = self._writer.put
+        written = self._blocking(lambda: put(data, meta=meta, flags=h.flags, timeout=_WAIT_SLICE_S), stop)
+        if written is _STOPPED:
+            return
+        if written is None:  # a full `drop` ring dropped it: as a local writer's drop, it takes no seq
+            self._offset -= 1  # the next frame takes this one's local seq (and its credit counts this one)
+            self._drops.drop("local ring full", f"frame {h.seq}: ring {self._ring.name!r} is full (drop policy)")
+            self._count_for_credit(h)
             return
         self._next_local = local + 1
         self._stats.received += 1
@@ -297,20 +308,14 @@ class Receiver:
             if 2 * self._uncredited >= window_frames(self._window, h.slots, h.slot_bytes):
                 self._credit()
 
-    @staticmethod
-    def _fill(reservation: Any, data: np.ndarray[Any, Any]) -> None:
-        with reservation as slot:
-            np.copyto(slot, data, casting="no")
-
-    def _blocking(self, action: Any, stop: Any) -> bool:
-        """Run a local ring call that may wait (``block``), in slices, until done or asked to stop."""
+    def _blocking(self, action: Any, stop: Any) -> Any:
+        """Run a local ring call that may wait (``block``), in slices: its result, or _STOPPED if asked to stop."""
         while True:
             try:
-                action()
-                return True
+                return action()
             except WaitTimeout:
                 if stop is not None and stop.is_set():
-                    return False
+                    return _STOPPED
 
     def _count_gap(self, h: W.Header, gap: int) -> None:
         """Split a gap into frames lost in the sender's ring and frames lost on the wire."""
