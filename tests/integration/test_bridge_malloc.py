@@ -43,3 +43,37 @@ def test_freed_receive_buffers_stay_in_the_process() -> None:
     assert _free_bytes_kept("default") < batch // 2, "glibc keeps a freed batch by itself: the test shows nothing"
     kept = _free_bytes_kept("keep")
     assert kept >= batch, f"only {kept:,} of the {batch:,} bytes freed stayed in the process for the next frames"
+
+
+# Frames above glibc's 32 MiB mmap threshold cap: one 40 MiB receive buffer, and whether
+# glibc gave it a mapping of its own (mallinfo2 hblks), to be faulted in afresh each frame.
+_LARGE = """
+import ctypes, sys
+import numpy as np
+from shmring.bridge._malloc import keep_received_memory
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+mallinfo2 = ctypes.CDLL(None).mallinfo2
+mallinfo2.restype = MallInfo2
+if sys.argv[1] == "keep":
+    keep_received_memory(40 << 20, 9 * (40 << 20))
+before = mallinfo2().hblks  # blocks mapped so far (numpy's own, at import)
+buf = np.empty(40 << 20, np.uint8)
+buf.fill(1)
+print(mallinfo2().hblks - before)
+"""
+
+
+def _own_mappings(mode: str) -> int:
+    done = subprocess.run([sys.executable, "-c", _LARGE, mode], capture_output=True, text=True, timeout=60)
+    if "mallinfo2" in done.stderr:
+        pytest.skip("needs glibc >= 2.33 (mallinfo2)")
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout)
+
+
+def test_receive_buffers_above_the_mmap_cap_come_from_the_heap() -> None:
+    assert _own_mappings("default") == 1, "glibc maps a 40 MiB block by itself: the test shows nothing"
+    assert _own_mappings("keep") == 0, "a 40 MiB receive buffer still got a fresh mapping of its own"

@@ -11,7 +11,12 @@ flight, and the mmap threshold to a frame (blocks above it get a fresh ``mmap`` 
 keeps that memory mapped and reused.
 
 Both settings are process-wide and only ever raised. glibc caps the mmap threshold at
-32 MiB: larger frames still get a fresh mapping each (for raw pyzmq as much as here).
+32 MiB, so for larger frames it would still map (and fault in, zero-filled) every
+receive buffer afresh: 8,192 faults a 32 MiB frame, measured 2-3x the receiver's CPU
+time of smaller frames per MiB. For those the receiver turns glibc's own mappings off
+(``M_MMAP_MAX`` 0): every block then comes from the heap, whose freed memory the raised
+trim threshold keeps for the next frames. That too is process-wide: in a process that
+receives such frames, large allocations are not handed back to the kernel when freed.
 Elsewhere than glibc this does nothing.
 """
 
@@ -22,6 +27,7 @@ from typing import Any
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_MMAP_MAX = -4
 _MMAP_THRESHOLD_MAX = 32 << 20  # glibc refuses more (HEAP_MAX_SIZE / 2 on 64-bit)
 _PAGE_SLACK = 1 << 16  # a message's own header and the allocator's rounding
 
@@ -52,3 +58,5 @@ def keep_received_memory(frame_bytes: int, in_flight_bytes: int) -> None:
     _kept["frame"], _kept["flight"] = max(frame, _kept["frame"]), max(flight, _kept["flight"])
     _mallopt(_M_MMAP_THRESHOLD, _kept["frame"])
     _mallopt(_M_TRIM_THRESHOLD, _kept["flight"])
+    if frame_bytes + _PAGE_SLACK > _MMAP_THRESHOLD_MAX:  # past the cap: no fresh mapping per frame
+        _mallopt(_M_MMAP_MAX, 0)
