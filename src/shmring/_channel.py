@@ -26,6 +26,7 @@ from ._locks import Lease, reopen
 from ._readyfd import ReadyFd
 from ._segment import NameOrPath, Segment
 from ._spin import check_spin
+from ._unlink import HandleOrName
 
 __all__ = ["Channel"]
 
@@ -179,7 +180,10 @@ class Channel:
             self._role.release()
             self._role = None
 
-    def unlink(self) -> None:
+    #: ``channel.unlink()``, or ``Channel.unlink(name, directory=None)``: remove the channel's name.
+    unlink: HandleOrName[Channel] = HandleOrName()
+
+    def _unlink_handle(self) -> None:
         """Remove the channel's name for everyone; attached processes keep working until they close."""
         self._attachment().seg.unlink()
 

@@ -19,6 +19,7 @@ from ._errors import BrokenError, ClosedError, FrameError, SegmentNotFoundError,
 from ._info import ReaderInfo, RingInfo, RingStats
 from ._reader import Reader
 from ._segment import NameOrPath, Segment
+from ._unlink import HandleOrName
 from ._writer import Writer
 
 if TYPE_CHECKING:
@@ -183,7 +184,10 @@ class Ring:
             self._m.close()
             self._m = None
 
-    def unlink(self) -> None:
+    #: ``ring.unlink()``, or ``Ring.unlink(name, directory=None)``: remove the ring's name.
+    unlink: HandleOrName[Ring] = HandleOrName()
+
+    def _unlink_handle(self) -> None:
         """Remove the ring's name for everyone; attached processes keep working until they close.
 
         Waiters on this ring are woken so they notice at once.

@@ -204,6 +204,18 @@ def test_cancelling_arequest_withdraws_it(shm_dir: Path, unique_name: str) -> No
         assert ch.request(b"next", timeout=WAIT_S) == b"next"
 
 
+def test_a_channel_is_unlinked_by_name_from_the_class_or_through_its_handle(shm_dir: Path,
+                                                                            unique_name: str) -> None:
+    with shmring.Channel.create(unique_name, slots=1, slot_bytes=64):
+        shmring.Channel.unlink(unique_name)
+        assert not (shm_dir / unique_name).exists()
+    with shmring.Channel.create(unique_name, slots=1, slot_bytes=64) as ch:
+        ch.unlink()
+        assert not (shm_dir / unique_name).exists()
+    with pytest.raises(shmring.SegmentNotFoundError, match=unique_name):
+        shmring.Channel.unlink(unique_name)
+
+
 def test_create_is_0600_and_open_validates(shm_dir: Path, unique_name: str) -> None:
     with shmring.Channel.create(unique_name, slots=3, slot_bytes=100):
         assert stat.S_IMODE(os.stat(shm_dir / unique_name).st_mode) == 0o600

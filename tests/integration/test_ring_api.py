@@ -99,6 +99,20 @@ def test_fixed_schema_is_enforced(shm_dir: Path, unique_name: str) -> None:
         shmring.Ring.create(unique_name + "y", slot_bytes=10, dtype="uint16", shape=(4, 6))
 
 
+def test_a_ring_is_unlinked_by_name_from_the_class_and_a_foreign_file_is_refused(shm_dir: Path,
+                                                                                 unique_name: str) -> None:
+    with shmring.Ring.create(unique_name, slots=2, slot_bytes=8) as ring, ring.writer() as w:
+        w.put(b"kept")
+        shmring.Ring.unlink(unique_name)
+        assert shmring.Ring.names() == [] and w.put(b"still") == 1, "mapped handles keep working"
+    with pytest.raises(shmring.SegmentNotFoundError, match=unique_name):
+        shmring.Ring.unlink(unique_name)
+    (shm_dir / "foreign").write_bytes(b"not a ring" * 1000)
+    with pytest.raises(shmring.LayoutError, match="foreign"):
+        shmring.Ring.unlink("foreign")
+    assert (shm_dir / "foreign").exists(), "a file that is not a ring is refused, not removed"
+
+
 def test_reserve_commits_on_exit_and_abandons_on_error(ring: Any) -> None:
     with ring.writer() as w, ring.reader() as r:
         with w.reserve((2, 3), np.float32, meta={"n": 1}) as arr:
